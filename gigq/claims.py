@@ -1,0 +1,489 @@
+"""The SQL of a job's run: claim, settle the outcome, hand back, reclaim.
+
+Every statement here runs inside a write transaction opened by ``Storage.write``.
+Outcome writes are guarded by the claim id (the execution id of the run), so a run
+that lost its claim — timed out, reclaimed, handed back — can never overwrite a
+newer one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .job import DEFAULT_QUEUE
+
+_RETURNING = (
+    "id, name, function_module, function_name, params, dependencies, attempts, "
+    "max_attempts, timeout, retry_delay, retry_backoff, pass_parent_results, queue"
+)
+
+
+@dataclass
+class Claim:
+    """A job claimed by one worker thread for one attempt."""
+
+    id: str
+    name: str
+    module: str
+    function: str
+    params: dict[str, Any]
+    dependencies: list[str]
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    retry_delay: float
+    retry_backoff: float
+    pass_parent_results: bool | None
+    queue: str
+    claim_id: str
+    worker_id: str
+    started: float
+    started_iso: str = ""
+
+    @property
+    def attempts_left(self) -> bool:
+        """Whether a failure of this attempt may be retried."""
+        return self.attempt < self.max_attempts
+
+    @property
+    def deadline(self) -> float | None:
+        """Epoch second after which this attempt has timed out (None: never)."""
+        return self.started + self.timeout if self.timeout else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended.
+
+    ``kind`` is ``completed``; ``failed`` (retried while attempts remain); ``fatal``
+    (failed, never retried: e.g. an unstorable result or a refused module);
+    ``timeout`` (retried while attempts remain, else status ``timeout``); or
+    ``interrupted`` (handed back: pending again, the attempt not counted).
+    """
+
+    kind: str
+    result_json: str | None = None
+    error: str | None = None
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+_CLAIMABLE = "jobs INDEXED BY jobs_claimable WHERE status = 'pending' AND blocked_by = 0"
+_NEXT_QUEUE_SQL = f"SELECT queue FROM {_CLAIMABLE} AND queue > ? ORDER BY queue LIMIT 1"
+
+
+class ClaimFilter:
+    """Which jobs a worker may claim (queues, a priority range) and the SQL to find them.
+
+    The claim index is ordered (queue, priority DESC, rowid). A worker bound to one
+    queue reads the head of that queue; a worker for several queues (or all of them:
+    the default) compares the heads of each queue, found by skipping through the
+    index one queue at a time — O(queues × log n), never a scan of the backlog.
+    """
+
+    def __init__(
+        self,
+        queues: list[str] | tuple[str, ...] | None = None,
+        min_priority: int | None = None,
+        max_priority: int | None = None,
+    ) -> None:
+        self.queues = tuple(dict.fromkeys(queues)) if queues else None
+        self.min_priority = min_priority
+        self.max_priority = max_priority
+        bounds = ""
+        extra: list[Any] = []
+        if min_priority is not None:
+            bounds += " AND priority >= ?"
+            extra.append(min_priority)
+        if max_priority is not None:
+            bounds += " AND priority <= ?"
+            extra.append(max_priority)
+        self.extra = tuple(extra)
+        self._head_sql = (
+            f"SELECT rowid FROM {_CLAIMABLE} AND queue = ? AND ready_at <= ?{bounds} "
+            "ORDER BY priority DESC, rowid LIMIT 1"
+        )
+        self._head_priority_sql = self._head_sql.replace("SELECT rowid", "SELECT rowid, priority")
+        self._next_ready_sql = (
+            f"SELECT MIN(ready_at) FROM {_CLAIMABLE} AND queue = ? AND ready_at > 0{bounds}"
+        )
+
+    def describe(self) -> str:
+        """Short human description, for logs and worker listings."""
+        parts = [",".join(self.queues) if self.queues else "all queues"]
+        if self.min_priority is not None or self.max_priority is not None:
+            lo = "" if self.min_priority is None else self.min_priority
+            hi = "" if self.max_priority is None else self.max_priority
+            parts.append(f"priority {lo}..{hi}")
+        return "; ".join(parts)
+
+    def candidate_queues(self, conn: sqlite3.Connection) -> tuple[str, ...]:
+        """The queues to look at: this worker's, or every queue with claimable jobs."""
+        if self.queues is not None:
+            return self.queues
+        found = []
+        last = ""
+        while True:
+            row = conn.execute(_NEXT_QUEUE_SQL, (last,)).fetchone()
+            if row is None:
+                return tuple(found)
+            last = row[0]
+            found.append(last)
+
+    def single_statement_target(self) -> tuple[str, tuple[Any, ...]]:
+        """The rowid subquery for the common case, so a claim is one ``UPDATE … RETURNING``.
+
+        For a worker bound to one queue it reads that queue's head. For a worker on
+        all queues it reads the head of the only queue with claimable jobs, and finds
+        nothing when there are several; :meth:`multi_queue_target` handles those.
+        """
+        if self.queues is not None and len(self.queues) == 1:
+            return f"({self._head_sql})", (self.queues[0],)
+        if self.queues is None:
+            first = f"(SELECT MIN(queue) FROM {_CLAIMABLE})"
+            sql = (
+                f"({self._head_sql.replace('queue = ?', f'queue = {first}')}) "
+                f"AND {first} = (SELECT MAX(queue) FROM {_CLAIMABLE})"
+            )
+            return sql, ()
+        return "", ()
+
+    def multi_queue_target(self, conn: sqlite3.Connection, now: float) -> int | None:
+        """Rowid of the best head among several queues (None: nothing ready)."""
+        queues = self.candidate_queues(conn)
+        if len(queues) < 2 and self.queues is None:
+            return None  # the single-statement claim already looked at it
+        return self._best_head(conn, queues, now) if queues else None
+
+    def _best_head(self, conn: sqlite3.Connection, queues: tuple[str, ...], now: float) -> int | None:
+        best = None
+        for queue in queues:
+            row = conn.execute(self._head_priority_sql, (queue, now, *self.extra)).fetchone()
+            if row and (best is None or (-row[1], row[0]) < (-best[1], best[0])):
+                best = row
+        return best[0] if best else None
+
+    def best_candidate(self, conn: sqlite3.Connection, now: float) -> int | None:
+        """Rowid of the job this filter would claim next, or None."""
+        queues = self.candidate_queues(conn)
+        return self._best_head(conn, queues, now) if queues else None
+
+    def next_ready_at(self, conn: sqlite3.Connection) -> float | None:
+        """Earliest ``ready_at`` among claimable jobs still waiting for a retry delay."""
+        times = [
+            conn.execute(self._next_ready_sql, (q, *self.extra)).fetchone()[0]
+            for q in self.candidate_queues(conn)
+        ]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
+
+ALL_JOBS = ClaimFilter()
+
+
+_id_state = {"base": int.from_bytes(os.urandom(8), "big"), "count": itertools.count(1)}
+
+
+def _reseed_ids() -> None:
+    _id_state["base"] = int.from_bytes(os.urandom(8), "big")
+    _id_state["count"] = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_claim_id() -> str:
+    """A UUIDv7-style id: time-ordered, so execution rows append to their index."""
+    seq = (_id_state["base"] + next(_id_state["count"])) & 0xFFFF_FFFF_FFFF_FFFF
+    ms = time.time_ns() // 1_000_000
+    return (
+        f"{(ms >> 16) & 0xFFFFFFFF:08x}-{ms & 0xFFFF:04x}-7{(seq >> 52) & 0xFFF:03x}-"
+        f"{0x8000 | ((seq >> 38) & 0x3FFF):04x}-{seq & 0xFFFFFFFFFFFF:012x}"
+    )
+
+
+def claim(
+    conn: sqlite3.Connection,
+    filt: ClaimFilter,
+    worker_id: str,
+    lease_owner: str,
+    lease_timeout: float,
+) -> Claim | None:
+    """Claim the best ready job (priority, then FIFO) or return None.
+
+    The attempt's ``job_executions`` row is written when the attempt ends; while it
+    runs, the job row itself (``claim_id``, ``worker_id``, ``started_at``) describes it.
+    """
+    now = time.time()
+    now_iso = datetime.fromtimestamp(now).isoformat()
+    claim_id = new_claim_id()
+    values = (worker_id, now_iso, now_iso, claim_id, lease_owner, now + lease_timeout, now)
+    rows: list[Any] = []
+    target_sql, target_args = filt.single_statement_target()
+    if target_sql:
+        rows = conn.execute(
+            _CLAIM_SQL.format(target=target_sql), (*values, *target_args[:1], now,
+                                                   *filt.extra, *target_args[1:]),
+        ).fetchall()
+    if not rows:
+        rowid = filt.multi_queue_target(conn, now)
+        if rowid is None:
+            return None
+        rows = conn.execute(_CLAIM_SQL.format(target="?"), (*values, rowid)).fetchall()
+        if not rows:
+            return None
+    (job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
+     retry_delay, retry_backoff, pass_parent, queue) = rows[0]
+    return Claim(
+        id=job_id,
+        name=name,
+        module=module,
+        function=function,
+        params=json.loads(params) if params and params != "{}" else {},
+        dependencies=json.loads(deps) if deps and deps != "[]" else [],
+        attempt=attempts,
+        max_attempts=max_attempts if max_attempts is not None else 3,
+        timeout=timeout or None,
+        retry_delay=retry_delay or 0,
+        retry_backoff=retry_backoff or 1.0,
+        pass_parent_results=_bool_or_none(pass_parent),
+        queue=queue or DEFAULT_QUEUE,
+        claim_id=claim_id,
+        worker_id=worker_id,
+        started=now,
+        started_iso=now_iso,
+    )
+
+
+_CLAIM_SQL = f"""
+UPDATE jobs SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,
+    attempts = attempts + 1, claim_id = ?, lease_owner = ?, lease_expires_at = ?,
+    started_epoch = ?
+WHERE rowid = {{target}} AND status = 'pending'
+RETURNING {_RETURNING}
+"""
+
+
+def has_unfinished_work(conn: sqlite3.Connection) -> bool:
+    """Read-only: is any job pending (ready, delayed or waiting on parents) or running?"""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_claimable "
+        "WHERE status = 'pending' AND blocked_by = 0) "
+        "OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_running WHERE status = 'running') "
+        "OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_blocked "
+        "WHERE blocked_by != 0 AND status = 'pending')"
+    ).fetchone()[0] == 1
+
+
+def has_ready_work(conn: sqlite3.Connection, filt: ClaimFilter) -> bool:
+    """A read-only check (no write lock) for a claimable job."""
+    return filt.best_candidate(conn, time.time()) is not None
+
+
+def retry_delay_for(claim: Claim) -> float:
+    """Seconds before the next attempt: retry_delay × backoff^(attempt − 1)."""
+    if not claim.retry_delay:
+        return 0.0
+    return float(claim.retry_delay) * float(claim.retry_backoff) ** max(claim.attempt - 1, 0)
+
+
+_RECORD_EXECUTION = (
+    "INSERT OR REPLACE INTO job_executions "
+    "(id, job_id, worker_id, status, started_at, completed_at, result, error) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _record_execution(
+    conn: sqlite3.Connection, claim: Claim, status: str, now_iso: str,
+    result_json: str | None, error: str | None,
+) -> None:
+    conn.execute(
+        _RECORD_EXECUTION,
+        (claim.claim_id, claim.id, claim.worker_id or "unknown", status,
+         claim.started_iso or datetime.fromtimestamp(claim.started).isoformat(), now_iso,
+         result_json, error),
+    )
+
+
+def settle(conn: sqlite3.Connection, claim: Claim, outcome: Outcome) -> bool:
+    """Record how an attempt ended. False if the claim was no longer current."""
+    now = time.time()
+    now_iso = datetime.fromtimestamp(now).isoformat()
+    kind = outcome.kind
+    if kind == "interrupted":
+        return hand_back(conn, claim, outcome.error or "interrupted", now=now)
+    if kind == "completed":
+        done = conn.execute(
+            """
+            UPDATE jobs SET status = 'completed', updated_at = ?, completed_at = ?,
+                completed_epoch = ?, result = ?, error = NULL, worker_id = NULL,
+                claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                retry_after = NULL, ready_at = 0
+            WHERE id = ? AND claim_id = ?
+            RETURNING has_dependents
+            """,
+            (now_iso, now_iso, now, outcome.result_json, claim.id, claim.claim_id),
+        ).fetchall()
+        updated = len(done)
+        if done and done[0][0]:
+            release_children(conn, claim.id)
+        execution_status = "completed"
+    elif kind in ("failed", "timeout") and claim.attempts_left:
+        delay = retry_delay_for(claim)
+        ready_at = now + delay if delay else 0
+        retry_after = datetime.fromtimestamp(ready_at).isoformat() if delay else None
+        updated = conn.execute(
+            """
+            UPDATE jobs SET status = 'pending', updated_at = ?, error = ?, worker_id = NULL,
+                claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                retry_after = ?, ready_at = ?
+            WHERE id = ? AND claim_id = ?
+            """,
+            (now_iso, outcome.error, retry_after, ready_at, claim.id, claim.claim_id),
+        ).rowcount
+        execution_status = "timeout" if kind == "timeout" else "failed"
+    else:
+        final = "timeout" if kind == "timeout" else "failed"
+        updated = conn.execute(
+            """
+            UPDATE jobs SET status = ?, updated_at = ?, completed_at = ?, completed_epoch = ?,
+                error = ?, worker_id = NULL, claim_id = NULL, lease_owner = NULL,
+                lease_expires_at = NULL, retry_after = NULL, ready_at = 0
+            WHERE id = ? AND claim_id = ?
+            """,
+            (final, now_iso, now_iso, now, outcome.error, claim.id, claim.claim_id),
+        ).rowcount
+        execution_status = final
+    if not updated:
+        return False
+    _record_execution(conn, claim, execution_status, now_iso, outcome.result_json, outcome.error)
+    return True
+
+
+def release_children(conn: sqlite3.Connection, parent_id: str) -> None:
+    """A parent completed: each child waits on one parent fewer."""
+    conn.execute(
+        "UPDATE jobs SET blocked_by = blocked_by - 1 WHERE blocked_by > 0 AND id IN "
+        "(SELECT job_id FROM job_dependencies WHERE parent_id = ?)",
+        (parent_id,),
+    )
+
+
+_TRUE_BLOCKERS = """
+    SELECT COUNT(*) FROM job_dependencies d LEFT JOIN jobs p ON p.id = d.parent_id
+    WHERE d.job_id = jobs.id AND (p.status IS NULL OR p.status != 'completed')
+"""
+
+
+def dependencies_out_of_sync(conn: sqlite3.Connection) -> bool:
+    """Read-only: does any waiting job count its unfinished parents wrongly?"""
+    return conn.execute(
+        f"SELECT 1 FROM jobs WHERE blocked_by != 0 AND status = 'pending' "
+        f"AND blocked_by != ({_TRUE_BLOCKERS}) LIMIT 1"
+    ).fetchone() is not None
+
+
+def reconcile_dependencies(conn: sqlite3.Connection) -> int:
+    """Recount the unfinished parents of waiting jobs; returns how many were wrong.
+
+    Needed only when statuses were edited by direct SQL (e.g. a parent set to
+    ``completed`` by hand); GigQ's own writes keep the counts right.
+    """
+    return conn.execute(
+        f"""
+        UPDATE jobs SET blocked_by = ({_TRUE_BLOCKERS})
+        WHERE blocked_by != 0 AND status = 'pending' AND blocked_by != ({_TRUE_BLOCKERS})
+        """
+    ).rowcount
+
+
+def hand_back(
+    conn: sqlite3.Connection, claim: Claim, reason: str, now: float | None = None
+) -> bool:
+    """Return a running job to pending without counting the attempt."""
+    now = time.time() if now is None else now
+    now_iso = datetime.fromtimestamp(now).isoformat()
+    updated = conn.execute(
+        """
+        UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ?,
+            worker_id = NULL, claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
+            ready_at = 0, retry_after = NULL
+        WHERE id = ? AND claim_id = ?
+        """,
+        (now_iso, claim.id, claim.claim_id),
+    ).rowcount
+    if updated:
+        _record_execution(conn, claim, "cancelled", now_iso, None, f"handed back: {reason}")
+    return bool(updated)
+
+
+def mark_timed_out(conn: sqlite3.Connection, claim: Claim, error: str) -> bool:
+    """An in-process run passed its timeout while its call is still going.
+
+    With attempts left the job stays claimed (so it can never run twice at once) and
+    is retried when the call returns; on the last attempt it ends as ``timeout`` now.
+    """
+    if not claim.attempts_left:
+        return settle(conn, claim, Outcome("timeout", error=error))
+    now_iso = datetime.now().isoformat()
+    updated = conn.execute(
+        "UPDATE jobs SET error = ?, updated_at = ? WHERE id = ? AND claim_id = ?",
+        (f"{error}; it is retried when the running call returns", now_iso, claim.id,
+         claim.claim_id),
+    ).rowcount
+    if updated:
+        _record_execution(conn, claim, "timeout", now_iso, None, error)
+    return bool(updated)
+
+
+# Repeats the partial index's condition so SQLite knows jobs_unfinished applies.
+RUNNING = "status = 'running'"
+
+
+def running_claims(
+    conn: sqlite3.Connection, where: str, args: tuple[Any, ...]
+) -> list[Claim]:
+    """Running jobs matching ``where`` as claims, for reclaiming them."""
+    rows = conn.execute(
+        f"""
+        SELECT {_RETURNING}, claim_id, worker_id, started_epoch FROM jobs
+        WHERE {RUNNING} AND {where}
+        """,
+        args,
+    ).fetchall()
+    return [
+        Claim(
+            id=r[0], name=r[1], module=r[2], function=r[3], params={}, dependencies=[],
+            attempt=r[6] or 0, max_attempts=r[7] if r[7] is not None else 3,
+            timeout=r[8] or None, retry_delay=r[9] or 0, retry_backoff=r[10] or 1.0,
+            pass_parent_results=_bool_or_none(r[11]), queue=r[12] or DEFAULT_QUEUE,
+            claim_id=r[13], worker_id=r[14] or "", started=r[15] or time.time(),
+        )
+        for r in rows
+    ]
+
+
+def reclaim(conn: sqlite3.Connection, claim: Claim, reason: str) -> bool:
+    """Take a job back from a worker that is gone: a failed attempt, with the reason.
+
+    A job without a claim id (set running by direct SQL, or by GigQ 0.5.x) gets one
+    first, so the guarded settle applies to it too.
+    """
+    if claim.claim_id is None:
+        claim.claim_id = new_claim_id()
+        conn.execute(
+            f"UPDATE jobs SET claim_id = ? WHERE id = ? AND {RUNNING} AND claim_id IS NULL",
+            (claim.claim_id, claim.id),
+        )
+    return settle(conn, claim, Outcome("failed", error=reason))

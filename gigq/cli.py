@@ -1,0 +1,510 @@
+"""The ``gigq`` command (argparse, so the core stays dependency-free).
+
+The ``cmd_*`` functions keep GigQ 0.5.x's signatures: existing code calls them with
+an args object holding only 0.5.x's attributes, so every newer option is read with
+a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import GigQError, SettingsError
+from .job import Job
+from .job_queue import JobQueue
+from .job_status import JobStatus
+from .storage import MEMORY, SQLiteSettings, Storage
+from .table_formatter import format_table
+from .utils import format_timestamp, setup_logging
+from .worker import ISOLATION_MODES, Worker
+
+format_time = format_timestamp
+
+
+class UsageError(GigQError):
+    """A command-line value that does not parse."""
+
+
+def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
+def _settings(args: argparse.Namespace) -> SQLiteSettings:
+    env = SQLiteSettings.from_env()
+    given = {
+        name: getattr(args, name)
+        for name in ("journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size")
+        if getattr(args, name, None) is not None
+    }
+    return SQLiteSettings.from_mapping({**env.as_dict(), **given}) if given else env
+
+
+def _db(args: argparse.Namespace) -> str:
+    db = _opt(args, "db", os.environ.get("GIGQ_DB", "gigq.db"))
+    if db == MEMORY:
+        raise UsageError(
+            "':memory:' is a database inside one process; each gigq command is its own "
+            "process, so it would vanish at exit. Use a file path (e.g. --db jobs.db)"
+        )
+    return db
+
+
+def _queue(args: argparse.Namespace) -> JobQueue:
+    return JobQueue(_db(args), settings=_settings(args))
+
+
+def _import_function(path: str) -> Any:
+    module_path, _, function_name = path.rpartition(".")
+    if not module_path or not function_name:
+        raise UsageError(
+            f"{path!r} is not an import path; write it as module.function "
+            "(e.g. myapp.tasks.send_email)"
+        )
+    __import__(module_path)
+    return getattr(sys.modules[module_path], function_name)
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {item!r} must be key=value (e.g. -p count=3)")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a job to the queue."""
+    try:
+        function = _import_function(args.function)
+    except (ImportError, AttributeError) as exc:
+        print(f"Error: Could not import {args.function}")
+        print(str(exc))
+        return 1
+    job = Job(
+        name=args.name,
+        function=function,
+        params=_parse_params(args.param),
+        priority=args.priority,
+        max_attempts=args.max_attempts,
+        timeout=args.timeout,
+        description=args.description or "",
+        retry_delay=args.retry_delay,
+        queue=_opt(args, "queue", "default"),
+    )
+    job_id = _queue(args).submit(job)
+    print(f"Job submitted: {job_id}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show one job."""
+    status = _queue(args).get_status(args.job_id)
+    if not status.get("exists", False):
+        print(f"Job {args.job_id} not found.")
+        return 1
+    print(f"Job: {status['name']} ({status['id']})")
+    print(f"Status: {status['status']}")
+    print(f"Created: {format_time(status['created_at'])}")
+    print(f"Updated: {format_time(status['updated_at'])}")
+    print(f"Started: {format_time(status.get('started_at'))}")
+    print(f"Completed: {format_time(status.get('completed_at'))}")
+    print(f"Attempts: {status['attempts']} / {status['max_attempts']}")
+    if status.get("worker_id"):
+        print(f"Worker: {status['worker_id']}")
+    if status.get("error"):
+        print(f"Error: {status['error']}")
+    if status.get("waiting_on"):
+        held = ", ".join(f"{p['id']} ({p['status']})" for p in status["waiting_on"])
+        print(f"Waiting on: {held}")
+    if args.show_params and status.get("params"):
+        print("\nParameters:")
+        for key, value in status["params"].items():
+            print(f"  {key}: {value}")
+    if args.show_result and status.get("result") is not None:
+        print("\nResult:")
+        if isinstance(status["result"], dict):
+            for key, value in status["result"].items():
+                print(f"  {key}: {value}")
+        else:
+            print(f"  {status['result']}")
+    if args.show_executions and status.get("executions"):
+        print("\nExecutions:")
+        rows = [
+            [e["id"], format_time(e["started_at"]), format_time(e.get("completed_at")),
+             e["status"]]
+            for e in status["executions"]
+        ]
+        print(format_table(rows, headers=["ID", "Started", "Completed", "Status"]))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List jobs, newest first."""
+    status = None
+    if args.status:
+        try:
+            status = JobStatus(args.status)
+        except ValueError:
+            print(f"Error: Invalid status '{args.status}'")
+            print(f"Valid statuses: {', '.join(s.value for s in JobStatus)}")
+            return 1
+    jobs = _queue(args).list_jobs(status=status, limit=args.limit)
+    if not jobs:
+        print("No jobs found.")
+        return 0
+    rows = [
+        [j["id"], j["name"], j["status"], j["priority"], format_time(j["created_at"]),
+         format_time(j["updated_at"])]
+        for j in jobs
+    ]
+    print(format_table(rows, headers=["ID", "Name", "Status", "Priority", "Created", "Updated"]))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a pending job."""
+    if _queue(args).cancel(args.job_id):
+        print(f"Job {args.job_id} cancelled.")
+        return 0
+    print(f"Could not cancel job {args.job_id}. It might not be in pending state.")
+    return 1
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    """Requeue a failed, timed-out or cancelled job."""
+    if _queue(args).requeue_job(args.job_id):
+        print(f"Job {args.job_id} requeued.")
+        return 0
+    print(f"Could not requeue job {args.job_id}. It might not be in a failed state.")
+    return 1
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    """Delete completed and cancelled jobs (and their history)."""
+    before = None
+    if args.before is not None:
+        if args.before < 0:
+            print("Error: Invalid value for --before (days must be >= 0)")
+            return 1
+        before = (datetime.now() - timedelta(days=args.before)).isoformat()
+    count = _queue(args).clear_completed(before_timestamp=before)
+    print(f"Cleared {count} completed jobs.")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Count jobs per status (and per queue with --by-queue)."""
+    queue = _queue(args)
+    order = [s.value for s in JobStatus] + ["total"]
+    if _opt(args, "by_queue", False):
+        per_queue = queue.stats(by_queue=True)
+        if not per_queue:
+            print("No jobs found.")
+            return 0
+        rows = [[name] + [counts[s] for s in order] for name, counts in per_queue.items()]
+        print(format_table(rows, headers=["Queue"] + [s.capitalize() for s in order]))
+        return 0
+    stats = queue.stats()
+    print(format_table([[s, stats.get(s, 0)] for s in order], headers=["Status", "Count"]))
+    return 0
+
+
+def _worker_from_args(args: argparse.Namespace) -> Worker:
+    polling = _opt(args, "polling_interval", None)
+    if polling is None:
+        polling = _env_float("GIGQ_POLLING_INTERVAL", 5.0)
+    config_path = _opt(args, "config")
+    config = _load_worker_config(config_path) if config_path else {}
+    kwargs: dict[str, Any] = {
+        "worker_id": _opt(args, "worker_id", os.environ.get("GIGQ_WORKER_ID")),
+        "polling_interval": polling,
+        "concurrency": _opt(args, "concurrency", 1),
+        "isolation": _opt(args, "isolation", "thread"),
+        "lease_timeout": _opt(args, "lease_timeout", 30.0),
+        "shutdown_timeout": _opt(args, "shutdown_timeout", 30.0),
+        "allowed_modules": _opt(args, "allow_module"),
+        "queues": _opt(args, "queue"),
+        "min_priority": _opt(args, "min_priority"),
+        "max_priority": _opt(args, "max_priority"),
+        "burst": _opt(args, "burst", False),
+    }
+    # Explicit flags win over the config file, which wins over the defaults.
+    explicit = getattr(args, "_explicit", set())
+    for key, value in config.items():
+        if key in kwargs and _flag_for(key) not in explicit:
+            kwargs[key] = value
+    storage_keys = {"journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size"}
+    storage_config = {k: v for k, v in config.items() if k in storage_keys}
+    settings = _settings(args)
+    if storage_config:
+        given = {k: getattr(args, k) for k in storage_keys if getattr(args, k, None) is not None}
+        settings = SQLiteSettings.from_mapping({**settings.as_dict(), **storage_config, **given})
+    unknown = set(config) - set(kwargs) - storage_keys
+    if unknown:
+        raise SettingsError(f"{config_path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return Worker(_db(args), settings=settings, **kwargs)
+
+
+def _flag_for(key: str) -> str:
+    return {"allowed_modules": "allow_module", "queues": "queue"}.get(key, key)
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+
+
+def _load_worker_config(path: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise SettingsError("--config needs Python 3.11+ (tomllib)") from None
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    section = data.get("worker", data)
+    return {k: v for k, v in section.items() if not isinstance(v, dict)}
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker until SIGINT/SIGTERM (or one job with --once)."""
+    setup_logging(logging.INFO)
+    worker = _worker_from_args(args)
+    if args.once:
+        try:
+            processed = worker.process_one()
+        finally:
+            worker.close()
+        print("Processed one job." if processed else "No jobs available to process.")
+        return 0
+    print(f"Starting worker {worker.worker_id}...", flush=True)
+    try:
+        worker.start()
+    except KeyboardInterrupt:
+        print("Worker stopped by user.")
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """List registered workers: live, stale, dead or stopped."""
+    from .leases import list_workers
+
+    queue = _queue(args)
+    workers = list_workers(Storage.shared(queue.db_path, queue.settings),
+                           _opt(args, "lease_timeout", 30.0))
+    if not _opt(args, "all", False):
+        workers = [w for w in workers if w["state"] != "stopped"]
+    if not workers:
+        print("No workers found.")
+        return 0
+    rows = [
+        [w["worker_id"], w["state"], w["host"], w["pid"], format_time(w["started_at"]),
+         f"{w['heartbeat_age_s']:.1f}s ago", w["running_jobs"], w["concurrency"],
+         w["isolation"]]
+        for w in workers
+    ]
+    print(format_table(rows, headers=["Worker", "State", "Host", "PID", "Started",
+                                      "Heartbeat", "Running", "Threads", "Isolation"]))
+    return 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Refresh the query planner's statistics."""
+    _queue(args).optimize()
+    print("Optimized.")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    """Rebuild the database file to reclaim free space."""
+    _queue(args).vacuum()
+    print("Vacuumed.")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Write a consistent copy of the live database."""
+    path = _queue(args).backup(args.dest)
+    print(f"Backup written: {path}")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """Move the WAL's content into the main database file."""
+    busy, log, done = _queue(args).checkpoint(_opt(args, "mode", "truncate"))
+    print(f"Checkpoint: {done} of {log} WAL frames copied" + (" (busy)" if busy else "") + ".")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run SQLite's integrity check on the database."""
+    db = _db(args)
+    if not os.path.exists(db):
+        print(f"Error: {db} does not exist.", file=sys.stderr)
+        return 1
+    problems = JobQueue(db, initialize=False, settings=_settings(args)).integrity_check()
+    if problems == ["ok"]:
+        print(f"{db}: ok")
+        return 0
+    print(f"{db}: {len(problems)} problem(s) found:")
+    for line in problems:
+        print(f"  {line}")
+    print("Restore from a backup ('gigq backup' makes safe copies).")
+    return 1
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("storage settings")
+    group.add_argument("--journal-mode", default=default,
+                       help="SQLite journal mode: wal (default), delete, truncate, persist, "
+                            "memory, off")
+    group.add_argument("--synchronous", default=default,
+                       help="SQLite synchronous level: off, normal (default), full, extra")
+    group.add_argument("--cache-size", type=int, default=default,
+                       help="SQLite cache_size (negative = KiB, positive = pages)")
+    group.add_argument("--busy-timeout", type=float, default=default,
+                       help="seconds to wait for a locked database (default 30)")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for usage)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gigq`` command."""
+    parser = _Parser(prog="gigq", description="GigQ: a job queue in one SQLite file")
+    parser.add_argument("--db", default=os.environ.get("GIGQ_DB", "gigq.db"),
+                        help="path of the SQLite database (default: $GIGQ_DB or gigq.db)")
+    _add_settings_flags(parser, top=True)
+    sub = parser.add_subparsers(dest="command", help="command to run", parser_class=_Parser)
+    sub.required = True
+
+    def command(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        _add_settings_flags(p, top=False)
+        return p
+
+    p = command("submit", cmd_submit, "Submit a job to the queue")
+    p.add_argument("function", help="function to run, as module.function")
+    p.add_argument("--name", required=True, help="name for the job")
+    p.add_argument("--param", "-p", action="append", help="parameter as key=value (JSON value)")
+    p.add_argument("--priority", type=int, default=0, help="priority (higher runs first)")
+    p.add_argument("--max-attempts", type=int, default=3, help="maximum attempts")
+    p.add_argument("--timeout", type=float, default=300, help="timeout in seconds (0: none)")
+    p.add_argument("--description", help="job description")
+    p.add_argument("--retry-delay", type=float, default=0,
+                   help="seconds to wait before retrying a failed job (default: 0)")
+    p.add_argument("--queue", default="default", help="queue name (default: default)")
+
+    p = command("status", cmd_status, "Show a job's status")
+    p.add_argument("job_id", help="job id")
+    p.add_argument("--show-params", action="store_true", help="show job parameters")
+    p.add_argument("--show-result", action="store_true", help="show job result")
+    p.add_argument("--show-executions", action="store_true", help="show execution history")
+
+    p = command("list", cmd_list, "List jobs, newest first")
+    p.add_argument("--status", help="only jobs with this status")
+    p.add_argument("--limit", type=int, default=100, help="maximum number of jobs to list")
+
+    p = command("cancel", cmd_cancel, "Cancel a pending job")
+    p.add_argument("job_id", help="job id")
+
+    p = command("requeue", cmd_requeue, "Requeue a failed, timed-out or cancelled job")
+    p.add_argument("job_id", help="job id")
+
+    p = command("clear", cmd_clear, "Delete completed and cancelled jobs and their history")
+    p.add_argument("--before", type=float, help="only jobs finished more than N days ago")
+
+    p = command("stats", cmd_stats, "Count jobs per status")
+    p.add_argument("--by-queue", action="store_true", help="one row per queue")
+
+    p = command("worker", cmd_worker, "Run a worker")
+    p.add_argument("--worker-id", help="worker id (default: $GIGQ_WORKER_ID or generated)")
+    p.add_argument("--polling-interval", type=float, default=None,
+                   help="longest idle sleep in seconds; a worker wakes earlier when the "
+                        "database changes (default: $GIGQ_POLLING_INTERVAL or 5)")
+    p.add_argument("--once", action="store_true", help="process one job and exit")
+    p.add_argument("--burst", action="store_true",
+                   help="exit once no job is pending or running (drain the queue)")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="job-processing threads (default: 1)")
+    p.add_argument("--isolation", choices=ISOLATION_MODES, default=None,
+                   help="thread (default): run jobs in this process; process: run each job "
+                        "in a child process that is killed at its timeout")
+    p.add_argument("--lease-timeout", type=float, default=None,
+                   help="seconds without heartbeat before another worker reclaims this "
+                        "worker's jobs (default: 30)")
+    p.add_argument("--shutdown-timeout", type=float, default=None,
+                   help="on SIGTERM/SIGINT, seconds running jobs get to finish before they "
+                        "are handed back (default: 30)")
+    p.add_argument("--allow-module", action="append", metavar="PREFIX",
+                   help="only run functions from modules under PREFIX (repeatable)")
+    p.add_argument("--queue", action="append", metavar="NAME",
+                   help="only claim jobs of this queue (repeatable; default: all queues)")
+    p.add_argument("--min-priority", type=int, help="only claim jobs with priority >= N")
+    p.add_argument("--max-priority", type=int, help="only claim jobs with priority <= N")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file of worker and storage settings (e.g. from gigq-bench tune)")
+
+    p = command("workers", cmd_workers, "List registered workers and their heartbeat")
+    p.add_argument("--all", action="store_true", help="include cleanly stopped workers")
+
+    command("optimize", cmd_optimize, "Refresh SQLite's query planner statistics")
+    command("vacuum", cmd_vacuum, "Rebuild the database file to reclaim space")
+    p = command("backup", cmd_backup, "Copy the live database safely (online backup API)")
+    p.add_argument("dest", help="path of the copy")
+    p = command("checkpoint", cmd_checkpoint, "Checkpoint the WAL into the database file")
+    p.add_argument("--mode", default="truncate",
+                   help="passive, full, restart or truncate (default)")
+    command("check", cmd_check, "Check the database file's integrity")
+    return parser
+
+
+def _explicit_flags(argv: list[str]) -> set[str]:
+    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``gigq`` command; returns the exit code."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args._explicit = _explicit_flags(argv)
+    try:
+        return args.func(args)
+    except GigQError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. Job option values
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""0.5.x's per-thread connection helpers, served by :mod:`gigq.storage`."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from .storage import SQLiteSettings, Storage
+
+
+def _storage(db_path: str | os.PathLike[str]) -> Storage:
+    return Storage.shared(db_path, SQLiteSettings.from_env())
+
+
+def get_connection(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """This thread's cached connection to ``db_path`` (rows are ``sqlite3.Row``)."""
+    return _storage(db_path).connection()
+
+
+def close_connection(db_path: str | os.PathLike[str]) -> None:
+    """Close this thread's connection(s) to ``db_path``, if open."""
+    key = os.path.abspath(os.fspath(db_path)) if str(db_path) != ":memory:" else ":memory:"
+    for (path, _), storage in list(Storage._registry.items()):
+        if path == key:
+            storage.close_thread_connection()
+
+
+def close_connections() -> None:
+    """Close every connection this thread has open."""
+    for storage in list(Storage._registry.values()):
+        storage.close_thread_connection()

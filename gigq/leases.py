@@ -1,0 +1,184 @@
+"""Worker registrations, heartbeats and the reclaiming of jobs whose worker is gone.
+
+Each running ``Worker`` registers one row in ``gigq_workers`` (host, pid, start) and
+renews a heartbeat; each job it runs carries a lease expiry. A job is reclaimed at
+once when its worker was on this host and its process no longer exists, otherwise
+when its lease expires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from datetime import datetime
+from typing import Any
+
+from . import claims
+from .storage import Storage
+
+HOST = socket.gethostname()
+
+
+def process_start_token(pid: int) -> str | None:
+    """An id of a process's start (Linux: start time in clock ticks), to detect pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start_token: str | None = None) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process, and the same one if a token is given."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    return start_token is None or len(fields) < 20 or fields[19] == start_token
+
+
+def register(
+    storage: Storage,
+    instance_id: str,
+    worker_id: str,
+    concurrency: int,
+    isolation: str,
+    queues: tuple[str, ...] | None,
+) -> None:
+    """Record a starting worker instance."""
+    now = time.time()
+    pid = os.getpid()
+    with storage.write() as conn:
+        conn.execute(
+            """
+            INSERT OR REPLACE INTO gigq_workers (instance_id, worker_id, host, pid, pid_start,
+                started_at, started_epoch, heartbeat_epoch, stopped_epoch, stop_reason,
+                concurrency, isolation, queues)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
+            """,
+            (instance_id, worker_id, HOST, pid, process_start_token(pid),
+             datetime.fromtimestamp(now).isoformat(), now, now, concurrency, isolation,
+             json.dumps(list(queues)) if queues else None),
+        )
+        # Keep the registry small: forget workers that stopped more than a week ago.
+        conn.execute(
+            "DELETE FROM gigq_workers WHERE stopped_epoch IS NOT NULL AND stopped_epoch < ?",
+            (now - 7 * 86400,),
+        )
+
+
+def heartbeat(storage: Storage, instance_id: str, lease_timeout: float) -> None:
+    """Renew the worker's heartbeat and the leases of the jobs it runs."""
+    now = time.time()
+    with storage.write() as conn:
+        conn.execute(
+            "UPDATE gigq_workers SET heartbeat_epoch = ? WHERE instance_id = ?",
+            (now, instance_id),
+        )
+        conn.execute(
+            f"UPDATE jobs SET lease_expires_at = ? WHERE {claims.RUNNING} AND lease_owner = ?",
+            (now + lease_timeout, instance_id),
+        )
+
+
+def unregister(storage: Storage, instance_id: str, reason: str) -> None:
+    """Mark a worker instance as stopped."""
+    with storage.write() as conn:
+        conn.execute(
+            "UPDATE gigq_workers SET stopped_epoch = ?, stop_reason = ? "
+            "WHERE instance_id = ? AND stopped_epoch IS NULL",
+            (time.time(), reason, instance_id),
+        )
+
+
+def _dead_local_instances(storage: Storage, own_pid: int) -> list[tuple[str, str, int]]:
+    with storage.read() as conn:
+        rows = conn.execute(
+            "SELECT instance_id, worker_id, pid, pid_start FROM gigq_workers "
+            "WHERE host = ? AND stopped_epoch IS NULL AND pid != ?",
+            (HOST, own_pid),
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows if not process_alive(r[2], r[3])]
+
+
+def _has_expired_lease(storage: Storage, now: float) -> bool:
+    with storage.read() as conn:
+        row = conn.execute(
+            f"SELECT 1 FROM jobs WHERE {claims.RUNNING} "
+            "AND (lease_expires_at IS NULL OR lease_expires_at < ?) LIMIT 1",
+            (now,),
+        ).fetchone()
+    return row is not None
+
+
+def reap(storage: Storage) -> list[tuple[str, str]]:
+    """Reclaim jobs of dead local workers and of expired leases.
+
+    Returns ``(job_id, reason)`` for every job reclaimed. Reads only, unless there is
+    something to reclaim.
+    """
+    reclaimed: list[tuple[str, str]] = []
+    now = time.time()
+    for instance_id, worker_id, pid in _dead_local_instances(storage, os.getpid()):
+        reason = f"worker {worker_id} died (pid {pid} on {HOST} no longer exists)"
+        with storage.write() as conn:
+            for c in claims.running_claims(conn, "lease_owner = ?", (instance_id,)):
+                if claims.reclaim(conn, c, reason):
+                    reclaimed.append((c.id, reason))
+            conn.execute(
+                "UPDATE gigq_workers SET stopped_epoch = ?, stop_reason = 'died' "
+                "WHERE instance_id = ? AND stopped_epoch IS NULL",
+                (now, instance_id),
+            )
+    if _has_expired_lease(storage, now):
+        with storage.write() as conn:
+            expired = claims.running_claims(
+                conn, "(lease_expires_at IS NULL OR lease_expires_at < ?)", (now,)
+            )
+            for c in expired:
+                reason = (
+                    f"lease expired: worker {c.worker_id or 'unknown'} stopped renewing it "
+                    "(process hung, killed on another host, or cut off from the database)"
+                )
+                if claims.reclaim(conn, c, reason):
+                    reclaimed.append((c.id, reason))
+    return reclaimed
+
+
+def list_workers(storage: Storage, lease_timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every registered worker with its state: live, stale, dead or stopped."""
+    now = time.time()
+    with storage.read() as conn:
+        rows = conn.execute(
+            "SELECT w.*, (SELECT COUNT(*) FROM jobs j WHERE j.status = 'running' "
+            "AND j.lease_owner = w.instance_id) AS running_jobs "
+            "FROM gigq_workers w ORDER BY started_epoch DESC"
+        ).fetchall()
+    out = []
+    for row in rows:
+        info = dict(row)
+        if info["stopped_epoch"] is not None:
+            state = "dead" if info["stop_reason"] == "died" else "stopped"
+        elif info["host"] == HOST and not process_alive(info["pid"], info["pid_start"]):
+            state = "dead"
+        elif now - info["heartbeat_epoch"] > lease_timeout:
+            state = "stale"
+        else:
+            state = "live"
+        info["state"] = state
+        info["heartbeat_age_s"] = now - info["heartbeat_epoch"]
+        info["queues"] = json.loads(info["queues"]) if info["queues"] else None
+        out.append(info)
+    return out

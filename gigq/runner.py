@@ -1,0 +1,325 @@
+"""Running a claimed job's function: in the worker's thread, or in a child process.
+
+``ThreadRunner`` calls the function in the worker thread (fast; a timeout can be
+recorded but not enforced). ``ProcessRunner`` keeps one child process per worker
+thread (started with ``python -m gigq.runner``, no fork) and kills it when a job
+runs past its timeout or must be abandoned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .claims import Claim, Outcome
+from .job import encode_json
+from .job import main_script_module as _main_script_module
+
+_function_cache: dict[tuple[str, str], Callable[..., Any]] = {}
+_accepts_cache: dict[Callable[..., Any], bool] = {}
+
+
+class JobRefused(Exception):
+    """The job may never run here (e.g. module not allowed); fails without retry."""
+
+
+def check_allowed(module: str, allowed_modules: tuple[str, ...] | None) -> None:
+    """Raise :class:`JobRefused` unless ``module`` is under an allowed prefix."""
+    if allowed_modules is None:
+        return
+    for prefix in allowed_modules:
+        if module == prefix or module.startswith(prefix + "."):
+            return
+    raise JobRefused(
+        f"module {module!r} is not allowed on this worker (allowed: "
+        f"{', '.join(allowed_modules) or 'none'}); start the worker with "
+        f"--allow-module {module.split('.')[0]} if this job is trusted"
+    )
+
+
+def load_function(module: str, name: str) -> Callable[..., Any]:
+    """Import ``module.name``; a job stored from the running script resolves to it."""
+    key = (module, name)
+    func = _function_cache.get(key)
+    if func is not None:
+        return func
+    mod = sys.modules.get(module)
+    if mod is None and module == _main_script_module():
+        main = sys.modules["__main__"]
+        if hasattr(main, name):
+            mod = main
+    if mod is None:
+        mod = importlib.import_module(module)
+    try:
+        func = getattr(mod, name)
+    except AttributeError:
+        raise AttributeError(f"module {module!r} has no function {name!r}") from None
+    _function_cache[key] = func
+    return func
+
+
+def accepts_parent_results(func: Callable[..., Any]) -> bool:
+    """True if ``func`` takes a ``parent_results`` argument or ``**kwargs``."""
+    cached = _accepts_cache.get(func)
+    if cached is None:
+        try:
+            params = inspect.signature(func).parameters.values()
+        except (TypeError, ValueError):
+            params = ()
+        cached = any(
+            p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "parent_results" for p in params
+        )
+        _accepts_cache[func] = cached
+    return cached
+
+
+def call_job(
+    func: Callable[..., Any],
+    params: dict[str, Any],
+    parent_results: dict[str, Any] | None,
+    mode: bool | None,
+) -> Any:
+    """Call a job function, injecting ``parent_results`` as the job asks."""
+    if parent_results is not None and (
+        mode is True or (mode is None and accepts_parent_results(func))
+    ):
+        params = {**params, "parent_results": parent_results}
+    return func(**params)
+
+
+def _error_text(exc: BaseException) -> str:
+    # 0.5.x stored str(exc); keep it, naming the type only when the text is empty.
+    return str(exc) or type(exc).__name__
+
+
+def run_in_this_thread(
+    claim: Claim,
+    parent_results: dict[str, Any] | None,
+    allowed_modules: tuple[str, ...] | None,
+) -> Outcome:
+    """Run a job here and now; ``KeyboardInterrupt``/``SystemExit`` propagate."""
+    try:
+        check_allowed(claim.module, allowed_modules)
+        func = load_function(claim.module, claim.function)
+        result = call_job(func, claim.params, parent_results, claim.pass_parent_results)
+    except JobRefused as exc:
+        return Outcome("fatal", error=str(exc))
+    except Exception as exc:
+        return Outcome("failed", error=_error_text(exc))
+    if result is None:
+        return Outcome("completed")
+    try:
+        return Outcome("completed", result_json=encode_json(result, "the job's result"))
+    except ValueError as exc:
+        return Outcome("fatal", error=f"job returned a result that cannot be stored: {exc}")
+
+
+class ThreadRunner:
+    """Runs jobs in the calling worker thread."""
+
+    isolation = "thread"
+
+    def __init__(self, allowed_modules: tuple[str, ...] | None) -> None:
+        self.allowed_modules = allowed_modules
+
+    def run(self, claim: Claim, parent_results: dict[str, Any] | None) -> Outcome:
+        """Run one job; the timeout is watched by the worker, not enforced here."""
+        return run_in_this_thread(claim, parent_results, self.allowed_modules)
+
+    def abandon(self) -> None:
+        """Nothing to kill: a thread cannot be stopped from outside."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# -- child processes --------------------------------------------------------
+
+_HEADER = struct.Struct("!I")
+
+
+def _send(fd: int, message: Any) -> None:
+    data = json.dumps(message).encode()
+    payload = _HEADER.pack(len(data)) + data
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _recv_exact(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(fd: int) -> Any:
+    (size,) = _HEADER.unpack(_recv_exact(fd, _HEADER.size))
+    return json.loads(_recv_exact(fd, size))
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+class ProcessRunner:
+    """Runs jobs in a persistent child process, killed on timeout.
+
+    The child is started with ``python -m gigq.runner`` (a fresh interpreter, no
+    fork) and gets the worker's ``sys.path``; it is restarted after it dies or is
+    killed.
+    """
+
+    isolation = "process"
+
+    def __init__(self, allowed_modules: tuple[str, ...] | None) -> None:
+        self.allowed_modules = allowed_modules
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._to_child = -1
+        self._from_child = -1
+        self._lock = threading.Lock()
+        self._abandoned = False
+
+    def _spawn(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gigq.runner", str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w),
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._proc, self._to_child, self._from_child = proc, to_child_w, from_child_r
+
+    def _discard(self) -> str:
+        """Kill and reap the child; return how it ended."""
+        proc = self._proc
+        self._proc = None
+        for fd in (self._to_child, self._from_child):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._to_child = self._from_child = -1
+        if proc is None:
+            return "no process"
+        if proc.poll() is None:
+            proc.kill()
+        code = proc.wait()
+        if code < 0:
+            return f"killed by {_signal_name(code)}"
+        return f"exit code {code}"
+
+    def run(self, claim: Claim, parent_results: dict[str, Any] | None) -> Outcome:
+        """Run one job in the child; kill the child if it passes the job's timeout."""
+        try:
+            check_allowed(claim.module, self.allowed_modules)
+        except JobRefused as exc:
+            return Outcome("fatal", error=str(exc))
+        with self._lock:
+            self._abandoned = False
+            if self._proc is None or self._proc.poll() is not None:
+                if self._proc is not None:
+                    self._discard()
+                self._spawn()
+            from_child = self._from_child
+            try:
+                _send(self._to_child, [claim.module, claim.function, claim.params,
+                                       parent_results, claim.pass_parent_results])
+            except OSError:
+                how = self._discard()
+                return Outcome("failed", error=f"job process was not running ({how})")
+        deadline = claim.deadline
+        while True:
+            wait = None if deadline is None else max(deadline - time.time(), 0)
+            try:
+                ready, _, _ = select.select([from_child], [], [], wait)
+            except (OSError, ValueError):
+                ready = [from_child]
+            if ready:
+                break
+            with self._lock:
+                how = self._discard()
+            return Outcome(
+                "timeout",
+                error=f"Job timed out after {claim.timeout} seconds (job process {how})",
+            )
+        try:
+            kind, payload = _recv(from_child)
+        except (EOFError, OSError, ValueError):
+            with self._lock:
+                abandoned = self._abandoned
+                how = self._discard()
+            if abandoned:
+                return Outcome("interrupted", error="worker shut down")
+            return Outcome("failed", error=f"job process died while running the job ({how})")
+        if kind == "ok":
+            return Outcome("completed", result_json=payload)
+        return Outcome(kind, error=payload)
+
+    def abandon(self) -> None:
+        """Kill the child now (shutdown): the running job is handed back elsewhere."""
+        with self._lock:
+            self._abandoned = True
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+
+    def close(self) -> None:
+        """Stop the child process."""
+        with self._lock:
+            if self._proc is not None:
+                self._discard()
+
+
+def _child_main(read_fd: int, write_fd: int) -> None:
+    # The worker handles SIGINT/SIGTERM; the child must not die of a Ctrl-C meant
+    # for the whole process group before the worker decides what to do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        try:
+            module, name, params, parent_results, mode = _recv(read_fd)
+        except EOFError:
+            return
+        try:
+            func = load_function(module, name)
+            result = call_job(func, params, parent_results, mode)
+        except BaseException as exc:
+            traceback.print_exc()
+            _send(write_fd, ["failed", _error_text(exc)])
+            continue
+        try:
+            payload = None if result is None else encode_json(result, "the job's result")
+        except ValueError as exc:
+            _send(write_fd, ["fatal", f"job returned a result that cannot be stored: {exc}"])
+            continue
+        _send(write_fd, ["ok", payload])
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]), int(sys.argv[2]))

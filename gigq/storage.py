@@ -1,0 +1,580 @@
+"""Connections, storage settings, write transactions and lock-wait accounting.
+
+Every write in GigQ goes through :meth:`Storage.write`, which takes the write lock
+with ``BEGIN IMMEDIATE`` and measures how long that took. Those measurements are the
+lock-contention figures the benchmark reports. Connections are opened once per
+thread with the settings applied, and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
+
+MEMORY = ":memory:"
+JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
+SYNCHRONOUS_LEVELS = ("off", "normal", "full", "extra")
+DURABILITY_CLASSES = ("power-loss-safe", "crash-safe", "unsafe")
+# A checkpoint costs two fsyncs however little it copies; checkpointing every 10,000
+# WAL pages (~40 MB) instead of SQLite's 1,000 spreads that cost over 10x more jobs
+# (measured: +5-8% drain throughput on ext4; the WAL file then stays ~40 MB).
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+ENV_SETTINGS = {
+    "journal_mode": "GIGQ_JOURNAL_MODE",
+    "synchronous": "GIGQ_SYNCHRONOUS",
+    "cache_size": "GIGQ_CACHE_SIZE",
+    "busy_timeout": "GIGQ_BUSY_TIMEOUT",
+    "mmap_size": "GIGQ_MMAP_SIZE",
+}
+
+
+@dataclass(frozen=True)
+class SQLiteSettings:
+    """The SQLite tunables GigQ applies to every connection it opens.
+
+    ``cache_size`` follows SQLite: negative is KiB, positive is pages, ``None`` keeps
+    SQLite's default. ``busy_timeout`` is in seconds. ``mmap_size`` is in bytes.
+    """
+
+    journal_mode: str = "wal"
+    synchronous: str = "normal"
+    cache_size: int | None = None
+    busy_timeout: float = 30.0
+    mmap_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, valid in (("journal_mode", JOURNAL_MODES), ("synchronous", SYNCHRONOUS_LEVELS)):
+            value = getattr(self, name)
+            normal = value.lower() if isinstance(value, str) else value
+            if normal not in valid:
+                raise SettingsError(
+                    f"invalid {name} {value!r}; valid values: {', '.join(valid)}"
+                )
+            object.__setattr__(self, name, normal)
+        if self.cache_size is not None and (
+            not isinstance(self.cache_size, int) or isinstance(self.cache_size, bool)
+        ):
+            raise SettingsError(
+                f"invalid cache_size {self.cache_size!r}; use an integer "
+                "(negative = KiB, e.g. -64000 for 64 MB; positive = pages) or None"
+            )
+        if (
+            not isinstance(self.busy_timeout, (int, float))
+            or isinstance(self.busy_timeout, bool)
+            or self.busy_timeout < 0
+        ):
+            raise SettingsError(
+                f"invalid busy_timeout {self.busy_timeout!r}; use a number of seconds >= 0"
+            )
+        if self.mmap_size is not None and (
+            not isinstance(self.mmap_size, int) or self.mmap_size < 0
+        ):
+            raise SettingsError(
+                f"invalid mmap_size {self.mmap_size!r}; use a number of bytes >= 0 or None"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SQLiteSettings:
+        """Build settings from strings or values (CLI, environment, TOML files)."""
+        unknown = set(values) - set(ENV_SETTINGS)
+        if unknown:
+            raise SettingsError(
+                f"unknown storage setting(s) {', '.join(sorted(unknown))}; "
+                f"valid: {', '.join(ENV_SETTINGS)}"
+            )
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            if raw is None or raw == "":
+                continue
+            if name in ("cache_size", "mmap_size"):
+                parsed[name] = _parse_number(name, raw, int)
+            elif name == "busy_timeout":
+                parsed[name] = _parse_number(name, raw, float)
+            else:
+                parsed[name] = raw
+        return cls(**parsed)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SQLiteSettings:
+        """Settings from ``GIGQ_JOURNAL_MODE``, ``GIGQ_SYNCHRONOUS``, ``GIGQ_CACHE_SIZE``,
+        ``GIGQ_BUSY_TIMEOUT`` and ``GIGQ_MMAP_SIZE``; unset ones keep the defaults."""
+        env = os.environ if environ is None else environ
+        return cls.from_mapping({k: env.get(v) for k, v in ENV_SETTINGS.items()})
+
+    def replace(self, **changes: Any) -> SQLiteSettings:
+        """A copy with some settings changed (validated)."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict."""
+        return asdict(self)
+
+    def durability(self, in_memory: bool = False) -> str:
+        """This combination's durability class (see :func:`durability_class`)."""
+        return durability_class(self, in_memory=in_memory)
+
+
+def _parse_number(name: str, raw: Any, kind: type) -> Any:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return kind(raw) if kind is float else raw
+    try:
+        return kind(str(raw).strip())
+    except ValueError:
+        unit = "seconds" if kind is float else "an integer"
+        raise SettingsError(f"invalid {name} {raw!r}; expected {unit}") from None
+
+
+def durability_class(settings: SQLiteSettings, in_memory: bool = False) -> str:
+    """What a crash can cost with these settings.
+
+    ``power-loss-safe``: committed jobs survive a power cut (synchronous FULL/EXTRA).
+    ``crash-safe``: an application crash loses nothing; a power cut may lose the
+    last transactions (WAL or a rollback journal with synchronous NORMAL).
+    ``unsafe``: synchronous OFF, journal OFF/MEMORY or an in-memory database.
+    """
+    if in_memory or settings.synchronous == "off" or settings.journal_mode in ("off", "memory"):
+        return "unsafe"
+    if settings.synchronous in ("full", "extra"):
+        return "power-loss-safe"
+    return "crash-safe"
+
+
+# ---------------------------------------------------------------------------
+# Lock-wait accounting
+
+_BUCKETS = 28  # bucket k holds waits below 2**k microseconds (~134 s for the last)
+
+
+class LockStats:
+    """Counters for one connection; only its own thread writes them."""
+
+    __slots__ = ("busy_errors", "busy_retries", "histogram", "transactions", "wait_max", "wait_total")
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.wait_total = 0.0
+        self.wait_max = 0.0
+        self.busy_retries = 0
+        self.busy_errors = 0
+        self.histogram = [0] * _BUCKETS
+
+    def record(self, wait: float) -> None:
+        """Count one transaction that waited ``wait`` seconds for the write lock."""
+        self.transactions += 1
+        self.wait_total += wait
+        if wait > self.wait_max:
+            self.wait_max = wait
+        self.histogram[min(int(wait * 1e6).bit_length(), _BUCKETS - 1)] += 1
+
+
+@dataclass(frozen=True)
+class LockStatsSnapshot:
+    """Write-lock contention seen by a set of connections, as plain numbers.
+
+    ``busy_retries`` counts lock attempts that found the database busy and retried;
+    ``busy_errors`` counts operations that gave up after the busy timeout.
+    ``histogram[k]`` counts waits shorter than ``2**k`` microseconds (and at least
+    ``2**(k-1)``).
+    """
+
+    transactions: int = 0
+    lock_wait_total_s: float = 0.0
+    lock_wait_max_s: float = 0.0
+    busy_retries: int = 0
+    busy_errors: int = 0
+    histogram: tuple[int, ...] = field(default_factory=lambda: (0,) * _BUCKETS)
+
+    @classmethod
+    def of(cls, stats: list[LockStats]) -> LockStatsSnapshot:
+        """Sum the counters of several connections."""
+        hist = [0] * _BUCKETS
+        for s in stats:
+            for i, n in enumerate(s.histogram):
+                hist[i] += n
+        return cls(
+            transactions=sum(s.transactions for s in stats),
+            lock_wait_total_s=sum(s.wait_total for s in stats),
+            lock_wait_max_s=max((s.wait_max for s in stats), default=0.0),
+            busy_retries=sum(s.busy_retries for s in stats),
+            busy_errors=sum(s.busy_errors for s in stats),
+            histogram=tuple(hist),
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LockStatsSnapshot:
+        """Inverse of :meth:`as_dict` (ignores derived keys)."""
+        names = ("transactions", "lock_wait_total_s", "lock_wait_max_s", "busy_retries",
+                 "busy_errors")
+        hist = tuple(data.get("histogram") or (0,) * _BUCKETS)
+        return cls(**{k: data[k] for k in names if k in data}, histogram=hist)
+
+    def merge(self, other: LockStatsSnapshot) -> LockStatsSnapshot:
+        """Counters of both snapshots together."""
+        return LockStatsSnapshot(
+            transactions=self.transactions + other.transactions,
+            lock_wait_total_s=self.lock_wait_total_s + other.lock_wait_total_s,
+            lock_wait_max_s=max(self.lock_wait_max_s, other.lock_wait_max_s),
+            busy_retries=self.busy_retries + other.busy_retries,
+            busy_errors=self.busy_errors + other.busy_errors,
+            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram)),
+        )
+
+    def wait_percentile(self, q: float) -> float:
+        """Upper bound (seconds) of the bucket holding the ``q``-quantile wait, 0 <= q <= 1."""
+        total = sum(self.histogram)
+        if total == 0:
+            return 0.0
+        rank = q * total
+        seen = 0
+        for k, n in enumerate(self.histogram):
+            seen += n
+            if seen >= rank and n:
+                return min((2**k) / 1e6, self.lock_wait_max_s) if k else 0.0
+        return self.lock_wait_max_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready), with p50/p99 wait in milliseconds added."""
+        data = asdict(self)
+        data["histogram"] = list(self.histogram)
+        data["lock_wait_p50_ms"] = self.wait_percentile(0.50) * 1000
+        data["lock_wait_p99_ms"] = self.wait_percentile(0.99) * 1000
+        return data
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc).lower()
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "database table is locked"."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in _message(exc)
+
+
+def translate_error(exc: sqlite3.Error, where: str) -> Exception:
+    """Turn an SQLite error about the file itself into a GigQ error that names it."""
+    msg = _message(exc)
+    if "file is not a database" in msg or "not a database" in msg:
+        return DatabaseFileError(
+            f"{where} is not an SQLite database (or is encrypted); point GigQ at a "
+            "database file it created, or move this file out of the way"
+        )
+    if "malformed" in msg or "corrupt" in msg:
+        return DatabaseFileError(
+            f"{where} is damaged ({exc}); run 'gigq --db {where} check' and restore it "
+            "from a backup ('gigq backup' makes safe copies)"
+        )
+    if "readonly" in msg or "read-only" in msg:
+        return DatabaseFileError(
+            f"{where} is read-only ({exc}); GigQ must write the database and its "
+            "-wal/-shm files: make the file and its directory writable"
+        )
+    if "disk is full" in msg or "database or disk is full" in msg:
+        return DiskFullError(
+            f"the disk holding {where} is full; the last operation was rolled back and "
+            "nothing committed before it is lost. Free space and retry"
+        )
+    if "unable to open" in msg or "disk i/o error" in msg:
+        return DatabaseFileError(
+            f"cannot open {where} ({exc}); check that the path is a writable file in a "
+            "writable directory"
+        )
+    return exc
+
+
+# ---------------------------------------------------------------------------
+# Storage
+
+
+class _ThreadState(threading.local):
+    conn: sqlite3.Connection | None = None
+    stats: LockStats | None = None
+
+
+class Storage:
+    """One database with one set of settings: per-thread connections and writes.
+
+    Use :meth:`shared` to get the process-wide instance for a path and settings, so
+    that every ``JobQueue`` and ``Worker`` on the same file reuses connections.
+    """
+
+    _registry: dict[tuple[str, SQLiteSettings], Storage] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, db_path: str | os.PathLike[str], settings: SQLiteSettings) -> None:
+        self.settings = settings
+        self.in_memory = str(db_path) == MEMORY
+        if self.in_memory:
+            self.path = MEMORY
+            self._target = f"file:gigq-memory-{os.getpid()}?mode=memory&cache=shared"
+        else:
+            self.path = os.path.abspath(os.fspath(db_path))
+            self._target = self.path
+        self._local = _ThreadState()
+        self._all_stats: list[LockStats] = []
+        self._stats_lock = threading.Lock()
+        self._commit_seq = 0
+        self._waiters = 0
+        self._commit_cond = threading.Condition()
+        self._anchor: sqlite3.Connection | None = None
+        if self.in_memory:
+            # The shared in-memory database lives as long as one connection is open.
+            self._anchor = self._open()
+
+    @classmethod
+    def shared(
+        cls, db_path: str | os.PathLike[str], settings: SQLiteSettings | None = None
+    ) -> Storage:
+        """The process-wide storage for ``db_path`` with ``settings``."""
+        settings = settings or SQLiteSettings()
+        key_path = MEMORY if str(db_path) == MEMORY else os.path.abspath(os.fspath(db_path))
+        key = (key_path, settings)
+        storage = cls._registry.get(key)
+        if storage is None:
+            with cls._registry_lock:
+                storage = cls._registry.get(key)
+                if storage is None:
+                    storage = cls(db_path, settings)
+                    cls._registry[key] = storage
+        return storage
+
+    @classmethod
+    def _forget_all(cls) -> None:
+        # A forked child must not use its parent's connections.
+        cls._registry = {}
+        cls._registry_lock = threading.Lock()
+
+    @property
+    def durability(self) -> str:
+        """Durability class of this database with its settings."""
+        return durability_class(self.settings, in_memory=self.in_memory)
+
+    # -- connections ---------------------------------------------------------
+
+    def _check_path(self) -> None:
+        path = Path(self.path)
+        if path.is_dir():
+            raise DatabaseFileError(f"{self.path} is a directory; pass a database file path")
+        parent = path.parent
+        if not parent.is_dir():
+            raise DatabaseFileError(
+                f"cannot open database {self.path}: directory {parent} does not exist; "
+                "create it first (mkdir -p) or choose another path"
+            )
+        if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+            raise DatabaseFileError(
+                f"cannot create database {self.path}: directory {parent} is not writable; "
+                "choose a writable directory or fix its permissions"
+            )
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.in_memory:
+            self._check_path()
+        s = self.settings
+        try:
+            conn = sqlite3.connect(
+                self._target,
+                timeout=s.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.in_memory,
+            )
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            self._apply_settings(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate_error(exc, self.path) from exc
+        return conn
+
+    def _apply_settings(self, conn: sqlite3.Connection) -> None:
+        s = self.settings
+        if self.in_memory:
+            conn.execute("PRAGMA read_uncommitted = 1")
+        else:
+            current = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if current != s.journal_mode:
+                mode = conn.execute(f"PRAGMA journal_mode = {s.journal_mode}").fetchone()[0]
+                if mode != s.journal_mode:
+                    raise DatabaseFileError(
+                        f"{self.path}: SQLite refused journal_mode={s.journal_mode} "
+                        f"(still {mode}); WAL needs a local file system with shared memory"
+                    )
+        conn.execute(f"PRAGMA synchronous = {s.synchronous}")
+        if s.journal_mode == "wal" and not self.in_memory:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+        if s.cache_size is not None:
+            conn.execute(f"PRAGMA cache_size = {int(s.cache_size)}")
+        if s.mmap_size is not None:
+            conn.execute(f"PRAGMA mmap_size = {int(s.mmap_size)}")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = self._local.conn
+        if conn is None:
+            conn = self._open()
+            stats = LockStats()
+            with self._stats_lock:
+                self._all_stats.append(stats)
+            self._local.conn = conn
+            self._local.stats = stats
+        return conn
+
+    def close_thread_connection(self) -> None:
+        """Close this thread's connection (a later call opens a new one)."""
+        conn = self._local.conn
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
+    # -- transactions --------------------------------------------------------
+
+    def write(self) -> _WriteTransaction:
+        """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error.
+
+        Use as ``with storage.write() as conn:``. The time spent taking the write lock
+        is recorded; a lock that cannot be taken within ``busy_timeout`` raises
+        :class:`DatabaseBusyError`, a full disk :class:`DiskFullError`.
+        """
+        return _WriteTransaction(self)
+
+    def _rollback_and_translate(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        if isinstance(exc, sqlite3.Error):
+            if is_busy_error(exc):
+                self._local.stats.busy_errors += 1
+                raise DatabaseBusyError(
+                    f"{self.path} stayed locked by another connection for longer than "
+                    f"busy_timeout={self.settings.busy_timeout}s; nothing was written"
+                ) from exc
+            translated = translate_error(exc, self.path)
+            if translated is not exc:
+                raise translated from exc
+
+    def _begin(self, conn: sqlite3.Connection, stats: LockStats | None) -> None:
+        start = time.perf_counter()
+        deadline = start + self.settings.busy_timeout
+        pause = 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if not is_busy_error(exc):
+                    raise translate_error(exc, self.path) from exc
+                stats.busy_retries += 1
+                # SQLite's busy handler already waited up to busy_timeout for file
+                # locks; shared-cache (in-memory) locks are retried here instead.
+                if time.perf_counter() >= deadline:
+                    stats.busy_errors += 1
+                    raise DatabaseBusyError(
+                        f"could not take the write lock on {self.path} within "
+                        f"busy_timeout={self.settings.busy_timeout}s: another connection "
+                        "holds it; nothing was written"
+                    ) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
+        stats.record(time.perf_counter() - start)
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for reads, with file errors translated."""
+        conn = self.connection()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            translated = translate_error(exc, self.path)
+            if translated is not exc:
+                raise translated from exc
+            raise
+
+    # -- change notification -------------------------------------------------
+
+    def _notify_commit(self) -> None:
+        self._commit_seq += 1
+        if self._waiters:
+            with self._commit_cond:
+                self._commit_cond.notify_all()
+
+    def commit_seq(self) -> int:
+        """Number of write transactions committed through this object so far."""
+        return self._commit_seq
+
+    def wait_for_commit(self, seen: int, timeout: float) -> bool:
+        """Wait until a commit in this process moves past ``seen``; False on timeout."""
+        with self._commit_cond:
+            self._waiters += 1
+            try:
+                return self._commit_cond.wait_for(lambda: self._commit_seq != seen, timeout)
+            finally:
+                self._waiters -= 1
+
+    def data_version(self) -> int:
+        """SQLite's ``data_version`` on this thread's connection: changes when another
+        connection (any process) commits."""
+        return self.connection().execute("PRAGMA data_version").fetchone()[0]
+
+    # -- accounting ----------------------------------------------------------
+
+    def lock_stats(self) -> LockStatsSnapshot:
+        """Lock contention over all connections this object has opened."""
+        with self._stats_lock:
+            return LockStatsSnapshot.of(list(self._all_stats))
+
+    def reset_lock_stats(self) -> None:
+        """Zero the counters (e.g. after a warm-up)."""
+        with self._stats_lock:
+            for stats in self._all_stats:
+                stats.__init__()
+
+
+class _WriteTransaction:
+    """Context manager of :meth:`Storage.write` (a class: this is the hot path)."""
+
+    __slots__ = ("conn", "storage")
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        storage = self.storage
+        conn = storage.connection()
+        storage._begin(conn, storage._local.stats)
+        self.conn = conn
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        conn = self.conn
+        if exc is None:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as commit_error:
+                self.storage._rollback_and_translate(conn, commit_error)
+                raise
+            self.storage._notify_commit()
+            return
+        self.storage._rollback_and_translate(conn, exc)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=Storage._forget_all)

@@ -1,0 +1,595 @@
+"""Worker: claim → run → record, with retries, timeouts, leases and graceful shutdown.
+
+A worker runs ``concurrency`` loop threads. Each loop records the outcome of its
+last job and claims the next one in the same write transaction. When there is no
+work, a loop checks for it with a read (no write lock) and otherwise sleeps until
+the database changes or ``polling_interval`` passes. A service thread renews the
+worker's heartbeat and job leases, enforces in-process timeouts and reclaims the
+jobs of dead workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import claims, leases
+from .claims import Claim, ClaimFilter, Outcome
+from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
+from .runner import ProcessRunner, ThreadRunner
+from .schema import ensure_schema
+from .storage import LockStatsSnapshot, SQLiteSettings, Storage
+
+logger = logging.getLogger("gigq.worker")
+
+ISOLATION_MODES = ("thread", "process")
+# Storage trouble a worker waits out instead of crashing: the lock is taken by
+# someone else, the disk is full, the file is briefly unreadable.
+_TRANSIENT = (DatabaseBusyError, DiskFullError, DatabaseFileError)
+# How often an idle worker looks at data_version (a counter in shared memory, not a
+# query on the jobs table): the latency of waking up for another process's commit.
+_CHANGE_CHECK = 0.01
+_RECONCILE_EVERY = 30.0
+
+
+@dataclass
+class _ActiveRun:
+    claim: Claim
+    runner: ThreadRunner | ProcessRunner
+    timed_out: bool = False
+
+
+class Worker:
+    """Processes jobs from a GigQ database.
+
+    ``isolation="thread"`` (default) runs jobs inside this process; a job past its
+    timeout is recorded as timed out and is never run twice at the same time, but
+    the call itself cannot be stopped. ``isolation="process"`` runs each job in a
+    child process that is killed at the timeout. ``queues`` and the priority range
+    restrict what this worker claims (default: every queue, every priority). With
+    ``burst=True``, :meth:`start` returns once no job is pending or running.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        worker_id: str | None = None,
+        polling_interval: float = 5,
+        concurrency: int = 1,
+        *,
+        settings: SQLiteSettings | None = None,
+        isolation: str = "thread",
+        lease_timeout: float = 30.0,
+        shutdown_timeout: float | None = 30.0,
+        allowed_modules: list[str] | tuple[str, ...] | None = None,
+        queues: list[str] | tuple[str, ...] | None = None,
+        min_priority: int | None = None,
+        max_priority: int | None = None,
+        burst: bool = False,
+    ) -> None:
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if (
+            not isinstance(polling_interval, (int, float))
+            or isinstance(polling_interval, bool)
+            or polling_interval < 0
+        ):
+            raise SettingsError(
+                f"polling_interval must be a number of seconds >= 0, got {polling_interval!r}"
+            )
+        if isolation not in ISOLATION_MODES:
+            raise SettingsError(
+                f"invalid isolation {isolation!r}; valid values: {', '.join(ISOLATION_MODES)}"
+            )
+        if not isinstance(lease_timeout, (int, float)) or lease_timeout <= 0:
+            raise SettingsError(f"lease_timeout must be seconds > 0, got {lease_timeout!r}")
+        if shutdown_timeout is not None and shutdown_timeout < 0:
+            raise SettingsError(
+                f"shutdown_timeout must be seconds >= 0 or None, got {shutdown_timeout!r}"
+            )
+        if queues is not None and (
+            isinstance(queues, str) or not all(isinstance(q, str) and q for q in queues)
+        ):
+            raise SettingsError(f"queues must be a list of queue names, got {queues!r}")
+        self.db_path = db_path
+        self.worker_id = worker_id or f"worker-{uuid.uuid4()}"
+        self.polling_interval = polling_interval
+        self.concurrency = concurrency
+        self.isolation = isolation
+        self.lease_timeout = float(lease_timeout)
+        self.shutdown_timeout = shutdown_timeout
+        self.allowed_modules = tuple(allowed_modules) if allowed_modules is not None else None
+        self.burst = burst
+        self.running = False
+        self.logger = logging.getLogger(f"gigq.worker.{self.worker_id}")
+        self._filter = ClaimFilter(queues, min_priority, max_priority)
+        self._storage = Storage.shared(db_path, settings)
+        self.settings = self._storage.settings
+        ensure_schema(self._storage)
+        self._instance_id = uuid.uuid4().hex
+        self._local = threading.local()
+        self._runs: dict[int, _ActiveRun] = {}
+        self._runs_lock = threading.Lock()
+        self._runners: list[ThreadRunner | ProcessRunner] = []
+        self._registered = False
+        self._service: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._service_stop = threading.Event()
+        self._shutdown_deadline: float | None = None
+        self._signals_seen = 0
+
+    # -- public API ----------------------------------------------------------
+
+    @property
+    def queues(self) -> tuple[str, ...] | None:
+        """The queues this worker claims from (None: all)."""
+        return self._filter.queues
+
+    @property
+    def current_job_id(self) -> str | None:
+        """The id of the job this thread is running, if any."""
+        return getattr(self._local, "current_job_id", None)
+
+    @current_job_id.setter
+    def current_job_id(self, value: str | None) -> None:
+        self._local.current_job_id = value
+
+    def lock_stats(self) -> LockStatsSnapshot:
+        """Write-lock contention of this process's connections to the database."""
+        return self._storage.lock_stats()
+
+    def process_one(self) -> bool:
+        """Claim one ready job, run it and record the outcome.
+
+        True if a job was claimed (whether it then succeeded or failed).
+        """
+        self._ensure_registered()
+        self._reap()
+        claim = self._with_storage_retry(self._claim_only, "claim a job")
+        if claim is None:
+            return False
+        self._run_and_settle(claim)
+        return True
+
+    def start(self) -> None:
+        """Process jobs until :meth:`stop` or SIGINT/SIGTERM.
+
+        On the first signal the worker stops claiming and lets running jobs finish
+        within ``shutdown_timeout``; unfinished jobs are then handed back (pending
+        again, the attempt not counted). A second signal exits the process at once.
+        """
+        self.running = True
+        self._stop_event.clear()
+        self._shutdown_deadline = None
+        previous = self._install_signal_handlers()
+        self.logger.info(
+            "Worker %s starting (%d thread(s), %s isolation, %s)",
+            self.worker_id, self.concurrency, self.isolation, self._filter.describe(),
+        )
+        self._ensure_registered()
+        threads = [
+            threading.Thread(
+                target=self._loop, args=(i,), name=f"gigq-{self._thread_worker_id(i)}",
+                daemon=True,
+            )
+            for i in range(self.concurrency)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while self.running and any(t.is_alive() for t in threads):
+                self._stop_event.wait(0.2)
+            self._drain(threads)
+        finally:
+            self.running = False
+            self._restore_signal_handlers(previous)
+            self._shutdown_services("stopped")
+            self.logger.info("Worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        """Stop claiming; :meth:`start` returns once running jobs finish or are handed back."""
+        if self._shutdown_deadline is None and self.shutdown_timeout is not None:
+            self._shutdown_deadline = time.monotonic() + self.shutdown_timeout
+        self.running = False
+        self._stop_event.set()
+        self.logger.info("Worker %s stopping", self.worker_id)
+
+    def close(self) -> None:
+        """Stop background services and close this thread's connection."""
+        self.running = False
+        self._stop_event.set()
+        self._shutdown_services("closed")
+        self._storage.close_thread_connection()
+
+    def _check_for_timeouts(self) -> None:
+        """Apply the timeout and lease rules now: this worker's timed-out in-process
+        runs are recorded, and jobs of dead workers or expired leases reclaimed."""
+        self._enforce_thread_timeouts()
+        self._reap()
+        self._reconcile()
+
+    @classmethod
+    def from_config(
+        cls, db_path: str | os.PathLike[str], config: Mapping[str, Any], **overrides: Any
+    ) -> Worker:
+        """A worker from a mapping of settings, as written by ``gigq-bench tune --write``.
+
+        Keys: the storage settings (journal_mode, synchronous, cache_size,
+        busy_timeout, mmap_size) and the Worker keyword arguments.
+        """
+        from .storage import ENV_SETTINGS
+
+        storage_keys = set(ENV_SETTINGS)
+        storage_values = {k: v for k, v in config.items() if k in storage_keys}
+        worker_values = {k: v for k, v in config.items() if k not in storage_keys}
+        allowed = {
+            "worker_id", "polling_interval", "concurrency", "isolation", "lease_timeout",
+            "shutdown_timeout", "allowed_modules", "queues", "min_priority", "max_priority",
+            "burst",
+        }
+        unknown = set(worker_values) - allowed
+        if unknown:
+            raise SettingsError(
+                f"unknown worker setting(s) {', '.join(sorted(unknown))}; valid: "
+                f"{', '.join(sorted(allowed | storage_keys))}"
+            )
+        kwargs = {**worker_values, **overrides}
+        if storage_values and "settings" not in kwargs:
+            kwargs["settings"] = SQLiteSettings.from_mapping(storage_values)
+        return cls(db_path, **kwargs)
+
+    # -- per-thread state ----------------------------------------------------
+
+    def _thread_worker_id(self, index: int) -> str:
+        return f"{self.worker_id}-{index}" if self.concurrency > 1 else self.worker_id
+
+    def _thread_state(self) -> tuple[str, ThreadRunner | ProcessRunner, logging.Logger]:
+        state = getattr(self._local, "state", None)
+        if state is None:
+            index = getattr(self._local, "index", 0)
+            wid = self._thread_worker_id(index)
+            runner_cls = ProcessRunner if self.isolation == "process" else ThreadRunner
+            runner = runner_cls(self.allowed_modules)
+            self._runners.append(runner)
+            state = (wid, runner, logging.getLogger(f"gigq.worker.{wid}"))
+            self._local.state = state
+        return state
+
+    # -- the loop ------------------------------------------------------------
+
+    def _loop(self, index: int) -> None:
+        self._local.index = index
+        _, _, log = self._thread_state()
+        previous: tuple[Claim, Outcome] | None = None
+        try:
+            while self.running:
+                if previous is None:
+                    marks = (self._storage.commit_seq(), self._storage.data_version())
+                    if not self._with_storage_retry(self._work_visible, "check for work"):
+                        if self.burst and not self._with_storage_retry(
+                            self._unfinished_work, "check for work"
+                        ):
+                            break
+                        self._idle_wait(*marks)
+                        continue
+                claim = self._with_storage_retry(
+                    lambda p=previous: self._settle_and_claim(p, True), "record a job"
+                )
+                previous = None
+                if claim is None:
+                    continue
+                previous = (claim, self._execute(claim))
+        except (KeyboardInterrupt, SystemExit) as exc:
+            log.warning("A job raised %s: it was handed back; worker stopping",
+                        type(exc).__name__)
+        except BaseException:
+            log.exception("Worker thread %s crashed", self._thread_worker_id(index))
+            raise
+        finally:
+            if previous is not None:
+                self._with_storage_retry(
+                    lambda p=previous: self._settle_and_claim(p, False), "record a job"
+                )
+            self._storage.close_thread_connection()
+
+    def _work_visible(self) -> bool:
+        with self._storage.read() as conn:
+            return claims.has_ready_work(conn, self._filter)
+
+    def _unfinished_work(self) -> bool:
+        with self._storage.read() as conn:
+            return claims.has_unfinished_work(conn)
+
+    def _idle_wait(self, seq: int, version: int) -> None:
+        """Sleep until the database changes, a retry comes due or polling_interval ends.
+
+        ``seq`` and ``version`` are the commit counter and ``data_version`` read
+        before the last look for work, so a commit made since then wakes us at once.
+        """
+        limit = float(self.polling_interval)
+        try:
+            with self._storage.read() as conn:
+                due = self._filter.next_ready_at(conn)
+            if due is not None:
+                limit = min(limit, max(due - time.time(), 0.0))
+            deadline = time.monotonic() + limit
+            while self.running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if self._storage.wait_for_commit(seq, min(_CHANGE_CHECK, remaining)):
+                    return
+                if self._storage.data_version() != version:
+                    return
+        except _TRANSIENT:
+            self._stop_event.wait(min(limit, 1.0))
+
+    def _claim_only(self) -> Claim | None:
+        wid, _, _ = self._thread_state()
+        with self._storage.write() as conn:
+            return claims.claim(conn, self._filter, wid, self._instance_id, self.lease_timeout)
+
+    def _settle_and_claim(
+        self, previous: tuple[Claim, Outcome] | None, claim_next: bool
+    ) -> Claim | None:
+        """Record the last outcome and claim the next job, in one transaction."""
+        wid, _, log = self._thread_state()
+        with self._storage.write() as conn:
+            if previous is not None:
+                claim, outcome = previous
+                if not claims.settle(conn, claim, outcome):
+                    log.warning(
+                        "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
+                        "timed out meanwhile", claim.id, claim.attempt,
+                    )
+            if not (claim_next and self.running):
+                return None
+            return claims.claim(conn, self._filter, wid, self._instance_id, self.lease_timeout)
+
+    def _run_and_settle(self, claim: Claim) -> None:
+        outcome = self._execute(claim)
+        self._with_storage_retry(lambda: self._settle_and_claim((claim, outcome), False),
+                                 "record a job")
+
+    def _execute(self, claim: Claim) -> Outcome:
+        """Run a claimed job and return how it ended (outcome not yet recorded)."""
+        _, runner, log = self._thread_state()
+        self.current_job_id = claim.id
+        key = threading.get_ident()
+        run = _ActiveRun(claim, runner)
+        with self._runs_lock:
+            self._runs[key] = run
+        log.info("Processing job %s (%s), attempt %d", claim.id, claim.name, claim.attempt)
+        started = time.perf_counter()
+        try:
+            parent_results = self._parent_results(claim)
+            outcome = runner.run(claim, parent_results)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self._with_storage_retry(
+                lambda: self._settle_and_claim(
+                    (claim, Outcome("interrupted", error=f"{type(exc).__name__} in job")),
+                    False),
+                "hand back a job",
+            )
+            self.stop()
+            raise
+        finally:
+            with self._runs_lock:
+                self._runs.pop(key, None)
+            self.current_job_id = None
+        if run.timed_out:
+            outcome = Outcome(
+                "timeout",
+                error=f"Job timed out after {claim.timeout} seconds (result discarded)",
+            )
+        elapsed = time.perf_counter() - started
+        if outcome.kind == "completed":
+            log.info("Job %s completed successfully in %.2fs", claim.id, elapsed)
+        elif outcome.kind != "interrupted":
+            log.error("Job %s %s: %s", claim.id, outcome.kind, outcome.error)
+        return outcome
+
+    def _parent_results(self, claim: Claim) -> dict[str, Any] | None:
+        if not claim.dependencies or claim.pass_parent_results is False:
+            return None
+        marks = ",".join("?" * len(claim.dependencies))
+        with self._storage.read() as conn:
+            rows = conn.execute(
+                f"SELECT id, result FROM jobs WHERE id IN ({marks})", claim.dependencies
+            ).fetchall()
+        by_id = {r[0]: r[1] for r in rows}
+        return {
+            pid: (json.loads(by_id[pid]) if by_id.get(pid) else None)
+            for pid in claim.dependencies
+        }
+
+    # -- storage trouble -----------------------------------------------------
+
+    def _with_storage_retry(self, action: Any, what: str) -> Any:
+        """Run ``action``; wait out locks, a full disk or a briefly unusable file.
+
+        Logs once per episode and backs off; gives up only when the worker is
+        stopping (the lease mechanism then recovers what was not recorded).
+        """
+        pause = 0.05
+        episode_logged = False
+        while True:
+            try:
+                result = action()
+            except _TRANSIENT as exc:
+                if not episode_logged:
+                    self.logger.warning("Could not %s, retrying: %s", what, exc)
+                    episode_logged = True
+                if not self.running and (
+                    what == "check for work"
+                    or (self._shutdown_deadline is not None
+                        and time.monotonic() > self._shutdown_deadline)
+                ):
+                    self.logger.error("Gave up trying to %s while stopping: %s", what, exc)
+                    return None
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            if episode_logged:
+                self.logger.warning("Database usable again; resumed (%s)", what)
+            return result
+
+    # -- services: heartbeat, timeouts, reaping --------------------------------
+
+    def _ensure_registered(self) -> None:
+        if self._registered:
+            return
+        self._with_storage_retry(
+            lambda: leases.register(
+                self._storage, self._instance_id, self.worker_id, self.concurrency,
+                self.isolation, self._filter.queues,
+            ),
+            "register the worker",
+        )
+        self._registered = True
+        self._service_stop.clear()
+        self._service = threading.Thread(
+            target=_service_loop, args=(weakref.ref(self),), name="gigq-heartbeat", daemon=True
+        )
+        self._service.start()
+
+    def _shutdown_services(self, reason: str) -> None:
+        self._service_stop.set()
+        for runner in list(self._runners):
+            runner.close()
+        if self._registered:
+            self._registered = False
+            try:
+                leases.unregister(self._storage, self._instance_id, reason)
+            except _TRANSIENT as exc:
+                self.logger.warning("Could not record worker stop: %s", exc)
+
+    def _reap(self) -> None:
+        try:
+            for job_id, reason in leases.reap(self._storage):
+                self.logger.warning("Reclaimed job %s: %s", job_id, reason)
+        except _TRANSIENT as exc:
+            self.logger.warning("Could not reclaim jobs of dead workers yet: %s", exc)
+
+    def _enforce_thread_timeouts(self) -> None:
+        now = time.time()
+        with self._runs_lock:
+            due = [
+                r for r in self._runs.values()
+                if not r.timed_out and r.runner.isolation == "thread"
+                and r.claim.deadline is not None and now > r.claim.deadline
+            ]
+        for run in due:
+            run.timed_out = True
+            error = f"Job timed out after {run.claim.timeout} seconds"
+            self.logger.warning("Job %s: %s (in-process; cannot be stopped)", run.claim.id, error)
+            self._with_storage_retry(
+                lambda r=run, e=error: self._mark_timed_out(r.claim, e), "record a timeout"
+            )
+
+    def _mark_timed_out(self, claim: Claim, error: str) -> None:
+        with self._storage.write() as conn:
+            claims.mark_timed_out(conn, claim, error)
+
+    def _reconcile(self) -> None:
+        with self._storage.read() as conn:
+            if not claims.dependencies_out_of_sync(conn):
+                return
+        with self._storage.write() as conn:
+            fixed = claims.reconcile_dependencies(conn)
+        if fixed:
+            self.logger.warning("Recounted the parents of %d waiting job(s) (statuses were "
+                                "edited outside GigQ)", fixed)
+
+    def _heartbeat(self) -> None:
+        leases.heartbeat(self._storage, self._instance_id, self.lease_timeout)
+
+    # -- shutdown ------------------------------------------------------------
+
+    def _drain(self, threads: list[threading.Thread]) -> None:
+        """After a stop: wait for running jobs, then hand back what is left."""
+        timeout = self.shutdown_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in threads:
+            while t.is_alive():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                t.join(0.1 if remaining is None else min(0.1, remaining))
+        with self._runs_lock:
+            leftover = list(self._runs.values())
+        for run in leftover:
+            self.logger.warning(
+                "Job %s still running after shutdown_timeout=%ss: handing it back",
+                run.claim.id, timeout,
+            )
+            run.runner.abandon()
+            self._with_storage_retry(
+                lambda r=run: self._hand_back(r.claim), "hand back a job"
+            )
+
+    def _hand_back(self, claim: Claim) -> None:
+        with self._storage.write() as conn:
+            claims.hand_back(conn, claim, "worker shut down before the job finished")
+
+    def _install_signal_handlers(self) -> dict[int, Any] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        self._signals_seen = 0
+
+        def handle(signum: int, frame: Any) -> None:
+            self._signals_seen += 1
+            if self._signals_seen > 1:
+                self.logger.warning("Second signal %d: exiting now", signum)
+                os._exit(128 + signum)
+            self.logger.info(
+                "Received signal %d: stopping; running jobs get %ss to finish "
+                "(send it again to exit at once)", signum, self.shutdown_timeout,
+            )
+            self.stop()
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any] | None) -> None:
+        if previous:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _service_loop(ref: weakref.ReferenceType[Worker]) -> None:
+    """Heartbeat, in-process timeouts and reaping, until the worker goes away."""
+    last_beat = last_reconcile = time.monotonic()
+    while True:
+        worker = ref()
+        if worker is None or not worker._registered:
+            return
+        tick = min(0.5, worker.lease_timeout / 6)
+        beat_every = worker.lease_timeout / 3
+        stop_event = worker._service_stop
+        try:
+            worker._enforce_thread_timeouts()
+            if time.monotonic() - last_beat >= beat_every:
+                worker._with_storage_retry(worker._heartbeat, "renew the heartbeat")
+                last_beat = time.monotonic()
+            worker._reap()
+            if time.monotonic() - last_reconcile >= _RECONCILE_EVERY:
+                worker._with_storage_retry(worker._reconcile, "recount dependencies")
+                last_reconcile = time.monotonic()
+        except Exception:
+            worker.logger.exception("Worker service thread error (continuing)")
+        del worker
+        stop_event.wait(tick)
+        stop_event = None
