@@ -1,0 +1,155 @@
+"""The result data model: one tidy row per trial, plus the sweep spec and environment.
+
+On disk a run is a directory holding ``results.json`` (everything) and
+``results.csv`` (the rows only). ``load(path)`` gives a pandas DataFrame whose
+``attrs`` carry ``spec``, ``environment`` and ``skipped``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+FORMAT = "gigq-bench-results"
+FORMAT_VERSION = 1
+
+# The dimensions of a configuration, in display order; a sweep may add more.
+CONFIG_COLUMNS = (
+    "job_type", "workers", "concurrency", "journal_mode", "synchronous", "cache_size",
+    "polling_interval", "location", "jobs", "mode", "submit",
+)
+# Identity of a trial within a run.
+TRIAL_COLUMNS = ("config_id", "trial_id", "repetition", "order", "version", "started_at")
+# Outcome columns besides the metrics of gigq.bench.metrics.
+OUTCOME_COLUMNS = (
+    "durability", "valid", "invalid_reason", "jobs_completed", "duration_s",
+    "ceiling_commits_per_sec", "note",
+)
+
+
+class ResultsError(Exception):
+    """A results file or directory that cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class Results:
+    """A run: the rows (DataFrame), the sweep spec, the environment, skipped configs."""
+
+    rows: pd.DataFrame
+    spec: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def valid_rows(self) -> pd.DataFrame:
+        """Rows of trials that passed verification (the only ones ever aggregated)."""
+        if self.rows.empty or "valid" not in self.rows:
+            return self.rows
+        return self.rows[self.rows["valid"].astype(bool)]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The results.json document."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "spec": self.spec,
+            "environment": self.environment,
+            "skipped": self.skipped,
+            "rows": [_clean_row(r) for r in self.rows.to_dict(orient="records")],
+        }
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean_value(value.item())
+    return value
+
+
+def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _clean_value(v) for k, v in row.items()}
+
+
+def save(results: Results, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.csv`` into ``out_dir``; returns both paths.
+
+    Written to a temporary name first and renamed, so an interrupted save never
+    leaves a half-written file in place of a good one.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = out / "results.json", out / "results.csv"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results.to_json_dict(), indent=1, default=str))
+    tmp.replace(json_path)
+    tmp = csv_path.with_suffix(".csv.tmp")
+    results.rows.to_csv(tmp, index=False)
+    tmp.replace(csv_path)
+    results.path = out
+    return json_path, csv_path
+
+
+def _resolve(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        candidate = p / "results.json"
+        if not candidate.exists():
+            raise ResultsError(
+                f"{p} holds no results.json; point at a directory written by "
+                "'gigq-bench sweep --out DIR' (or at its results.json)"
+            )
+        return candidate
+    if not p.exists():
+        raise ResultsError(f"{p} does not exist; pass a results directory or results.json")
+    if p.suffix == ".csv":
+        sibling = p.with_name("results.json")
+        if sibling.exists():
+            return sibling
+        raise ResultsError(f"{p}: load the run's results.json (it carries the spec too)")
+    return p
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a run from its directory or ``results.json``; raises :class:`ResultsError`."""
+    json_path = _resolve(path)
+    try:
+        doc = json.loads(json_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{json_path} is not a readable results file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ResultsError(f"{json_path} is not a gigq-bench results file")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise ResultsError(
+            f"{json_path} has results format {version}, this gigq-bench reads format "
+            f"{FORMAT_VERSION}; "
+            + ("upgrade gigq[bench] to read it" if newer else
+               "re-run the sweep with this version to compare")
+        )
+    rows = pd.DataFrame(doc.get("rows") or [])
+    return Results(
+        rows=rows,
+        spec=doc.get("spec") or {},
+        environment=doc.get("environment") or {},
+        skipped=doc.get("skipped") or [],
+        path=json_path.parent,
+    )
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """The trial rows of a run as a DataFrame (``attrs``: spec, environment, skipped)."""
+    results = load_results(path)
+    df = results.rows
+    df.attrs["spec"] = results.spec
+    df.attrs["environment"] = results.environment
+    df.attrs["skipped"] = results.skipped
+    return df
