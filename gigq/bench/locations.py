@@ -135,14 +135,23 @@ def find_tmpfs() -> str | None:
     return None
 
 
-def default_disk_dir(out_dir: str | os.PathLike[str]) -> str:
+def _existing_ancestor(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def default_disk_dir(out_dir: str | os.PathLike[str], create: bool = True) -> str:
     """Directory for ``disk`` trials: the output directory's file system, unless it is RAM.
 
-    The output directory is created if needed.
+    The output directory is created if needed (``create=False``, for dry runs,
+    only looks at where it would be).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if fs_type(out) not in RAM_FILE_SYSTEMS:
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    if fs_type(_existing_ancestor(out)) not in RAM_FILE_SYSTEMS:
         return str(out.resolve())
     for candidate in (os.getcwd(), str(Path.home()), "/var/tmp"):
         if fs_type(candidate) not in RAM_FILE_SYSTEMS and _writable_dir(candidate) is None:
@@ -183,8 +192,9 @@ class Locations:
     input fails before any trial runs.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, out_dir: str | os.PathLike[str], create: bool = True) -> None:
         self.out_dir = Path(out_dir)
+        self.create = create
         self._paths: dict[str, str] = {}
         self._resolved: dict[str, Location] = {}
 
@@ -216,8 +226,8 @@ class Locations:
         elif name == "memory":
             loc = Location("memory", None, "memory")
         elif name == "disk":
-            path = default_disk_dir(self.out_dir)
-            loc = Location("disk", path, fs_type(path))
+            path = default_disk_dir(self.out_dir, self.create)
+            loc = Location("disk", path, fs_type(_existing_ancestor(Path(path))))
         elif name == "tmpfs":
             path = find_tmpfs()
             if path is None:

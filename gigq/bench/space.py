@@ -247,8 +247,9 @@ def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -
     if base is None:
         shown = {k: v for k, v in cfg.items() if v is not None}
     else:
-        ref = normalise(base)
-        shown = {k: v for k, v in cfg.items() if ref.get(k) != v and v is not None}
+        # Against the raw base: a steady config's arrival_rate equal to the base's
+        # is no difference, even though a drain base blanks it.
+        shown = {k: v for k, v in cfg.items() if base.get(k) != v and v is not None}
     if not shown:
         return "base configuration"
     return " ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
