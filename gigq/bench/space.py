@@ -243,7 +243,7 @@ def config_id(config: Mapping[str, Any]) -> str:
 
 def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
     """Short human text: the dimensions that differ from ``base`` (all if no base)."""
-    cfg = normalise(config)
+    cfg = {k: v for k, v in normalise(config).items() if k in DIMENSIONS}
     if base is None:
         shown = {k: v for k, v in cfg.items() if v is not None}
     else:

@@ -234,11 +234,15 @@ class Runner:
         jobs = self.size(config)
         rate = self.ceiling_for(config, task.repetition)
         started_at = metadata.now_iso()
+        load = metadata.load_average()
         outcome = self.harness.run(config, jobs=jobs, ceiling_rate=rate,
                                    interpreter=self.interpreter(task.version))
         if outcome.capabilities and task.version not in self.capabilities:
             self.capabilities[task.version] = outcome.capabilities
-        return make_row(task, outcome, started_at)
+        row = make_row(task, outcome, started_at)
+        # Other load on the machine explains outliers; recorded, never corrected for.
+        row["load_1m"] = load[0] if load else None
+        return row
 
 
 def make_row(task: Task, outcome: TrialOutcome, started_at: str) -> dict[str, Any]:

@@ -81,6 +81,26 @@ class TrialOutcome:
 # Child processes
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Any:
+    """Hold Ctrl-C (SIGINT) back while a child is started and registered.
+
+    A KeyboardInterrupt between fork and registration would leave a process nobody
+    stops; blocked, the signal arrives right after, when cleanup knows every child.
+    (The child inherits the blocked SIGINT; it is stopped through stdin or
+    SIGTERM/SIGKILL, never SIGINT.)
+    """
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _Child:
     """A trial_worker process: JSON messages from stdout, commands to stdin."""
 
@@ -313,9 +333,10 @@ class Harness:
         barrier = None
 
         def start(role: str, **extra: Any) -> _Child:
-            child = _Child(role, {**spec, **extra}, python, env,
-                           os.path.join(trial_dir, f"{role}-{len(children)}.log"))
-            children.append(child)
+            with _interrupts_deferred():
+                child = _Child(role, {**spec, **extra}, python, env,
+                               os.path.join(trial_dir, f"{role}-{len(children)}.log"))
+                children.append(child)
             return child
 
         def report(msg: dict[str, Any]) -> metrics.WorkerReport:
