@@ -233,8 +233,14 @@ def ceiling_ratio(jobs_per_sec: float | None, ceiling: float | None) -> float | 
 
 def verify(data: TrialData) -> tuple[bool, str | None]:
     """Every submitted job completed exactly once, none lost — per the queue *and*
-    the jobs' own ledger. Returns ``(valid, reason)``."""
-    problems = list(data.failures)
+    the jobs' own ledger. Returns ``(valid, reason)``.
+
+    A trial whose processes failed (crash, timeout) is invalid for that reason
+    alone; what it left in the queue and ledgers follows from it.
+    """
+    if data.failures:
+        return False, "; ".join(data.failures)
+    problems = []
     if len(data.jobs) != data.submitted:
         problems.append(f"the queue holds {len(data.jobs)} jobs, {data.submitted} were "
                         "submitted")

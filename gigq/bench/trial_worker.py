@@ -364,6 +364,11 @@ def role_produce(spec: dict[str, Any], caps: dict[str, Any]) -> None:
 def role_solo(spec: dict[str, Any], caps: dict[str, Any]) -> None:
     from gigq import JobQueue
 
+    if spec.get("backup_to") and not caps["backup"]:
+        # Without backup() the database would die with this process unread; and
+        # such versions have no shared in-memory database for threads either.
+        raise RuntimeError(f"GigQ {caps['gigq_version']} cannot run the in-memory location "
+                           "(no JobQueue.backup to hand the database back)")
     settings = make_settings(spec, caps)
     queue = JobQueue(spec["db"], **queue_kwargs(settings))
     extra: dict[str, Any] = {"notes": submit_notes(spec, caps)}
@@ -382,9 +387,6 @@ def role_solo(spec: dict[str, Any], caps: dict[str, Any]) -> None:
     counters = run_worker(spec, caps, settings, producer_factory)
     # The in-memory database dies with this process: hand the trial a file copy.
     if spec.get("backup_to"):
-        if not caps["backup"]:
-            raise RuntimeError(f"GigQ {caps['gigq_version']} cannot copy an in-memory "
-                               "database (no JobQueue.backup)")
         queue.backup(spec["backup_to"])
     emit("done", **counters, **extra)
 

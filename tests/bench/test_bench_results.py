@@ -53,7 +53,7 @@ def test_empty_results_have_the_header(tmp_path):
 
 
 def test_bad_paths_and_versions(tmp_path):
-    with pytest.raises(ResultsError, match="holds no results.json"):
+    with pytest.raises(ResultsError, match=r"holds no results\.json"):
         load(tmp_path)
     other = tmp_path / "results.json"
     other.write_text(json.dumps({"format": results.FORMAT, "format_version": 99}))

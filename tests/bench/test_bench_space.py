@@ -39,7 +39,7 @@ def test_bad_values_name_the_problem(dim, value, fragment):
 
 
 def test_unknown_dimension_lists_the_known_ones():
-    with pytest.raises(SpaceError, match="unknown dimension 'wokers'.*workers"):
+    with pytest.raises(SpaceError, match=r"unknown dimension 'wokers'.*workers"):
         parse_value("wokers", 1)
     with pytest.raises(SpaceError, match="unknown dimension 'wokers'"):
         build_spec(set_values=["wokers=1,2"])
@@ -149,7 +149,7 @@ def test_location_paths_are_checked_before_running(tmp_path):
 
 def test_unknown_location_name_is_an_error(tmp_path):
     spec = build_spec(set_values=["location=disk,nvme"])
-    with pytest.raises(SpaceError, match="unknown location 'nvme'.*--location nvme=/path"):
+    with pytest.raises(SpaceError, match=r"unknown location 'nvme'.*--location nvme=/path"):
         make_plan(spec, Locations(tmp_path / "out", create=False))
 
 

@@ -36,7 +36,14 @@ location = ["disk", "memory"]
 
 [[group]]
 name = "in-memory, steady"
-base = { location = "memory", workers = 1, journal_mode = "memory", mode = "steady", arrival_rate = 200, duration = 0.5, concurrency = 2 }
+[group.base]
+location = "memory"
+workers = 1
+journal_mode = "memory"
+mode = "steady"
+arrival_rate = 200
+duration = 0.5
+concurrency = 2
 """
 
 
