@@ -22,14 +22,20 @@ def _fmt_rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
-def best_per_job_type(results: Results) -> list[dict[str, Any]]:
+SAFE = ("crash-safe", "power-loss-safe")
+
+
+def best_per_job_type(results: Results, durable_only: bool = False) -> list[dict[str, Any]]:
     """Per job type (and version), the drain configuration with the highest median
     jobs/s: ``{job_type, version, config_id, config, median, low, high, n,
-    durability}``. Steady trials are left out: their rate is the arrival rate."""
+    durability}``. Steady trials are left out: their rate is the arrival rate.
+    ``durable_only`` keeps crash-safe and power-loss-safe configurations only."""
     rows = results.valid_rows
     if rows.empty or "jobs_per_sec" not in rows:
         return []
     rows = rows[(rows["mode"] == "drain") & rows["jobs_per_sec"].notna()]
+    if durable_only:
+        rows = rows[rows["durability"].isin(SAFE)]
     best = []
     for (job_type, version), part in rows.groupby(["job_type", "version"], sort=True):
         medians = part.groupby("config_id")["jobs_per_sec"].median()
@@ -71,6 +77,7 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
     lines.append(f"Sweep {state}: {total} trials ({valid} valid, {total - valid} invalid), "
                  f"{len(results.skipped)} configurations skipped.")
     best = best_per_job_type(results)
+    durable = {(b["job_type"], b["version"]): b for b in best_per_job_type(results, True)}
     multi = len({b["version"] for b in best}) > 1
     if best:
         lines.append("")
@@ -84,6 +91,14 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
                 f"n={b['n']}"
             )
             lines.append(f"      {settings}")
+            safe = durable.get((b["job_type"], b["version"]))
+            if b["durability"] not in SAFE and safe is not None:
+                lines.append(
+                    f"    best that survives an application crash: {_fmt_rate(safe['median'])} "
+                    f"jobs/s [{_fmt_rate(safe['low'])}-{_fmt_rate(safe['high'])}], "
+                    f"{safe['durability']}, n={safe['n']}"
+                )
+                lines.append(f"      {describe(safe['config'], None)}")
     lat = latency_lines(results)
     if lat:
         lines.append("")

@@ -11,7 +11,7 @@ Sequence (file databases):
 2. drain mode: a ``submit`` process submits the jobs (submit rate measured there);
 3. ``workers`` processes build their Worker (interpreter start-up, imports, schema
    check happen now, outside the timed window) and report ``ready``;
-   steady mode: a ``produce`` process gets ready too;
+   steady mode: a ``produce`` process creates the database and gets ready first;
 4. the barrier: every process gets ``go`` at once; the timed window starts;
 5. drain: workers exit when the queue is empty (``burst``, or a drained-queue
    watch for GigQ versions without it); steady: after the producer is done,
@@ -362,9 +362,15 @@ class Harness:
                     submitted, submit_s = done["submitted"], done["submit_s"]
                     caps = done["capabilities"]
                     notes.extend(done.get("notes") or [])
+                producer = None
+                if steady:
+                    # The producer creates the database (schema, journal mode) before
+                    # workers open it: switching the journal mode of a file other
+                    # processes are opening at the same moment can fail.
+                    producer = start("produce")
+                    caps = producer.wait_for("ready", deadline, "while starting")["capabilities"]
                 workers = [start("work") for _ in range(config["workers"])]
-                producer = start("produce") if steady else None
-                for child in [*workers, *([producer] if producer else [])]:
+                for child in workers:
                     caps = child.wait_for("ready", deadline, "while starting")["capabilities"]
                 barrier = time.time()
                 for child in [*workers, *([producer] if producer else [])]:

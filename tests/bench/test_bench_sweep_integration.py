@@ -35,15 +35,12 @@ journal_mode = ["wal", "delete"]
 location = ["disk", "memory"]
 
 [[group]]
-name = "in-memory, steady"
-[group.base]
-location = "memory"
-workers = 1
-journal_mode = "memory"
-mode = "steady"
-arrival_rate = 200
-duration = 0.5
-concurrency = 2
+name = "steady on disk"
+base = { mode = "steady", arrival_rate = 200, duration = 0.5, polling_interval = 0.1 }
+
+[[group]]
+name = "in-memory"
+base = { location = "memory", workers = 1, journal_mode = "memory", concurrency = 2 }
 """
 
 
@@ -81,17 +78,18 @@ def test_tiny_sweep_end_to_end(tmp_path):
 
     df = load(out)
     assert list(df.columns)[: len(ROW_COLUMNS)] == list(ROW_COLUMNS)
-    assert len(df) == 3 and df["valid"].all(), df[["config_id", "invalid_reason"]]
+    assert len(df) == 4 and df["valid"].all(), df[["config_id", "invalid_reason"]]
     drain = df[df["mode"] == "drain"]
-    assert set(drain["journal_mode"]) == {"wal", "delete"}
+    assert set(drain["journal_mode"]) == {"wal", "delete", "memory"}
     assert (drain["jobs_completed"] == 300).all() and (drain["jobs"] == 300).all()
+    assert set(drain["location"]) == {"disk", "memory"}
     steady = df[df["mode"] == "steady"].iloc[0]
-    assert steady["location"] == "memory" and steady["jobs_completed"] == 100
+    assert steady["location"] == "disk" and steady["jobs_completed"] == 100
     assert df["jobs_per_sec"].gt(0).all() and df["cpu_per_1k_jobs"].gt(0).all()
     assert df["lock_wait_share"].between(0, 1).all()
     assert df["ceiling_commits_per_sec"].gt(0).all()
     assert set(df["durability"]) == {"crash-safe", "unsafe"}
-    assert sorted(df["order"]) == [1, 2, 3] and set(df["version"]) == {"current"}
+    assert sorted(df["order"]) == [1, 2, 3, 4] and set(df["version"]) == {"current"}
 
     doc = json.loads((out / "results.json").read_text())
     assert doc["spec"]["repeat"] == 1 and doc["spec"]["interrupted"] is False
@@ -104,7 +102,7 @@ def test_tiny_sweep_end_to_end(tmp_path):
     assert env["filesystems"]["disk"]["fs_type"]
     (skip,) = doc["skipped"]
     assert skip["config"]["location"] == "memory" and "one process" in skip["reason"]
-    assert (out / "results.csv").read_text().count("\n") == 4
+    assert (out / "results.csv").read_text().count("\n") == 5
     assert not _leftovers(out), "trial databases and scratch directories are removed"
 
 
