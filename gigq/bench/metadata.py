@@ -65,6 +65,17 @@ def load_average() -> list[float] | None:
         return None
 
 
+def process_cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (its threads included)."""
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    except (ImportError, OSError):
+        return float("nan")
+
+
 def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
     """The commit of the checkout GigQ runs from (``+dirty`` if modified), else None."""
     where = Path(path) if path else Path(gigq.__file__).resolve().parent.parent

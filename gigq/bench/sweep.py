@@ -396,6 +396,9 @@ def run_plan(
         results.spec["interrupted"] = interrupted
         results.spec["job_counts"] = dict(runner.job_counts)
         metadata.finish(results.environment)
+        # The sweep process's own CPU (probes, saving, waiting on pipes): evidence
+        # that the harness leaves the cores to the workers.
+        results.environment["harness_cpu_s"] = round(metadata.process_cpu_seconds(), 2)
         paths = list(save(results, out))
     tell("done", "finished" if not interrupted else "interrupted")
     return SweepOutcome(results, out, paths, interrupted)
