@@ -32,7 +32,7 @@ from .space import (
     profile_text,
 )
 from .sweep import PILOT_JOBS, Progress, estimate_plan, estimate_trial, run_plan
-from .trial import DEFAULT_TIMEOUT
+from .trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -230,6 +230,13 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
         raise InputError("nothing to run: every configuration was skipped ("
                          + "; ".join(sorted({s["reason"] for s in plan.skipped})) + ")")
     versions = {"current": python} if python else None
+    descriptions = None
+    if python:
+        try:
+            caps = interpreter_capabilities(python)
+        except TrialFailure as exc:
+            raise InputError(f"--python {python}: {exc}") from None
+        descriptions = {"current": f"GigQ {caps['gigq_version']} at {caps['gigq_path']}"}
     seconds = estimate_plan(plan)
     if dry_run:
         _print_plan(plan, seconds)
@@ -239,7 +246,8 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
                f"x {spec.repeat} = {plan.trials} trials, about {_duration(seconds)}; "
                f"results in {out}/", err=True)
     t0 = time.monotonic()
-    outcome = run_plan(plan, out, versions=versions, timeout=trial_timeout,
+    outcome = run_plan(plan, out, versions=versions, version_descriptions=descriptions,
+                       timeout=trial_timeout,
                        progress=_ProgressLine(), command_line=command, locations=locs)
     paths = list(outcome.paths)
     if not no_report and len(outcome.results.rows):

@@ -204,6 +204,30 @@ class _Child:
         self._log.close()
 
 
+def interpreter_capabilities(python: str, timeout: float = 60.0) -> dict[str, Any]:
+    """What the GigQ importable by ``python`` can do (see trial_worker.capabilities).
+
+    Raises TrialFailure, saying why, when that interpreter cannot drive a trial
+    (not a Python, no gigq installed, ...). Call it before a run to fail early.
+    """
+    try:
+        proc = subprocess.run([python, TRIAL_WORKER, "--capabilities"], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TrialFailure(f"cannot run {python}: {exc}") from None
+    for line in proc.stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if message.get("event") == "capabilities":
+            return message["capabilities"]
+    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+    raise TrialFailure(f"{python} cannot run GigQ trials (exit code {proc.returncode}"
+                       + (f": {tail}" if tail else "") + "); give a Python that has gigq "
+                       "installed")
+
+
 # ---------------------------------------------------------------------------
 # Reading the database
 

@@ -395,8 +395,12 @@ ROLES = {"submit": role_submit, "work": role_work, "produce": role_produce, "sol
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``trial_worker.py SPEC_JSON``."""
+    """Entry point: ``trial_worker.py SPEC_JSON`` (or ``--capabilities``)."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--capabilities":
+        # Asked before a run: can this interpreter drive a GigQ, and which one?
+        emit("capabilities", capabilities=capabilities())
+        return 0
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

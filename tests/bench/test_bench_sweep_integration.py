@@ -17,7 +17,7 @@ from gigq.bench.locations import Locations, Scratch
 from gigq.bench.results import load
 from gigq.bench.space import DEFAULT_BASE, build_spec, make_plan, normalise
 from gigq.bench.sweep import ROW_COLUMNS, run_plan
-from gigq.bench.trial import Harness
+from gigq.bench.trial import Harness, TrialFailure, interpreter_capabilities
 
 TINY = """
 extends = "none"
@@ -141,6 +141,19 @@ def test_failing_worker_interpreter_gives_an_invalid_trial(tmp_path):
 def test_driver_detects_this_gigq_capabilities():
     caps = trial_worker.capabilities()
     assert all(caps[k] for k in ("settings", "burst", "lock_stats", "submit_many", "backup"))
+    assert interpreter_capabilities(sys.executable)["gigq_version"] == caps["gigq_version"]
+
+
+def test_unusable_interpreter_is_refused_before_running(tmp_path):
+    broken = tmp_path / "not-python"
+    broken.write_text("#!/bin/sh\necho 'no gigq here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(TrialFailure, match=r"cannot run GigQ trials.*no gigq here"):
+        interpreter_capabilities(str(broken))
+    out = tmp_path / "out"
+    proc = _sweep(["--python", str(broken), "--out", str(out)])
+    assert proc.returncode == 2 and "--python" in proc.stderr
+    assert not (out / "results.json").exists()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to look for orphans")
