@@ -139,7 +139,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
     total += len(keys) * spec.repeat * _PROBE_SECONDS
     for config in plan.configs:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
-            total += estimate_trial(config, spec, PILOT_JOBS)
+            total += estimate_trial(config, spec, PILOT_JOBS) * versions
         total += estimate_trial(config, spec) * spec.repeat * versions
     return total
 
@@ -173,13 +173,14 @@ class Runner:
     """Runs trials for a sweep, an A/B run or the tuner, and turns them into rows.
 
     ``versions`` maps a version label to the interpreter its workers run with
-    (None: this one). Job counts for ``jobs = "auto"`` come from a pilot of the
-    first version and are reused for every repetition and version.
+    (None: this one). Job counts for ``jobs = "auto"`` come from pilots and are
+    reused for every repetition and version.
     """
 
     harness: Harness
     spec: SweepSpec
     versions: dict[str, str | None] = field(default_factory=lambda: {CURRENT: None})
+    # config_id -> job count for "auto" configurations (filled by pilots).
     job_counts: dict[str, int] = field(default_factory=dict)
     ceilings: dict[tuple[Any, ...], float] = field(default_factory=dict)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -197,17 +198,23 @@ class Runner:
         return self.job_counts.get(config_id(config))
 
     def size(self, config: Mapping[str, Any]) -> int | None:
-        """Pilot trial for ``jobs = "auto"``: jobs for a ~target_seconds window."""
+        """Pilot trial for ``jobs = "auto"``: jobs for a ~target_seconds window.
+
+        With several versions each gets a pilot and the largest count wins, so the
+        faster version's window is long enough too (the slower one's is longer).
+        Pre-fill ``job_counts`` to choose counts yourself.
+        """
         cid = config_id(config)
         if config["mode"] == "steady" or config["jobs"] != AUTO:
             return self.jobs_for(config)
         if cid not in self.job_counts:
-            first = next(iter(self.versions))
-            pilot = self.harness.run(config, jobs=PILOT_JOBS,
-                                     interpreter=self.interpreter(first))
-            rate = pilot.values.get("jobs_per_sec") or 0.0
-            wanted = rate * self.spec.target_seconds if rate > 0 else MIN_AUTO_JOBS
-            self.job_counts[cid] = int(min(max(wanted, MIN_AUTO_JOBS), MAX_AUTO_JOBS))
+            counts = []
+            for version in self.versions:
+                pilot = self.harness.run(config, jobs=PILOT_JOBS,
+                                         interpreter=self.interpreter(version))
+                rate = pilot.values.get("jobs_per_sec") or 0.0
+                counts.append(rate * self.spec.target_seconds if rate > 0 else MIN_AUTO_JOBS)
+            self.job_counts[cid] = int(min(max(max(counts), MIN_AUTO_JOBS), MAX_AUTO_JOBS))
         return self.job_counts[cid]
 
     def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> float | None:
