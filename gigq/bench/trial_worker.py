@@ -269,7 +269,7 @@ def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
     worker = make_worker(spec, caps, settings, use_burst)
     load_workloads(spec.get("workloads_path"))
     return_data: dict[str, Any] = {}
-    emit("ready", capabilities=caps, **spec.get("ready_extra", {}))
+    emit("ready", capabilities=caps)
     command = sys.stdin.readline().strip()
     if command != "go":
         raise SystemExit(3)  # the trial was abandoned before it began
