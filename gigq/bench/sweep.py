@@ -49,6 +49,8 @@ from .trial import DEFAULT_TIMEOUT, Harness, TrialOutcome
 ROW_COLUMNS = (*CONFIG_ORDER, *TRIAL_COLUMNS, *METRICS, *OUTCOME_COLUMNS)
 CURRENT = "current"
 PILOT_JOBS = 400
+# A pilot window shorter than this fraction of target_seconds is re-measured.
+PILOT_MIN_WINDOW = 0.3
 WARMUP_JOBS = 400
 
 
@@ -139,7 +141,9 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
     total += len(keys) * spec.repeat * _PROBE_SECONDS
     for config in plan.configs:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
-            total += estimate_trial(config, spec, PILOT_JOBS) * versions
+            # A pilot, and for fast configurations (about half) a second one.
+            second = _startup_seconds(config) + spec.target_seconds / 2
+            total += (estimate_trial(config, spec, PILOT_JOBS) + second / 2) * versions
         total += estimate_trial(config, spec) * spec.repeat * versions
     return total
 
@@ -210,12 +214,28 @@ class Runner:
         if cid not in self.job_counts:
             counts = []
             for version in self.versions:
-                pilot = self.harness.run(config, jobs=PILOT_JOBS,
-                                         interpreter=self.interpreter(version))
-                rate = pilot.values.get("jobs_per_sec") or 0.0
+                rate = self.pilot_rate(config, version)
                 counts.append(rate * self.spec.target_seconds if rate > 0 else MIN_AUTO_JOBS)
             self.job_counts[cid] = int(min(max(max(counts), MIN_AUTO_JOBS), MAX_AUTO_JOBS))
         return self.job_counts[cid]
+
+    def pilot_rate(self, config: Mapping[str, Any], version: str) -> float:
+        """jobs/s of ``config`` from a pilot of PILOT_JOBS jobs (0.0 if it failed).
+
+        A pilot of a fast configuration is over in a fraction of a second, where
+        thread start-up and the last jobs' tail weigh enough to underestimate the
+        rate; then a second pilot of about half the target window measures it.
+        """
+        target = self.spec.target_seconds
+        jobs, rate = PILOT_JOBS, 0.0
+        for _ in range(2):
+            pilot = self.harness.run(config, jobs=jobs, interpreter=self.interpreter(version))
+            rate = pilot.values.get("jobs_per_sec") or 0.0
+            window = pilot.values.get("duration_s") or 0.0
+            if rate <= 0 or window >= PILOT_MIN_WINDOW * target:
+                break
+            jobs = int(min(rate * target / 2, MAX_AUTO_JOBS))
+        return rate
 
     def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> float | None:
         """This repetition round's ceiling for the configuration (probed on first use)."""
