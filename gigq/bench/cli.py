@@ -51,9 +51,9 @@ def _duration(seconds: float) -> str:
 
 
 def _dimension_help() -> str:
-    lines = []
+    lines = ["Dimensions (for --set, --base and sweep files):"]
     for dim in DIMENSIONS.values():
-        lines.append(f"{dim.name}: {dim.description}")
+        lines.append(f"  {dim.name}: {dim.description}")
     return "\b\n" + "\n".join(lines)
 
 
@@ -186,7 +186,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
               help="Job sizes: cpu_iterations, io_ms, mixed_cpu_iterations, mixed_io_ms "
                    "(repeatable).")
 @click.option("--repeat", "-r", type=int,
-              help="Repetitions of each configuration (profile default: 3 for quick).")
+              help="Repetitions of each configuration (quick: 5, standard: 5, full: 3).")
 @click.option("--seed", type=int, help="Seed of the random trial order.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Output directory [default: reports/<timestamp>-<profile>/].")
