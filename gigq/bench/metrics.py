@@ -48,6 +48,9 @@ METRICS: dict[str, Metric] = {
         Metric("ceiling_ratio", "ratio", True,
                "jobs_per_sec / raw SQLite single-row commits per second, same location and "
                "settings, same run"),
+        Metric("db_bytes_per_job", "bytes/job", False,
+               "size of the database file(s) after the trial / jobs in it (params, "
+               "results, history and indexes of a finished job)"),
     )
 }
 
@@ -104,6 +107,8 @@ class TrialData:
     barrier: float | None = None
     ceiling: float | None = None
     failures: list[str] = field(default_factory=list)
+    # Bytes of the database file (and its WAL, if any) when the trial ended.
+    db_bytes: int | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -231,6 +236,13 @@ def ceiling_ratio(jobs_per_sec: float | None, ceiling: float | None) -> float | 
     return jobs_per_sec / ceiling
 
 
+def db_bytes_per_job(data: TrialData) -> float | None:
+    """Database bytes on disk after the trial per job it holds."""
+    if not data.db_bytes or not data.jobs:
+        return None
+    return data.db_bytes / len(data.jobs)
+
+
 def verify(data: TrialData) -> tuple[bool, str | None]:
     """Every submitted job completed exactly once, none lost — per the queue *and*
     the jobs' own ledger. Returns ``(valid, reason)``.
@@ -277,5 +289,6 @@ def compute(data: TrialData) -> dict[str, Any]:
     row["cpu_per_1k_jobs"] = cpu_per_1k_jobs(data, row["jobs_completed"])
     row["ceiling_commits_per_sec"] = data.ceiling
     row["ceiling_ratio"] = ceiling_ratio(row["jobs_per_sec"], data.ceiling)
+    row["db_bytes_per_job"] = db_bytes_per_job(data)
     row["valid"], row["invalid_reason"] = verify(data)
     return row

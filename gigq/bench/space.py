@@ -29,7 +29,7 @@ from typing import Any
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
 
 from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
-from .workloads import DEFAULT_SIZES, JOB_TYPES
+from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +44,11 @@ class SpaceError(ValueError):
 DESIGNS = ("oat", "grid")
 MODES = ("drain", "steady")
 SUBMIT_MODES = ("single", "batch")
+CONNECTION_MODES = ("reused", "per_call")
 AUTO = "auto"
+# Job types a configuration may name: the built-in workloads and "custom" (a user's
+# own function, given with --job module.function).
+ALL_JOB_TYPES = (*JOB_TYPES, CUSTOM)
 
 
 # ---------------------------------------------------------------------------
@@ -136,9 +140,10 @@ def _location(value: Any) -> str:
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
-        Dimension("job_type", _choice("job_type", JOB_TYPES),
+        Dimension("job_type", _choice("job_type", ALL_JOB_TYPES),
                   "what each job does: noop, cpu (pure-Python loop), io (sleep, like a "
-                  "network call), mixed (both)", JOB_TYPES),
+                  "network call), mixed (both), custom (your function, --job)",
+                  ALL_JOB_TYPES),
         Dimension("workers", _int("workers", 1), "worker processes"),
         Dimension("concurrency", _int("concurrency", 1), "job threads per worker process"),
         Dimension("journal_mode", _choice("journal_mode", JOURNAL_MODES),
@@ -163,8 +168,19 @@ DIMENSIONS: dict[str, Dimension] = {
                   "steady mode: jobs submitted per second"),
         Dimension("duration", _float("duration", 0, strict=True),
                   "steady mode: seconds of arrivals"),
+        Dimension("connections", _choice("connections", CONNECTION_MODES),
+                  "reused (GigQ: each thread keeps its connection) or per_call (the "
+                  "connection is closed after every queue operation and reopened, like "
+                  "code that connects per call)", CONNECTION_MODES),
+        Dimension("payload_bytes", _int("payload_bytes", 0),
+                  "characters of padding in each job's params, returned as its result"),
     )
 }
+
+# Dimensions added after results format 1 was fixed: at these values they are left
+# out of config_id and of short descriptions, so a configuration keeps the id it had
+# in runs made before the dimension existed (compare matches runs by config_id).
+QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0}
 
 # Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
 CONFIG_ORDER = tuple(DIMENSIONS)
@@ -183,6 +199,8 @@ DEFAULT_BASE: dict[str, Any] = {
     "submit": "batch",
     "arrival_rate": 200.0,
     "duration": 3.0,
+    "connections": "reused",
+    "payload_bytes": 0,
 }
 
 DEFAULT_TARGET_SECONDS = 1.5
@@ -209,6 +227,9 @@ def normalise(config: Mapping[str, Any]) -> dict[str, Any]:
     arrival_rate x duration. Blanking them makes equal trials equal (one config_id).
     """
     out = {dim: config.get(dim) for dim in CONFIG_ORDER}
+    for dim, default in QUIET_DEFAULTS.items():
+        if out[dim] is None:  # a configuration from before the dimension existed
+            out[dim] = default
     extra = {k: v for k, v in config.items() if k not in out}
     out.update(extra)
     if out["mode"] == "drain":
@@ -231,11 +252,14 @@ def config_id(config: Mapping[str, Any]) -> str:
     """Stable id of a configuration: ``dim=value;…`` in column order.
 
     Equal across runs for the same configuration; cache_size None is ``default``,
-    dimensions that do not apply to the mode are left out.
+    dimensions that do not apply to the mode are left out, and so are the later
+    dimensions at their defaults (:data:`QUIET_DEFAULTS`).
     """
     parts = []
     for dim, value in normalise(config).items():
         if value is None and dim != "cache_size":
+            continue
+        if dim in QUIET_DEFAULTS and value == QUIET_DEFAULTS[dim]:
             continue
         parts.append(f"{dim}={'default' if value is None else _fmt(value)}")
     return ";".join(parts)
@@ -245,11 +269,16 @@ def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -
     """Short human text: the dimensions that differ from ``base`` (all if no base)."""
     cfg = {k: v for k, v in normalise(config).items() if k in DIMENSIONS}
     if base is None:
-        shown = {k: v for k, v in cfg.items() if v is not None}
+        shown = {k: v for k, v in cfg.items()
+                 if v is not None and QUIET_DEFAULTS.get(k, object()) != v}
     else:
         # Against the raw base: a steady config's arrival_rate equal to the base's
         # is no difference, even though a drain base blanks it.
-        shown = {k: v for k, v in cfg.items() if base.get(k) != v and v is not None}
+        def reference(k: str) -> Any:
+            value = base.get(k)
+            return QUIET_DEFAULTS.get(k) if value is None else value
+
+        shown = {k: v for k, v in cfg.items() if reference(k) != v and v is not None}
     if not shown:
         return "base configuration"
     return " ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
@@ -284,6 +313,9 @@ class SweepSpec:
     batch_size: int = DEFAULT_BATCH_SIZE
     job_sizes: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIZES))
     locations: dict[str, str] = field(default_factory=dict)
+    # The user's own job for job_type "custom": {"function": "module.function",
+    # "params": {...}} (see parse_custom_job).
+    custom_job: dict[str, Any] | None = None
 
     def all_groups(self) -> list[Group]:
         """The main group (top-level dimensions) followed by the extra groups."""
@@ -314,6 +346,7 @@ class SweepSpec:
             "batch_size": self.batch_size,
             "job_sizes": dict(self.job_sizes),
             "locations": dict(self.locations),
+            "custom_job": copy.deepcopy(self.custom_job),
         }
 
 
@@ -323,7 +356,7 @@ def normalise_base(base: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _TOP_KEYS = {"description", "design", "repeat", "seed", "target_seconds", "batch_size",
-             "base", "dimensions", "group", "job_sizes", "locations", "extends"}
+             "base", "dimensions", "group", "job_sizes", "locations", "extends", "job"}
 
 
 def _parse_values(dim: str, raw: Any, spec: SweepSpec, where: str) -> list[Any]:
@@ -405,6 +438,12 @@ def apply_document(spec: SweepSpec, doc: Mapping[str, Any], where: str) -> Sweep
         spec.locations[loc_name] = loc_path
     if "job_sizes" in doc:
         spec.job_sizes.update(parse_job_sizes(doc["job_sizes"], where))
+    if "job" in doc:
+        job = doc["job"]
+        if not isinstance(job, Mapping) or set(job) - {"function", "params"}:
+            raise SpaceError(f"{where}: [job] takes function = \"module.function\" and "
+                             "an optional params table")
+        spec.custom_job = parse_custom_job(job.get("function"), job.get("params"), where)
     if "base" in doc:
         spec.base.update(_parse_base(doc["base"], spec, where))
     dims = doc.get("dimensions") or {}
@@ -452,6 +491,52 @@ def parse_job_sizes(raw: Any, where: str = "job sizes") -> dict[str, float]:
             raise SpaceError(f"{where}: job size {key} must be a number >= 0, got {value!r}")
         out[key] = number
     return out
+
+
+def parse_custom_job(function: Any, params: Any = None,
+                     where: str = "--job") -> dict[str, Any]:
+    """Validate a user's job: an import path and JSON params (text or a mapping).
+
+    The function is imported here, so a typo fails before any trial runs; lambdas
+    and nested functions are refused because worker processes could never import
+    them.
+    """
+    import importlib
+    import json
+
+    text = str(function or "").strip()
+    module_name, _, name = text.rpartition(".")
+    if not module_name or not name:
+        raise SpaceError(f"{where} {text!r}: write the job as module.function "
+                         "(e.g. myapp.tasks.resize)")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params) if params.strip() else {}
+        except ValueError as exc:
+            raise SpaceError(f"{where}: --params is not valid JSON ({exc}); e.g. "
+                             "--params '{\"path\": \"/tmp/a.png\"}'") from None
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise SpaceError(f"{where}: the params must be a JSON object (keyword arguments), "
+                         f"got {type(params).__name__}")
+    try:
+        json.dumps(params)
+    except (TypeError, ValueError) as exc:
+        raise SpaceError(f"{where}: the params must be JSON-serialisable ({exc})") from None
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        # Like `gigq worker`: modules next to you are importable.
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        func = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise SpaceError(f"{where} {text}: cannot import it ({exc}); run from the "
+                         "directory that holds the module, or install it") from None
+    qualname = getattr(func, "__qualname__", name)
+    if not callable(func) or "<lambda>" in qualname or "<locals>" in qualname:
+        raise SpaceError(f"{where} {text}: not a module-level function; worker processes "
+                         "import jobs by module and name, so lambdas and nested functions "
+                         "cannot be jobs")
+    return {"function": text, "params": dict(params)}
 
 
 # ---------------------------------------------------------------------------
@@ -671,6 +756,9 @@ def make_plan(spec: SweepSpec, locations: Locations) -> Plan:
             if cid in seen:
                 continue
             seen.add(cid)
+            if config["job_type"] == CUSTOM and not spec.custom_job:
+                raise SpaceError("job_type=custom runs your own function: give it with "
+                                 "--job module.function (and --params JSON)")
             if not locations.known(config["location"]):
                 raise SpaceError(
                     f"unknown location {config['location']!r}; use "

@@ -105,6 +105,7 @@ def _startup_seconds(config: Mapping[str, Any]) -> float:
 def _rough_rate(config: Mapping[str, Any], sizes: Mapping[str, float]) -> float:
     """A guess at jobs/s, only for time estimates of fixed job counts."""
     per_job = 0.0003 + {
+        "custom": 0.005,  # unknown: guess a short job
         "noop": 0.0,
         "cpu": sizes.get("cpu_iterations", 50_000) * 6e-8,
         "io": sizes.get("io_ms", 5.0) / 1000,
@@ -314,7 +315,7 @@ def harness_for(spec: SweepSpec, out_dir: str | os.PathLike[str],
     try:
         yield Harness(locations, scratch, interpreter=interpreter,
                       job_sizes=dict(spec.job_sizes), batch_size=spec.batch_size,
-                      timeout=timeout)
+                      timeout=timeout, custom_job=spec.custom_job)
     finally:
         scratch.cleanup()
 
@@ -374,7 +375,8 @@ def run_plan(
     tasks = schedule(plan.configs, spec.repeat, spec.seed, list(versions))
     scratch = Scratch()
     harness = Harness(locations, scratch, job_sizes=dict(spec.job_sizes),
-                      batch_size=spec.batch_size, timeout=timeout)
+                      batch_size=spec.batch_size, timeout=timeout,
+                      custom_job=spec.custom_job)
     runner = Runner(harness, spec, versions)
     started = time.monotonic()
     estimates = {t.order: estimate_trial(t.config, spec) for t in tasks}

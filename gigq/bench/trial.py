@@ -266,6 +266,17 @@ def read_jobs(db_path: str) -> list[metrics.JobRecord]:
         conn.close()
 
 
+def database_bytes(db_path: str) -> int | None:
+    """Bytes of a database file plus its WAL (None if there is no file)."""
+    if not os.path.exists(db_path):
+        return None
+    total = os.path.getsize(db_path)
+    wal = db_path + "-wal"
+    if os.path.exists(wal):
+        total += os.path.getsize(wal)
+    return total
+
+
 # ---------------------------------------------------------------------------
 # The trial
 
@@ -296,6 +307,11 @@ class Harness:
     job_sizes: dict[str, float] = field(default_factory=dict)
     batch_size: int = 500
     timeout: float = DEFAULT_TIMEOUT
+    # The user's job for job_type "custom" (space.parse_custom_job) and the
+    # directory its module is imported from (the current directory, as for
+    # `gigq worker`).
+    custom_job: dict[str, Any] | None = None
+    job_path: str | None = None
 
     def probe(self, config: Mapping[str, Any], seconds: float = ceiling.DEFAULT_SECONDS) -> float:
         """Raw single-row commits/s for the configuration's location and settings."""
@@ -342,6 +358,10 @@ class Harness:
             "polling_interval": config["polling_interval"],
             "concurrency": config["concurrency"],
             "workloads_path": WORKLOADS_FILE,
+            "connections": config.get("connections") or "reused",
+            "payload_bytes": int(config.get("payload_bytes") or 0),
+            "custom_job": self.custom_job,
+            "job_path": self.job_path or os.getcwd(),
         }
         env = {**os.environ, LEDGER_ENV: ledger}
         if python != python_for(None):
@@ -422,6 +442,7 @@ class Harness:
                 child.stop()
         if failures and time.monotonic() >= deadline:
             failures[-1] += f" (trial timeout {self.timeout:g} s)"
+        db_bytes = database_bytes(db_file)
         try:
             jobs_found = read_jobs(db_file) if os.path.exists(db_file) else []
         except sqlite3.Error as exc:
@@ -436,6 +457,7 @@ class Harness:
             barrier=min((r.t_go for r in reports), default=barrier),
             ceiling=ceiling_rate,
             failures=failures,
+            db_bytes=db_bytes,
         )
         values = metrics.compute(data)
         values["jobs"] = submitted if steady else count

@@ -94,6 +94,8 @@ def capabilities() -> dict[str, Any]:
         "lock_stats": hasattr(Worker, "lock_stats"),
         "submit_many": hasattr(JobQueue, "submit_many"),
         "backup": hasattr(JobQueue, "backup"),
+        # connections=per_call closes the thread's connection after every operation.
+        "close_connections": hasattr(gigq, "close_connections") and hasattr(JobQueue, "close"),
         "python": sys.version.split()[0],
         "sqlite_version": __import__("sqlite3").sqlite_version,
     }
@@ -121,21 +123,45 @@ def build_jobs(spec: dict[str, Any], start: int, count: int) -> list[Any]:
     workloads = load_workloads(spec.get("workloads_path"))
     func = getattr(workloads, spec["job_type"])
     sizes = spec.get("sizes") or {}
+    payload = int(spec.get("payload_bytes") or 0)
+    custom_job = spec.get("custom_job")
     return [
-        Job("bench", func, workloads.job_params(spec["job_type"], n, sizes))
+        Job("bench", func, workloads.job_params(spec["job_type"], n, sizes, payload,
+                                                custom_job))
         for n in range(start, start + count)
     ]
 
 
-def submit_jobs(queue: Any, jobs: list[Any], batch: bool, batch_size: int) -> float:
-    """Submit ``jobs``; returns the seconds spent inside the submit calls."""
+def per_call(spec: dict[str, Any]) -> bool:
+    """Whether the trial emulates a connection opened per operation."""
+    return spec.get("connections") == "per_call"
+
+
+def check_connections(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    """Refuse connections=per_call on a GigQ that cannot close a thread's connection."""
+    if per_call(spec) and not caps["close_connections"]:
+        raise RuntimeError(f"GigQ {caps['gigq_version']} has no close_connections()/"
+                           "JobQueue.close(): connections=per_call cannot be emulated")
+
+
+def submit_jobs(queue: Any, jobs: list[Any], batch: bool, batch_size: int,
+                close_each: bool = False) -> float:
+    """Submit ``jobs``; returns the seconds spent inside the submit calls.
+
+    ``close_each`` (connections=per_call) closes the connection after every submit
+    call, so the next one opens a fresh connection — the cost of connecting per call.
+    """
     start = time.perf_counter()
     if batch and hasattr(queue, "submit_many"):
         for i in range(0, len(jobs), batch_size):
             queue.submit_many(jobs[i : i + batch_size])
+            if close_each:
+                queue.close()
     else:
         for job in jobs:
             queue.submit(job)
+            if close_each:
+                queue.close()
     return time.perf_counter() - start
 
 
@@ -267,7 +293,14 @@ def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
     drain = spec["mode"] == "drain"
     use_burst = drain and caps["burst"]
     worker = make_worker(spec, caps, settings, use_burst)
-    load_workloads(spec.get("workloads_path"))
+    workloads = load_workloads(spec.get("workloads_path"))
+    if per_call(spec):
+        import gigq
+
+        # The job runs in the worker's thread: closing that thread's connection
+        # after each job makes the worker's next operation (record the outcome and
+        # claim the next job, one transaction) open a new connection.
+        workloads.set_after_job(gigq.close_connections)
     return_data: dict[str, Any] = {}
     emit("ready", capabilities=caps)
     command = sys.stdin.readline().strip()
@@ -322,7 +355,7 @@ def produce(queue: Any, spec: dict[str, Any], caps: dict[str, Any]) -> dict[str,
             now = time.perf_counter()
         ready = min(total, int((now - t0) / interval) + 1) - submitted
         jobs = build_jobs(spec, submitted, max(1, ready))
-        busy += submit_jobs(queue, jobs, batch, len(jobs))
+        busy += submit_jobs(queue, jobs, batch, len(jobs), per_call(spec))
         submitted += len(jobs)
     return {"submitted": submitted, "submit_s": busy,
             "produce_s": time.perf_counter() - t0}
@@ -339,7 +372,7 @@ def role_submit(spec: dict[str, Any], caps: dict[str, Any]) -> None:
     queue = JobQueue(spec["db"], **queue_kwargs(settings))
     jobs = build_jobs(spec, 0, int(spec["jobs"]))
     seconds = submit_jobs(queue, jobs, spec.get("submit") == "batch",
-                          int(spec.get("batch_size", 500)))
+                          int(spec.get("batch_size", 500)), per_call(spec))
     emit("done", submitted=len(jobs), submit_s=seconds, capabilities=caps,
          notes=submit_notes(spec, caps))
 
@@ -377,7 +410,7 @@ def role_solo(spec: dict[str, Any], caps: dict[str, Any]) -> None:
         jobs = build_jobs(spec, 0, int(spec["jobs"]))
         extra["submitted"] = len(jobs)
         extra["submit_s"] = submit_jobs(queue, jobs, spec.get("submit") == "batch",
-                                        int(spec.get("batch_size", 500)))
+                                        int(spec.get("batch_size", 500)), per_call(spec))
     else:
         def producer_factory(out: dict[str, Any]) -> threading.Thread:
             thread = threading.Thread(
@@ -405,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         spec = json.loads(args[0])
+        if spec.get("custom_job") and spec.get("job_path") and spec["job_path"] not in sys.path:
+            # The user's job module is found where gigq-bench was started, as
+            # `gigq worker` finds modules in its current directory.
+            sys.path.insert(0, spec["job_path"])
         caps = capabilities()
+        check_connections(spec, caps)
         ROLES[spec["role"]](spec, caps)
     except SystemExit:
         raise

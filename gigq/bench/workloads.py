@@ -1,9 +1,15 @@
-"""The benchmark job functions: ``noop``, ``cpu``, ``io`` and ``mixed``.
+"""The benchmark job functions: ``noop``, ``cpu``, ``io``, ``mixed`` and ``custom``.
 
 Every function takes the job's sequence number ``n`` and, when it has done its
 work, appends ``n`` to a ledger file of its process. The trial reads those ledgers
 to check that every job ran exactly once — a side channel that does not trust the
-queue's own tables.
+queue's own tables. ``custom`` wraps a user's own importable job function
+(``gigq-bench tune --job module.function``): the wrapper calls it and writes the
+ledger, so the user's code needs no change to be verified.
+
+Every function also takes ``pad``, a string of ``payload_bytes`` characters carried
+in the params, and returns it as its result: the ``payload_bytes`` dimension
+measures what bigger params and results cost.
 
 Standard library only, and no import of gigq: the trial's worker processes load
 this file by path (as the module ``gigq_bench_workloads``) so that the same job
@@ -12,6 +18,7 @@ code runs under any GigQ version, including releases that have no ``gigq.bench``
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -24,6 +31,8 @@ LEDGER_ENV = "GIGQ_BENCH_LEDGER"
 MODULE_NAME = "gigq_bench_workloads"
 
 JOB_TYPES = ("noop", "cpu", "io", "mixed")
+# The job type of a user's own function, wrapped by :func:`custom`.
+CUSTOM = "custom"
 
 # Default sizes: a cpu job burns ~5 ms of pure-Python CPU on a typical core, an io
 # job waits 5 ms without holding the GIL (like a network call), a mixed job does
@@ -38,6 +47,16 @@ DEFAULT_SIZES: dict[str, float] = {
 _ledger_fd: int | None = None
 _ledger_pid: int | None = None
 _ledger_lock = threading.Lock()
+# Called after every job has recorded itself (set by the trial worker, e.g. to close
+# the thread's database connection for the connections=per_call dimension). Kept
+# here, not in the trial worker, because the job runs in the worker's own thread.
+_after_job: Any = None
+
+
+def set_after_job(hook: Any) -> None:
+    """Call ``hook()`` in the worker thread after every job (None: nothing)."""
+    global _after_job
+    _after_job = hook
 
 
 def _ledger() -> int | None:
@@ -60,10 +79,13 @@ def _ledger() -> int | None:
 
 
 def record(n: int) -> None:
-    """Append job number ``n`` to this process's ledger (no-op without a ledger)."""
+    """Append job number ``n`` to this process's ledger (no-op without a ledger),
+    then run the after-job hook, if any."""
     fd = _ledger()
     if fd is not None:
         os.write(fd, f"{n}\n".encode())
+    if _after_job is not None:
+        _after_job()
 
 
 def _spin(iterations: int) -> int:
@@ -73,50 +95,96 @@ def _spin(iterations: int) -> int:
     return total
 
 
-def noop(n: int) -> None:
+def noop(n: int, pad: str | None = None) -> str | None:
     """Do nothing but record the run: measures the queue's own cost per job."""
     record(n)
+    return pad
 
 
-def cpu(n: int, iterations: float = DEFAULT_SIZES["cpu_iterations"]) -> None:
+def cpu(n: int, iterations: float = DEFAULT_SIZES["cpu_iterations"],
+        pad: str | None = None) -> str | None:
     """Burn CPU in pure Python (holds the GIL) for ``iterations`` loop steps."""
     _spin(int(iterations))
     record(n)
+    return pad
 
 
-def io(n: int, ms: float = DEFAULT_SIZES["io_ms"]) -> None:
+def io(n: int, ms: float = DEFAULT_SIZES["io_ms"], pad: str | None = None) -> str | None:
     """Wait ``ms`` milliseconds without holding the GIL, like a network call."""
     time.sleep(ms / 1000.0)
     record(n)
+    return pad
 
 
 def mixed(
     n: int,
     iterations: float = DEFAULT_SIZES["mixed_cpu_iterations"],
     ms: float = DEFAULT_SIZES["mixed_io_ms"],
-) -> None:
+    pad: str | None = None,
+) -> str | None:
     """Some CPU work, then a wait: a typical "fetch and transform" job."""
     _spin(int(iterations))
     time.sleep(ms / 1000.0)
     record(n)
+    return pad
 
 
-def job_params(job_type: str, n: int, sizes: dict[str, Any]) -> dict[str, Any]:
-    """The params of job number ``n`` of ``job_type`` with the given sizes."""
+_custom_functions: dict[str, Any] = {}
+
+
+def _import_target(target: str) -> Any:
+    func = _custom_functions.get(target)
+    if func is None:
+        module_name, _, name = target.rpartition(".")
+        if not module_name:
+            raise ValueError(f"{target!r} is not an import path; write module.function")
+        func = getattr(importlib.import_module(module_name), name)
+        _custom_functions[target] = func
+    return func
+
+
+def custom(n: int, target: str, params: dict[str, Any] | None = None) -> Any:
+    """Run the user's job ``target`` (``module.function``) with ``params``, then
+    record the run. Its result is returned, so result sizes are the real ones.
+
+    An exception propagates (the job fails and the trial is invalid), and nothing
+    is recorded: a failing job never counts as done.
+    """
+    result = _import_target(target)(**(params or {}))
+    record(n)
+    return result
+
+
+def job_params(job_type: str, n: int, sizes: dict[str, Any], payload_bytes: int = 0,
+               custom_job: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The params of job number ``n`` of ``job_type`` with the given sizes.
+
+    ``payload_bytes`` > 0 adds a ``pad`` of that many characters (returned as the
+    result). ``custom_job`` (``{"function": "module.function", "params": {...}}``)
+    is required for the ``custom`` type.
+    """
+    pad = {"pad": "x" * int(payload_bytes)} if payload_bytes else {}
     if job_type == "noop":
-        return {"n": n}
+        return {"n": n, **pad}
     if job_type == "cpu":
         return {"n": n, "iterations": sizes.get("cpu_iterations",
-                                                DEFAULT_SIZES["cpu_iterations"])}
+                                                DEFAULT_SIZES["cpu_iterations"]), **pad}
     if job_type == "io":
-        return {"n": n, "ms": sizes.get("io_ms", DEFAULT_SIZES["io_ms"])}
+        return {"n": n, "ms": sizes.get("io_ms", DEFAULT_SIZES["io_ms"]), **pad}
     if job_type == "mixed":
         return {
             "n": n,
             "iterations": sizes.get("mixed_cpu_iterations", DEFAULT_SIZES["mixed_cpu_iterations"]),
             "ms": sizes.get("mixed_io_ms", DEFAULT_SIZES["mixed_io_ms"]),
+            **pad,
         }
-    raise ValueError(f"unknown job type {job_type!r}; known: {', '.join(JOB_TYPES)}")
+    if job_type == CUSTOM:
+        if not custom_job:
+            raise ValueError("job type 'custom' needs the user's job (module.function)")
+        return {"n": n, "target": custom_job["function"],
+                "params": dict(custom_job.get("params") or {})}
+    raise ValueError(f"unknown job type {job_type!r}; known: "
+                     f"{', '.join((*JOB_TYPES, CUSTOM))}")
 
 
 def read_ledgers(directory: str) -> dict[int, int]:
