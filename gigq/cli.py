@@ -22,7 +22,7 @@ from .job_status import JobStatus
 from .storage import MEMORY, SQLiteSettings, Storage
 from .table_formatter import format_table
 from .utils import format_timestamp, setup_logging
-from .worker import ISOLATION_MODES, Worker
+from .worker import DEPLOYMENT_KEYS, ISOLATION_MODES, Worker, check_processes, load_config
 
 format_time = format_timestamp
 
@@ -251,7 +251,7 @@ def _worker_from_args(args: argparse.Namespace) -> Worker:
     if storage_config:
         given = {k: getattr(args, k) for k in storage_keys if getattr(args, k, None) is not None}
         settings = SQLiteSettings.from_mapping({**settings.as_dict(), **storage_config, **given})
-    unknown = set(config) - set(kwargs) - storage_keys
+    unknown = set(config) - set(kwargs) - storage_keys - DEPLOYMENT_KEYS
     if unknown:
         raise SettingsError(f"{config_path}: unknown setting(s) {', '.join(sorted(unknown))}")
     return Worker(_db(args), settings=settings, **kwargs)
@@ -272,19 +272,20 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _load_worker_config(path: str) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise SettingsError("--config needs Python 3.11+ (tomllib)") from None
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SettingsError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
-    section = data.get("worker", data)
-    return {k: v for k, v in section.items() if not isinstance(v, dict)}
+    return load_config(path)
+
+
+def _config_processes(args: argparse.Namespace) -> int | None:
+    """How many supervised processes to run: --processes, else the config file's
+    ``processes`` (not for --once, nor inside a child the supervisor started)."""
+    flag = _opt(args, "processes")
+    if flag is not None or _opt(args, "supervised_child", False) or _opt(args, "once", False):
+        return flag
+    path = _opt(args, "config")
+    if not path:
+        return None
+    value = _load_worker_config(path).get("processes")
+    return None if value is None else check_processes(value, f"{path}: processes")
 
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--journal-mode", "--synchronous", "--cache-size",
@@ -301,10 +302,9 @@ def _split_at_command(argv: list[str], command: str) -> tuple[list[str], list[st
     raise UsageError(f"no {command!r} command in the arguments")
 
 
-def _supervise(args: argparse.Namespace) -> int:
+def _supervise(args: argparse.Namespace, processes: int) -> int:
     from .supervisor import Supervisor, child_command, strip_option
 
-    processes = args.processes
     if processes < 1:
         raise UsageError(f"--processes must be >= 1, got {processes}")
     if args.once:
@@ -315,7 +315,8 @@ def _supervise(args: argparse.Namespace) -> int:
 
     def argv_for(i: int) -> list[str]:
         extra = ["--worker-id", f"{base}-p{i}"] if base else []
-        return child_command(global_args, [*worker_args, *extra])
+        # A child reads the same --config file: it must not supervise in turn.
+        return child_command(global_args, [*worker_args, *extra, "--supervised-child"])
 
     _worker_from_args(args).close()  # validates every option (and the database) up front
     print(f"Starting {processes} worker processes...", flush=True)
@@ -327,8 +328,9 @@ def _supervise(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGINT/SIGTERM (or one job with --once)."""
     setup_logging(logging.INFO)
-    if _opt(args, "processes") is not None and getattr(args, "_argv", None) is not None:
-        return _supervise(args)
+    processes = _config_processes(args)
+    if processes is not None and getattr(args, "_argv", None) is not None:
+        return _supervise(args, processes)
     worker = _worker_from_args(args)
     if args.once:
         try:
@@ -551,7 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TOML file of worker and storage settings (e.g. from gigq-bench tune)")
     p.add_argument("--processes", type=int, metavar="N",
                    help="run N worker processes (each with --concurrency threads) under a "
-                        "supervisor that restarts the ones that die")
+                        "supervisor that restarts the ones that die (also read from "
+                        "--config: processes = N)")
+    # Set by the supervisor on its children's command line (not for users).
+    p.add_argument("--supervised-child", action="store_true", help=argparse.SUPPRESS)
 
     p = command("workers", cmd_workers, "List registered workers and their heartbeat")
     p.add_argument("--all", action="store_true", help="include cleanly stopped workers")

@@ -41,6 +41,38 @@ _CHANGE_CHECK = 0.01
 _RECONCILE_EVERY = 30.0
 
 
+# Config-file keys about how many processes run, not about one Worker.
+DEPLOYMENT_KEYS = {"processes"}
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The worker settings of a TOML file: its ``[worker]`` table if it has one,
+    else its top-level keys (tables other than ``[worker]`` are ignored)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise SettingsError("reading a TOML config file needs Python 3.11+ (tomllib)") \
+            from None
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    section = data.get("worker", data)
+    if not isinstance(section, dict):
+        raise SettingsError(f"config file {path}: [worker] must be a table of settings")
+    return {k: v for k, v in section.items() if not isinstance(v, dict)}
+
+
+def check_processes(value: Any, where: str) -> int:
+    """A process count >= 1, or SettingsError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(f"{where} must be an integer >= 1, got {value!r}")
+    return value
+
+
 @dataclass
 class _ActiveRun:
     claim: Claim
@@ -219,18 +251,28 @@ class Worker:
 
     @classmethod
     def from_config(
-        cls, db_path: str | os.PathLike[str], config: Mapping[str, Any], **overrides: Any
+        cls,
+        db_path: str | os.PathLike[str],
+        config: Mapping[str, Any] | str | os.PathLike[str],
+        **overrides: Any,
     ) -> Worker:
-        """A worker from a mapping of settings, as written by ``gigq-bench tune --write``.
+        """A worker from a mapping of settings, or from a TOML file of them (as
+        written by ``gigq-bench tune --write`` and read by ``gigq worker --config``).
 
         Keys: the storage settings (journal_mode, synchronous, cache_size,
-        busy_timeout, mmap_size) and the Worker keyword arguments.
+        busy_timeout, mmap_size) and the Worker keyword arguments. ``processes`` is
+        accepted and not applied: it tells ``gigq worker --config`` how many
+        supervised processes to start, while a Worker object is one process (start
+        that many yourself). ``overrides`` win over the file.
         """
         from .storage import ENV_SETTINGS
 
+        if not isinstance(config, Mapping):
+            config = load_config(config)
         storage_keys = set(ENV_SETTINGS)
         storage_values = {k: v for k, v in config.items() if k in storage_keys}
-        worker_values = {k: v for k, v in config.items() if k not in storage_keys}
+        worker_values = {k: v for k, v in config.items()
+                         if k not in storage_keys and k not in DEPLOYMENT_KEYS}
         allowed = {
             "worker_id", "polling_interval", "concurrency", "isolation", "lease_timeout",
             "shutdown_timeout", "allowed_modules", "queues", "min_priority", "max_priority",
@@ -240,8 +282,10 @@ class Worker:
         if unknown:
             raise SettingsError(
                 f"unknown worker setting(s) {', '.join(sorted(unknown))}; valid: "
-                f"{', '.join(sorted(allowed | storage_keys))}"
+                f"{', '.join(sorted(allowed | storage_keys | DEPLOYMENT_KEYS))}"
             )
+        if "processes" in config:
+            check_processes(config["processes"], "processes")
         kwargs = {**worker_values, **overrides}
         if storage_values and "settings" not in kwargs:
             kwargs["settings"] = SQLiteSettings.from_mapping(storage_values)
