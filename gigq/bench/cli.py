@@ -1,14 +1,18 @@
-"""The ``gigq-bench`` command: ``sweep`` and ``profiles`` (report, compare and tune
-are added by their own modules).
+"""The ``gigq-bench`` command: ``sweep``, ``tune`` and ``profiles`` (report and
+compare are added by their own modules).
 
 Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
 verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
-(nothing ran), 130 interrupted (finished trials are kept on disk).
+(nothing ran), 130 interrupted (finished trials are kept on disk). ``tune``: 0 a
+recommendation was made (a significant gain, or "the defaults are fine here"),
+1 no candidate completed a valid trial, 2 bad input, 130 interrupted (what was
+measured is kept and reported).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import sys
 import time
@@ -18,6 +22,7 @@ from typing import Any
 
 import click
 
+from . import metadata
 from .locations import LocationError, Locations
 from .space import (
     AUTO,
@@ -265,6 +270,226 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
     if len(rows) and not rows["valid"].astype(bool).all():
         return EXIT_INVALID
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# tune
+
+
+class _TuneProgress:
+    """One status line on stderr: budget used, trials, stage, best so far."""
+
+    def __init__(self, unit: str, stream: Any = None) -> None:
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.width = 0
+
+    def __call__(self, p: Any) -> None:
+        if p.stage == "done":
+            if self.tty and self.width:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+            return
+        bar_len = 20
+        filled = min(bar_len, int(bar_len * p.spent / p.budget)) if p.budget else bar_len
+        best = ""
+        if p.best_value is not None:
+            best = f"  best {p.best_value:,.0f} {self.unit}" if p.best_value >= 100 else \
+                f"  best {p.best_value:,.1f} {self.unit}"
+        text = (f"[{'#' * filled}{'-' * (bar_len - filled)}] {_duration(p.spent)} of "
+                f"{_duration(p.budget)}  {p.evaluations} trials{best}  {p.label}")
+        if self.tty:
+            import shutil
+
+            columns = shutil.get_terminal_size((120, 20)).columns - 1
+            text = text[:columns]
+            self.stream.write("\r" + text + " " * max(self.width - len(text), 0))
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _tune_location(value: str | None, locations: Locations) -> str:
+    """The location name for --location (a built-in name, NAME=/path or a path)."""
+    if not value:
+        return "disk"
+    text = value.strip()
+    if text == "memory":
+        raise InputError("--location memory: tune runs worker processes, and an in-memory "
+                         "database cannot be shared between processes; give a directory")
+    if text in ("disk", "tmpfs"):
+        return text
+    if "=" in text:
+        name, path = text.split("=", 1)
+    else:
+        name, path = "target", text
+    try:
+        locations.define(name.strip(), path.strip())
+    except LocationError as exc:
+        raise InputError(f"--location {value}: {exc}") from None
+    return name.strip()
+
+
+@cli.command()
+@click.option("--job-type", type=click.Choice(["noop", "cpu", "io", "mixed"]), default=None,
+              help="Built-in job to tune for: noop (the queue's own cost), cpu (~5 ms of "
+                   "pure Python), io (a 5 ms wait, like a network call), mixed "
+                   "[default: io, unless --job is given].")
+@click.option("--job", "job", metavar="MODULE.FUNCTION",
+              help="Tune for your own importable job function instead (run from the "
+                   "directory its module is in); each trial checks it ran exactly once.")
+@click.option("--params", "params", metavar="JSON", default=None,
+              help="Keyword arguments of --job as a JSON object, e.g. '{\"width\": 640}'.")
+@click.option("--job-size", "job_sizes", multiple=True, metavar="NAME=NUMBER",
+              help="Sizes of the built-in jobs: cpu_iterations, io_ms, "
+                   "mixed_cpu_iterations, mixed_io_ms (repeatable).")
+@click.option("--durability", type=click.Choice(["power-loss-safe", "crash-safe", "unsafe"]),
+              default="crash-safe", show_default=True,
+              help="The floor: no setting less durable than this is tried or recommended.")
+@click.option("--objective", type=click.Choice(["throughput", "latency"]),
+              default="throughput", show_default=True,
+              help="throughput: jobs/s draining a backlog; latency: p95 time from submit "
+                   "to completion at --arrival-rate.")
+@click.option("--arrival-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Jobs/s submitted while measuring latency [default: 100].")
+@click.option("--location", "location", metavar="PATH",
+              help="Directory the database lives in (your disk, an SSD mount, ...), or "
+                   "disk / tmpfs [default: disk, next to --out].")
+@click.option("--budget", default="5m", show_default=True, metavar="DURATION",
+              help="Total time, search and final comparison, e.g. 20s, 5m, 1h.")
+@click.option("--write", "write", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the recommended settings to a TOML file for "
+                   "`gigq worker --config FILE` and `Worker.from_config(db, FILE)`.")
+@click.option("--db", "db", metavar="PATH",
+              help="Database path to show in the printed commands [default: jobs.db, in "
+                   "--location if given].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Output directory [default: reports/<timestamp>-tune/].")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of the sample and of the trial order.")
+@click.option("--no-report", is_flag=True, help="Do not render the HTML page.")
+def tune(job_type: str | None, job: str | None, params: str | None,
+         job_sizes: tuple[str, ...], durability: str, objective: str,
+         arrival_rate: float | None, location: str | None, budget: str, write: str | None,
+         db: str | None, out_dir: str | None, seed: int, no_report: bool) -> int:
+    """Find the fastest worker settings for your jobs on this machine, never below
+    the durability floor, and check them against GigQ's defaults.
+
+    Searches workers (processes) x concurrency (threads) x journal_mode x
+    synchronous x cache_size x polling_interval, coarse to fine, dropping the
+    losers early (successive halving) so the budget goes to the contenders. Then
+    re-measures the winner against GigQ's defaults in interleaved pairs and reports
+    the gain with its 95% confidence interval ("the defaults are fine here" when
+    it is not significant). Prints the settings as gigq worker flags, GIGQ_*
+    environment variables and Python; writes tune.json, results.json/.csv and an
+    HTML page. Ctrl-C stops and reports what was measured.
+
+    Exit status: 0 settings recommended, 1 nothing completed a valid trial, 2 bad
+    input, 130 interrupted.
+    """
+    from . import tune as tuning
+    from . import tune_output
+    from .locations import NETWORK_FILE_SYSTEMS
+    from .space import DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
+    from .sweep import harness_for
+
+    try:
+        seconds = tuning.parse_duration(budget)
+        if job and job_type:
+            raise InputError("give --job-type or --job, not both")
+        if params is not None and not job:
+            raise InputError("--params goes with --job (your own function)")
+        spec = SweepSpec(profile="tune", description="gigq-bench tune", design="grid",
+                         seed=seed)
+        if job:
+            spec.custom_job = parse_custom_job(job, params or "{}")
+        sizes = {}
+        for text in job_sizes:
+            if "=" not in text:
+                raise InputError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10")
+            key, value = text.split("=", 1)
+            sizes[key.strip()] = value.strip()
+        spec.job_sizes.update(parse_job_sizes(sizes, "--job-size"))
+        out = Path(out_dir) if out_dir else _default_out("tune")
+        locs = Locations(out)
+        loc_name = _tune_location(location, locs)
+        loc = locs.resolve(loc_name)
+        if loc.problem:
+            raise InputError(f"--location {location or loc_name}: {loc.problem}")
+        if loc_name not in ("disk", "tmpfs"):
+            spec.locations[loc_name] = loc.path
+        wal_ok = loc.fs_type not in NETWORK_FILE_SYSTEMS
+        space = tuning.build_space(durability, objective, wal_ok=wal_ok)
+        reference, ref_notes = tuning.reference_settings(durability, wal_ok)
+        metric = tuning.objective_metric(objective)
+    except (SpaceError, LocationError, tuning.TuneError) as exc:
+        raise InputError(str(exc)) from None
+    job_label = f"custom ({spec.custom_job['function']})" if spec.custom_job else \
+        (job_type or "io")
+    rate = arrival_rate or tuning.DEFAULT_ARRIVAL_RATE
+    window = tuning.trial_window(seconds)
+    base = {**DEFAULT_BASE, "job_type": "custom" if spec.custom_job else (job_type or "io"),
+            "location": loc_name, "jobs": AUTO, "submit": "batch",
+            "mode": "drain" if objective == "throughput" else "steady",
+            "arrival_rate": rate, "duration": max(2 * window, 1.0)}
+    spec.base = dict(base)
+    spec.dimensions = {d: list(space.levels[d]) for d in tuning.TUNED}
+    command = "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    shown_db = db or (os.path.join(loc.path, "jobs.db") if loc_name not in ("disk", "tmpfs")
+                      and loc.path else "jobs.db")
+    context = tune_output.TuneContext(
+        job=job_label, objective=objective, metric=metric.name, unit=metric.unit,
+        floor=durability, budget=seconds, location=loc_name, location_path=loc.path,
+        fs_type=loc.fs_type, db=shown_db,
+        arrival_rate=rate if objective == "latency" else None, command=command,
+        reference_notes=ref_notes)
+    click.echo(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "
+               f"{durability}, budget {_duration(seconds)}; results in {out}/", err=True)
+    environment = metadata.collect({loc_name: loc}, command)
+    with harness_for(spec, out) as harness:
+        evaluator = tuning.TrialEvaluator(harness, spec, base, objective, window)
+        tuner = tuning.Tuner(space, evaluator, budget=seconds, reference=reference,
+                             higher_is_better=metric.higher_is_better, seed=seed,
+                             progress=_TuneProgress(metric.unit))
+        result = tuner.run()
+    metadata.finish(environment)
+    paths = _save_tune(result, context, spec, environment, out, write, no_report)
+    click.echo(tune_output.summary_text(result, context, paths))
+    if result.interrupted:
+        click.echo("Interrupted: what was measured is reported above.", err=True)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.winner is not None else EXIT_INVALID
+
+
+def _save_tune(result: Any, context: Any, spec: Any, environment: dict[str, Any], out: Path,
+               write: str | None, no_report: bool) -> list[Path]:
+    """Write tune.json, results.json/.csv, the page and the --write file."""
+    from . import tune_output
+    from .results import Results, save
+    from .sweep import rows_frame
+
+    out.mkdir(parents=True, exist_ok=True)
+    document = tune_output.tune_document(result, context, environment)
+    paths = [tune_output.write_tune_json(out / "tune.json", document)]
+    spec_doc = spec.as_dict()
+    spec_doc.update(command=context.command, interrupted=result.interrupted,
+                    tune=context.as_dict())
+    results = Results(rows_frame(tune_output.trial_rows(result)), spec_doc, environment, [])
+    paths.extend(save(results, out))
+    if not no_report:
+        try:
+            from .tune_report import render_tune_report
+
+            paths.append(render_tune_report(out, document, results))
+        except Exception as exc:  # a page failure must not lose the measurements
+            click.echo(f"warning: could not render the tune page: {exc}", err=True)
+    if write and result.recommended is not None:
+        when = datetime.now().strftime("%Y-%m-%d %H:%M")
+        paths.append(tune_output.write_toml(
+            write, result.recommended, tune_output.toml_comments(result, context, when)))
+    return paths
 
 
 # ---------------------------------------------------------------------------

@@ -102,8 +102,9 @@ def _startup_seconds(config: Mapping[str, Any]) -> float:
     return 0.45 + 0.12 * procs
 
 
-def _rough_rate(config: Mapping[str, Any], sizes: Mapping[str, float]) -> float:
-    """A guess at jobs/s, only for time estimates of fixed job counts."""
+def rough_rate(config: Mapping[str, Any], sizes: Mapping[str, float]) -> float:
+    """A guess at jobs/s: for time estimates of fixed job counts, and (calibrated
+    against measured rates) for sizing the tuner's trials."""
     per_job = 0.0003 + {
         "custom": 0.005,  # unknown: guess a short job
         "noop": 0.0,
@@ -128,7 +129,7 @@ def estimate_trial(config: Mapping[str, Any], spec: SweepSpec, jobs: int | None 
         if count == AUTO:
             window = spec.target_seconds
         else:
-            window = count / _rough_rate(config, spec.job_sizes)
+            window = count / rough_rate(config, spec.job_sizes)
     return _startup_seconds(config) + window
 
 
