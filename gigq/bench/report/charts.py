@@ -194,8 +194,7 @@ def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
     present = [v for row in chart.values for v in row if v is not None]
     vmax = max(present) if present else 1.0
     grid = [[math.nan if v is None else v for v in row] for row in chart.values]
-    cmap = matplotlib.colormaps["Blues"].copy()
-    cmap.set_bad("#f6f8fa")
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#f6f8fa")
     image = ax.imshow(grid, cmap=cmap, vmin=0, vmax=vmax * 1.25, aspect="auto")
     ax.grid(False)
     for r, row in enumerate(chart.values):

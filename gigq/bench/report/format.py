@@ -31,6 +31,18 @@ DIMENSION_LABELS = {
     "version": "version",
 }
 
+# Column headers, where space is short; the full label goes in the tooltip.
+SHORT_DIMENSION_LABELS = {
+    "job_type": "job type",
+    "workers": "workers",
+    "concurrency": "threads",
+    "journal_mode": "journal",
+    "synchronous": "synchronous",
+    "cache_size": "cache",
+    "polling_interval": "polling",
+    "location": "location",
+}
+
 # Short metric labels for axes and headers; the registry's description goes in tooltips.
 METRIC_LABELS = {
     "jobs_per_sec": "throughput",
@@ -78,6 +90,24 @@ def normalize(value: Any) -> Any:
 def dimension_label(dim: str) -> str:
     """``journal_mode`` → ``journal mode``."""
     return DIMENSION_LABELS.get(dim, dim.replace("_", " "))
+
+
+def short_dimension_label(dim: str) -> str:
+    """``concurrency`` → ``threads`` (table headers)."""
+    return SHORT_DIMENSION_LABELS.get(dim, dimension_label(dim))
+
+
+def shell_lines(command: str, width: int = 40) -> str:
+    """Wrap a command at option boundaries with ``\\`` continuations (still pastes)."""
+    words = command.split(" --")
+    lines = [words[0]]
+    for word in words[1:]:
+        option = "--" + word
+        if len(lines[-1]) + 1 + len(option) > width:
+            lines.append("    " + option)
+        else:
+            lines[-1] += " " + option
+    return " \\\n".join(lines)
 
 
 def cache_label(value: Any) -> str:

@@ -76,6 +76,7 @@ class Recommendation:
     processes: int
     notes: list[str]
     tied: int  # other configurations of the same job type whose CI overlaps this one's
+    differences: dict[str, Any] = field(default_factory=dict)  # vs the recommended one
 
     @property
     def throughput(self) -> Interval:
@@ -300,12 +301,17 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
 
     The *recommended* one is the fastest that is not ``unsafe`` (an application crash
     loses nothing); only when every measured configuration is unsafe is the fastest
-    unsafe one marked, and the report says so.
+    unsafe one marked, and the report says so. Throughput is compared in ``drain``
+    mode when the run has it (``steady`` mode jobs/s only follow the arrival rate).
     """
+    measured = [c for c in configs if c.n_valid and c.has()]
+    # In steady mode jobs/s is capped by the arrival rate the producer was told to keep:
+    # it measures latency under load, not how fast a configuration can go.
+    if any(c.values.get("mode") == "drain" for c in measured):
+        measured = [c for c in measured if c.values.get("mode") in ("drain", None)]
     by_type: dict[str, list[Config]] = defaultdict(list)
-    for c in configs:
-        if c.n_valid and c.has():
-            by_type[c.values.get("job_type") or "all"].append(c)
+    for c in measured:
+        by_type[c.values.get("job_type") or "all"].append(c)
     out: dict[str, list[Recommendation]] = {}
     for job_type in sort_values("job_type", by_type):
         ranked = sorted(by_type[job_type], key=lambda c: -c.median())
@@ -324,6 +330,10 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
             recs.append(Recommendation(job_type, c, c is chosen, worker_command(c.values),
                                        int(c.values.get("workers") or 1),
                                        _how_to_run(c, filesystems), tied))
+        for r in recs:
+            if not r.recommended:
+                r.differences = {d: v for d, v in r.config.values.items()
+                                 if v != chosen.values.get(d)}
         out[job_type] = recs
     return out
 
@@ -334,13 +344,13 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
 
 def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
                     base: Mapping[str, Any]) -> dict[str, Any]:
-    context = {}
+    """The settings an effect was measured at: the key ones always, others if not base."""
+    context = {d: config[d] for d in KEY_CONTEXT if d != dim and config.get(d) is not None}
     for d in swept:
-        if d == dim:
+        if d == dim or d in context:
             continue
-        value = config.get(d)
-        if d in KEY_CONTEXT or (d in base and fmt.normalize(base.get(d)) != value):
-            context[d] = value
+        if d in base and fmt.normalize(base.get(d)) != config.get(d):
+            context[d] = config.get(d)
     return context
 
 
@@ -840,7 +850,9 @@ def analyse(results: Results) -> Analysis:
             "Each configuration ran once: no confidence intervals can be given, and "
             "differences below ~10–20% may be noise. Re-run with --repeat 3 or more.")
     if analysis.invalid:
+        one = analysis.invalid == 1
         analysis.warnings.append(
-            f"{analysis.invalid} trial(s) failed verification (a job lost or run twice); "
-            "they are listed under Correctness and left out of every number.")
+            f"{analysis.invalid} trial{'' if one else 's'} failed verification (a job lost "
+            f"or run twice); {'it is' if one else 'they are'} listed under Correctness and "
+            "durability and left out of every number.")
     return analysis

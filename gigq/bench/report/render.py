@@ -51,6 +51,7 @@ class Cell:
     sort: Any = None
     badge: str = ""
     numeric: bool = False
+    wrap: bool = False  # free text: may wrap (other cells keep to one line)
 
 
 @dataclass
@@ -90,6 +91,7 @@ def jinja_environment() -> jinja2.Environment:
         dimension_label=fmt.dimension_label,
         setting_phrase=fmt.setting_phrase,
         context_phrase=fmt.context_phrase,
+        shell_lines=fmt.shell_lines,
     )
     env.globals.update(DURABILITY_ORDER=DURABILITY_ORDER,
                        DURABILITY_MEANING=DURABILITY_MEANING)
@@ -122,14 +124,16 @@ def results_table(a: Analysis) -> Table:
     rows = a.results.rows
     metrics = _metrics_present(a.results)
     dims = a.swept
-    columns = [Column(fmt.dimension_label(d), title=d) for d in dims]
-    columns += [Column("rep.", title="repetition"), Column("trial", title="trial_id"),
-                Column("valid", title="every job completed exactly once"),
-                Column("durability", title="durability class of the settings")]
+    columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+               for d in dims]
+    columns += [Column("rep.", numeric=True, title="repetition"),
+                Column("valid", title="every job completed exactly once")]
     columns += [Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
                        f"{m}: {METRICS[m].description}") for m in metrics]
     extras = [c for c in _OUTCOME_COLUMNS if c[0] in rows.columns]
     columns += [Column(label, unit, True, name) for name, label, unit in extras]
+    columns += [Column("durability", title="durability class of the settings"),
+                Column("trial", title="trial_id")]
     text_columns = [c for c in ("invalid_reason", "note") if c in rows.columns
                     and rows[c].notna().any()]
     columns += [Column(c.replace("_", " "), title=c) for c in text_columns]
@@ -144,11 +148,8 @@ def results_table(a: Analysis) -> Table:
         cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
         cells.append(Cell(fmt.number(r.get("repetition")), fmt.normalize(r.get("repetition")),
                           numeric=True))
-        cells.append(Cell(str(fmt.normalize(r.get("trial_id")) or "–")))
-        cells.append(Cell("valid", 1, badge="power-loss-safe") if valid
+        cells.append(Cell("valid", 1, badge="ok") if valid
                      else Cell("invalid", 0, badge="invalid"))
-        durability = config.durability if config else str(r.get("durability") or "–")
-        cells.append(_durability_cell(durability))
         for m in metrics:
             value = fmt.normalize(r.get(m))
             cells.append(Cell(fmt.number(fmt.scaled(m, value)),
@@ -156,9 +157,12 @@ def results_table(a: Analysis) -> Table:
         for name, _label, _unit in extras:
             value = fmt.normalize(r.get(name))
             cells.append(Cell(fmt.number(value), "" if value is None else value, numeric=True))
+        durability = config.durability if config else str(r.get("durability") or "–")
+        cells.append(_durability_cell(durability))
+        cells.append(Cell(str(fmt.normalize(r.get("trial_id")) or "–")))
         for name in text_columns:
             value = fmt.normalize(r.get(name))
-            cells.append(Cell("" if value is None else str(value)))
+            cells.append(Cell("" if value is None else str(value), wrap=True))
         table.rows.append(Row(cells, "" if valid else "invalid"))
     return table
 
@@ -171,11 +175,15 @@ def _is_valid(row: Mapping[str, Any]) -> bool:
 def durability_table(a: Analysis) -> Table:
     """Every configuration: its settings, speed (median, CI) and durability class."""
     dims = list(a.swept)
-    columns = [Column(fmt.dimension_label(d), title=d) for d in dims]
+    reasons = any(c.durability_reason for c in a.configs)
+    columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+               for d in dims]
     columns += [Column("throughput", "jobs/s, median", True, "median over valid trials"),
                 Column("95% CI", "jobs/s", True, "percentile bootstrap over repetitions"),
-                Column("durability"), Column("why", title="what a crash can cost"),
-                Column("valid trials", numeric=True)]
+                Column("durability", title="what a crash or power cut can cost")]
+    if reasons:
+        columns.append(Column("note", title="why this configuration is unsafe"))
+    columns.append(Column("valid trials", numeric=True))
     recommended = {id(r.config) for recs in a.recommendations.values() for r in recs
                    if r.recommended}
     table = Table(columns)
@@ -184,11 +192,11 @@ def durability_table(a: Analysis) -> Table:
         group = [c for c in a.configs if c.values.get("job_type") == job_type]
         group.sort(key=lambda c: -(c.median() if c.has() else -1))
         for c in group:
-            table.rows.append(_durability_row(c, dims, id(c) in recommended))
+            table.rows.append(_durability_row(c, dims, id(c) in recommended, reasons))
     return table
 
 
-def _durability_row(c: Config, dims: Sequence[str], recommended: bool) -> Row:
+def _durability_row(c: Config, dims: Sequence[str], recommended: bool, reasons: bool) -> Row:
     iv = c.stats.get("jobs_per_sec")
     cells = [Cell(fmt.value_label(d, c.values.get(d)), _sort_key(d, c.values.get(d)))
              for d in dims]
@@ -199,8 +207,8 @@ def _durability_row(c: Config, dims: Sequence[str], recommended: bool) -> Row:
     else:
         cells += [Cell("no valid trial", ""), Cell("–", "")]
     cells.append(_durability_cell(c.durability))
-    why = c.durability_reason or DURABILITY_MEANING.get(c.durability, "")
-    cells.append(Cell(why))
+    if reasons:
+        cells.append(Cell(c.durability_reason or "", wrap=True))
     cells.append(Cell(f"{c.n_valid}/{c.n_trials}", c.n_valid, numeric=True))
     classes = "recommended" if recommended else ("invalid" if c.n_valid == 0 else "")
     return Row(cells, classes)
