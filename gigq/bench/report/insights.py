@@ -520,14 +520,7 @@ def throughput_chart(a: Analysis) -> ChartBlock:
             peaks.append(f"{label} peaks at {workers} ({value})")
             if leader is None or top.median() > leader[0].median():
                 leader = (top, points)
-    if leader is None:
-        conclusion = ""
-    elif leader[0] is leader[1][-1]:
-        conclusion = (" — still rising at the largest count measured, so more workers "
-                      "may help further")
-    else:
-        conclusion = (f" — beyond {fmt.setting_phrase('workers', leader[0].values['workers'])} "
-                      "more processes only add lock contention")
+    conclusion = _scaling_conclusion(*leader) if leader else ""
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
     block.chart = LineChart(title, "worker processes", fmt.metric_label(THROUGHPUT), lines,
                             x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
@@ -538,6 +531,21 @@ def throughput_chart(a: Analysis) -> ChartBlock:
         context.pop("journal_mode", None)
     block.context = _context_line(context, a.results.spec.get("repeat"))
     return block
+
+
+def _scaling_conclusion(top: Config, points: Sequence[Config]) -> str:
+    """What the best line says about adding workers, judged against its uncertainty."""
+    best = top.stats[THROUGHPUT]
+    plateau = next(p for p in points
+                   if p is top or (best.n >= 2 and _overlaps(p.stats[THROUGHPUT], best)))
+    later = [p for p in points if p.values["workers"] > top.values["workers"]]
+    if plateau is points[-1]:
+        return " — still rising at the largest count measured, so more workers may help"
+    if any(p.stats[THROUGHPUT].high < best.low for p in later):
+        return (f" — beyond {fmt.setting_phrase('workers', top.values['workers'])} "
+                "throughput falls: more processes only add lock contention")
+    return (f" — from {fmt.setting_phrase('workers', plateau.values['workers'])} on, more "
+            "processes add nothing measurable")
 
 
 def io_concurrency_chart(a: Analysis) -> ChartBlock:
@@ -565,16 +573,28 @@ def io_concurrency_chart(a: Analysis) -> ChartBlock:
         return block
     members, context = picked
     lines, findings = [], []
-    for s, points in _series_lines(members, "concurrency", series, THROUGHPUT):
+    groups = _series_lines(members, "concurrency", series, THROUGHPUT)
+    if any(len(points) > 1 for _, points in groups):
+        # A worker count measured at one concurrency says nothing about threads.
+        groups = [(s, points) for s, points in groups if len(points) > 1]
+    gains = []
+    for s, points in groups:
         label = fmt.setting_phrase("workers", s) if series else "io jobs"
         lines.append(_line(label, points, "concurrency", THROUGHPUT))
         if len(points) >= 2:
             lo, hi = points[0], points[-1]
             gain = hi.median() / lo.median() if lo.median() else math.nan
+            gains.append((gain, lo, hi))
             findings.append(
                 f"{label}: {fmt.number(lo.values['concurrency'])} → "
                 f"{fmt.number(hi.values['concurrency'])} threads changes jobs/s "
                 f"{gain:.2g}× ({fmt.number(lo.median())} → {fmt.number(hi.median())})")
+    if not gains:
+        conclusion = ""
+    elif any(hi.stats[THROUGHPUT].low > lo.stats[THROUGHPUT].high for _, lo, hi in gains):
+        conclusion = ", so io-bound work wants more threads per worker"
+    else:
+        conclusion = ", so more threads add nothing measurable here"
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
     block.chart = LineChart(title, "threads per worker (concurrency)",
                             fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
@@ -582,7 +602,7 @@ def io_concurrency_chart(a: Analysis) -> ChartBlock:
     block.caption = ("Median jobs/s of io jobs (which wait rather than compute) against "
                      "threads per worker process — "
                      + ("; ".join(findings) if findings else "one point per series")
-                     + ", so io-bound work wants more threads rather than more processes.")
+                     + conclusion + ".")
     if series:
         context.pop("workers", None)
     context.pop("job_type", None)
@@ -652,11 +672,11 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
         if over:
             first = over[0]
             workers = fmt.setting_phrase("workers", first.values["workers"])
-            findings.append(f"with {label} from {workers} "
-                            f"({fmt.metric_value(metric, first.median(metric))})")
+            findings.append(f"with {label} it passes {LOCK_CONTENTION_SHARE:.0%} from "
+                            f"{workers} ({fmt.metric_value(metric, first.median(metric))})")
         else:
             top = points[-1]
-            findings.append(f"with {label} never, up to "
+            findings.append(f"with {label} it stays below {LOCK_CONTENTION_SHARE:.0%} up to "
                             f"{fmt.setting_phrase('workers', top.values['workers'])}")
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
     share = f"{LOCK_CONTENTION_SHARE:.0%}"
@@ -664,8 +684,8 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
                             x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log,
                             y_percent=True, threshold=LOCK_CONTENTION_SHARE * 100,
                             threshold_label=f"{share}: contention")
-    block.caption = (f"Share of worker time spent waiting for SQLite's write lock: it passes "
-                     f"{share} (the dotted line, where contention starts to cost throughput) "
+    block.caption = (f"Share of worker time spent waiting for SQLite's write lock (dotted "
+                     f"line: {share}, where contention starts to cost throughput): "
                      + "; ".join(findings) + ".")
     if series:
         context.pop("journal_mode", None)
