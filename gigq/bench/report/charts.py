@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -253,7 +252,3 @@ def _inline(svg: str, chart_id: str, title: str) -> str:
     head += f' class="chart" role="img" aria-label="{label}" preserveAspectRatio="xMidYMid meet"'
     return head + svg[head_end:]
 
-
-def series_bounds(values: Sequence[float | None]) -> list[float]:
-    """Replace missing values with NaN so matplotlib leaves a gap instead of failing."""
-    return [math.nan if v is None else float(v) for v in values]

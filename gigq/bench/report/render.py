@@ -20,6 +20,7 @@ from ..metrics import METRICS
 from ..results import Results, load_results
 from . import format as fmt
 from .charts import to_svg
+from .figures import add_charts
 from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
 
 # Columns of the results table besides configuration dimensions and metrics.
@@ -336,7 +337,7 @@ def _chart_svgs(a: Analysis) -> None:
 
 def render_html(results: Results) -> str:
     """The report of ``results`` as one HTML document."""
-    a = analyse(results)
+    a = add_charts(analyse(results))
     _chart_svgs(a)
     env = a.results.environment
     spec = a.results.spec
