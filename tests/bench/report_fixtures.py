@@ -135,11 +135,14 @@ def make_results(
     seed: int = 7,
     invalid: Iterable[tuple[Mapping[str, Any], int, str]] = (),
     profile: str = "test",
+    jobs_auto: bool = False,
 ) -> Results:
     """A complete run: rows for every repetition of every runnable configuration.
 
     ``invalid`` lists ``(config overrides, repetition, reason)``: that trial is kept
     with ``valid = False``, as the sweep does with a trial that lost or doubled jobs.
+    ``jobs_auto`` sizes each configuration's job count from its speed, as the sweep does
+    for ``jobs = "auto"`` (so ``jobs`` differs between configurations without being swept).
     """
     dimensions = dict(EVERY_DIMENSION if dimensions is None else dimensions)
     base = {**BASE, **(base or {})}
@@ -168,9 +171,13 @@ def make_results(
             settings = SQLiteSettings(
                 journal_mode=config["journal_mode"], synchronous=config["synchronous"]
             )
-            completed = config["jobs"] - (3 if reason else 0)
+            jobs = config["jobs"]
+            if jobs_auto:
+                jobs = max(100, int(_model(config, random.Random(0))["jobs_per_sec"] * 1.5))
+            completed = jobs - (3 if reason else 0)
             rows.append({
                 **{k: config.get(k) for k in CONFIG_COLUMNS},
+                "jobs": jobs,
                 "config_id": cid,
                 "trial_id": f"t{order:04d}",
                 "repetition": rep,
@@ -184,20 +191,23 @@ def make_results(
                 "valid": reason is None,
                 "invalid_reason": reason,
                 "jobs_completed": completed,
-                "duration_s": config["jobs"] / metrics["jobs_per_sec"],
+                "duration_s": jobs / metrics["jobs_per_sec"],
                 "ceiling_commits_per_sec": 2400.0,
                 "note": None,
             })
     spec = {
         "profile": profile,
         "design": design,
-        "base": base,
+        "base": {**base, "jobs": "auto"} if jobs_auto else base,
         "dimensions": dimensions,
         "repeat": repeat,
         "seed": seed,
         "command": f"gigq-bench sweep --profile {profile} --repeat {repeat} --seed {seed}",
-        "job_sizes": {"cpu": {"iterations": 20000}, "io": {"sleep_s": 0.01}},
-        "versions": {},
+        "groups": [{"name": "main", "base": {}, "dimensions": dimensions}],
+        "job_sizes": {"cpu_iterations": 20000, "io_ms": 10.0},
+        "versions": {"current": {"interpreter": "/usr/bin/python3", "description": None,
+                                 "gigq_version": "1.0.0.dev0"}},
+        "interrupted": False,
     }
     environment = {
         "hostname": "bench-host",

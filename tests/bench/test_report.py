@@ -234,6 +234,22 @@ def test_throughput_chart_has_a_line_per_journal_mode(grid_run):
     assert "one line per journal mode" in caption
 
 
+def test_auto_sized_job_counts_do_not_split_the_charts():
+    # The sweep sizes `jobs = "auto"` per configuration: counts differ, yet jobs is no
+    # setting, so the charts must still compare configurations across it.
+    results = fx.make_results({"workers": [1, 2, 4], "journal_mode": ["wal", "delete"]},
+                              jobs_auto=True)
+    assert results.rows["jobs"].nunique() > 1
+    page = render(results)
+    drawn = [f["data-chart"] for f in page.select("#charts figure")]
+    assert drawn == ["throughput", "lock-wait", "heatmap"]
+    headers = [th.find(string=True, recursive=False)
+               for th in page.select("#results-table thead th")]
+    assert "jobs per trial" in headers
+    effects = [e["data-dimension"] for e in page.select("#effects li")]
+    assert set(effects) == {"workers", "journal_mode"}
+
+
 # ---------------------------------------------------------------------------
 # Summary numbers
 
@@ -334,6 +350,12 @@ def test_three_largest_effects_one_per_setting(oat_page):
     assert ratios == sorted(ratios, reverse=True) and all(r >= 1 for r in ratios)
 
 
+def test_interrupted_sweep_is_flagged():
+    results = fx.make_results({"workers": [1, 2]})
+    results.spec["interrupted"] = True
+    assert "The sweep was interrupted" in render(results).select_one("#summary").get_text()
+
+
 def test_single_repetition_warns_and_claims_no_interval():
     results = fx.make_results({"workers": [1, 2]}, repeat=1)
     page = render(results)
@@ -429,8 +451,10 @@ def test_environment_and_exact_command(oat_run, oat_page):
     env = oat_page.select_one("#environment")
     assert env.select_one("#command").get_text(strip=True) == oat_run.spec["command"]
     text = env.get_text(" ", strip=True)
-    for value in ("3.40.1", "abc1234", "ext4", "/dev/shm", "24.0 GiB", "Test CPU @ 2.0GHz"):
+    for value in ("3.40.1", "abc1234", "ext4", "/dev/shm", "24.0 GiB", "Test CPU @ 2.0GHz",
+                  "gigq 1.0.0.dev0 · /usr/bin/python3", "io ms 10.0"):
         assert value in text
+    assert "interrupted" not in text
     assert "gigq-bench report" in text
 
 

@@ -273,12 +273,25 @@ def latency_chart(a: Analysis) -> ChartBlock:
         f"{fmt.value_label('polling_interval', lo.values['polling_interval'])} gives a p95 wait "
         f"of {fmt.metric_value('wait_p95_ms', lo.median('wait_p95_ms'))}, every "
         f"{fmt.value_label('polling_interval', hi.values['polling_interval'])} "
-        f"{fmt.metric_value('wait_p95_ms', hi.median('wait_p95_ms'))}.")
+        f"{fmt.metric_value('wait_p95_ms', hi.median('wait_p95_ms'))}"
+        + _latency_conclusion(lo, hi) + ".")
     extra = ""
     if context.get("mode") == "drain":
         extra = " In drain mode waits include the time jobs spend in the backlog."
     block.context = _context_line(context, a.results.spec.get("repeat")) + extra
     return block
+
+
+def _latency_conclusion(fast: Config, slow: Config) -> str:
+    a, b = fast.stats["wait_p95_ms"], slow.stats["wait_p95_ms"]
+    if a.n < 2 or b.n < 2:
+        return ""
+    if overlaps(a, b):
+        return " — within noise, so a long interval costs no measurable latency here"
+    cost = b.estimate - a.estimate
+    direction = "adds" if cost > 0 else "saves"
+    return (f" — the longer interval {direction} {fmt.metric_value('wait_p95_ms', abs(cost))} "
+            "at p95")
 
 
 def lock_wait_chart(a: Analysis) -> ChartBlock:
@@ -424,6 +437,8 @@ def location_chart(a: Analysis) -> ChartBlock:
         f"Median jobs/s with the database on each storage location: "
         f"{fastest.values['location']} is {fastest.median() / slowest.median():.2g}× "
         f"{slowest.values['location']}"
+        + (" (within noise)" if overlaps(fastest.stats[THROUGHPUT], slowest.stats[THROUGHPUT])
+           else "")
         + (f", but {' and '.join(str(m.values['location']) for m in ram)} "
            f"{'keeps' if len(ram) == 1 else 'keep'} the queue in RAM and "
            f"{'loses' if len(ram) == 1 else 'lose'} it on a reboot" if ram else "")

@@ -34,6 +34,9 @@ WORKLOAD_DIMENSIONS = frozenset({"job_type", "jobs", "mode", "version", "arrival
 # Dimensions always named when an effect's context is described, because a ratio means
 # little without them; other dimensions are named only where they differ from the base.
 KEY_CONTEXT = ("job_type", "workers", "concurrency")
+# Dimensions whose values may differ between configurations without being swept
+# (the sweep sizes `jobs` per configuration when a profile says "auto").
+INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
 JOB_TYPE_ORDER = ("noop", "cpu", "io", "mixed")
 LOCATION_ORDER = ("disk", "tmpfs", "memory")
 THROUGHPUT = "jobs_per_sec"
@@ -114,6 +117,7 @@ class Analysis:
     skipped: int
     recommendations: dict[str, list[Recommendation]]
     effects: list[Effect]
+    incidental: list[str] = field(default_factory=list)  # vary, but are no setting
     charts: list[Any] = field(default_factory=list)  # figures.ChartBlock, filled by figures
     warnings: list[str] = field(default_factory=list)
 
@@ -318,7 +322,8 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
         for r in recs:
             if not r.recommended:
                 r.differences = {d: v for d, v in r.config.values.items()
-                                 if v != chosen.values.get(d)}
+                                 if v != chosen.values.get(d)
+                                 and d not in INCIDENTAL_DIMENSIONS}
         out[job_type] = recs
     return out
 
@@ -396,11 +401,14 @@ def analyse(results: Results) -> Analysis:
     rows = results.rows
     dims = config_dimensions(results) if not rows.empty else []
     configs = build_configs(results, dims)
-    swept, constant = [], {}
+    swept, constant, incidental = [], {}, []
+    varied = results.spec.get("dimensions") or {}
     for d in dims:
         values = sort_values(d, rows[d])
         if len(values) > 1:
-            swept.append(d)
+            # `jobs = "auto"` sizes each configuration's trials by a pilot run: the
+            # counts differ, but they are a consequence of the settings, not a setting.
+            (incidental if d in INCIDENTAL_DIMENSIONS and d not in varied else swept).append(d)
         elif values:
             constant[d] = values[0]
     base = {k: fmt.normalize(v) for k, v in (results.spec.get("base") or {}).items()}
@@ -410,13 +418,17 @@ def analyse(results: Results) -> Analysis:
         results=results, dimensions=dims, swept=swept, constant=constant, base=base,
         configs=configs, trials=len(rows), valid=valid, invalid=len(rows) - valid,
         skipped=len(results.skipped), recommendations=recommend(configs, filesystems),
-        effects=largest_effects(configs, swept, base),
+        effects=largest_effects(configs, swept, base), incidental=incidental,
     )
     repeat = results.spec.get("repeat")
     if isinstance(repeat, int) and repeat < 2 and not analysis.empty:
         analysis.warnings.append(
             "Each configuration ran once: no confidence intervals can be given, and "
             "differences below ~10–20% may be noise. Re-run with --repeat 3 or more.")
+    if results.spec.get("interrupted"):
+        analysis.warnings.append(
+            "The sweep was interrupted: only the trials that finished are here, so some "
+            "configurations have fewer repetitions than planned or are missing.")
     if analysis.invalid:
         one = analysis.invalid == 1
         analysis.warnings.append(

@@ -53,6 +53,7 @@ class Cell:
     badge: str = ""
     numeric: bool = False
     wrap: bool = False  # free text: may wrap (other cells keep to one line)
+    title: str = ""  # tooltip
 
 
 @dataclass
@@ -124,7 +125,7 @@ def results_table(a: Analysis) -> Table:
     """Every trial, one row each: the swept settings, identity, outcome and every metric."""
     rows = a.results.rows
     metrics = _metrics_present(a.results)
-    dims = a.swept
+    dims = a.swept + a.incidental
     columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
                for d in dims]
     columns += [Column("rep.", numeric=True, title="repetition"),
@@ -176,14 +177,11 @@ def _is_valid(row: Mapping[str, Any]) -> bool:
 def durability_table(a: Analysis) -> Table:
     """Every configuration: its settings, speed (median, CI) and durability class."""
     dims = list(a.swept)
-    reasons = any(c.durability_reason for c in a.configs)
     columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
                for d in dims]
     columns += [Column("throughput", "jobs/s, median", True, "median over valid trials"),
                 Column("95% CI", "jobs/s", True, "percentile bootstrap over repetitions"),
                 Column("durability", title="what a crash or power cut can cost")]
-    if reasons:
-        columns.append(Column("note", title="why this configuration is unsafe"))
     columns.append(Column("valid trials", numeric=True))
     recommended = {id(r.config) for recs in a.recommendations.values() for r in recs
                    if r.recommended}
@@ -193,11 +191,11 @@ def durability_table(a: Analysis) -> Table:
         group = [c for c in a.configs if c.values.get("job_type") == job_type]
         group.sort(key=lambda c: -(c.median() if c.has() else -1))
         for c in group:
-            table.rows.append(_durability_row(c, dims, id(c) in recommended, reasons))
+            table.rows.append(_durability_row(c, dims, id(c) in recommended))
     return table
 
 
-def _durability_row(c: Config, dims: Sequence[str], recommended: bool, reasons: bool) -> Row:
+def _durability_row(c: Config, dims: Sequence[str], recommended: bool) -> Row:
     iv = c.stats.get("jobs_per_sec")
     cells = [Cell(fmt.value_label(d, c.values.get(d)), _sort_key(d, c.values.get(d)))
              for d in dims]
@@ -207,12 +205,23 @@ def _durability_row(c: Config, dims: Sequence[str], recommended: bool, reasons: 
         cells.append(Cell(ci, iv.low if iv.n >= 2 else "", numeric=True))
     else:
         cells += [Cell("no valid trial", ""), Cell("–", "")]
-    cells.append(_durability_cell(c.durability))
-    if reasons:
-        cells.append(Cell(c.durability_reason or "", wrap=True))
+    cell = _durability_cell(c.durability)
+    if c.durability_reason:
+        cell.text += " (RAM)"
+        cell.title = c.durability_reason
+    cells.append(cell)
     cells.append(Cell(f"{c.n_valid}/{c.n_trials}", c.n_valid, numeric=True))
     classes = "recommended" if recommended else ("invalid" if c.n_valid == 0 else "")
     return Row(cells, classes)
+
+
+def ram_locations(a: Analysis) -> list[tuple[str, str]]:
+    """Locations shown as unsafe because the database lives in RAM, with the reason."""
+    seen: dict[str, str] = {}
+    for c in a.configs:
+        if c.durability_reason:
+            seen.setdefault(str(c.values.get("location")), c.durability_reason)
+    return sorted(seen.items())
 
 
 def invalid_trials(a: Analysis) -> list[dict[str, Any]]:
@@ -321,10 +330,37 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
             shown = ", ".join(fmt.value_label(dim, v) for v in (values or []))
             items.append((f"dimension: {fmt.dimension_label(dim)}", shown))
     spec.pop("command", None)
+    groups = spec.pop("groups", None)
+    if isinstance(groups, list) and len(groups) > 1:
+        for group in groups:
+            if not isinstance(group, Mapping):
+                continue
+            base = {k: fmt.normalize(v) for k, v in (group.get("base") or {}).items()}
+            varies = "; ".join(
+                f"{fmt.dimension_label(d)} " + ", ".join(fmt.value_label(d, v) for v in vals)
+                for d, vals in (group.get("dimensions") or {}).items())
+            text = (f"around {fmt.context_phrase(base)}: " if base else "") + f"varies {varies}"
+            items.append((f"group: {group.get('name', '')}", text))
+    versions = spec.pop("versions", None)
+    if isinstance(versions, Mapping):
+        for label, info in versions.items():
+            if isinstance(info, Mapping):
+                parts = [f"gigq {info['gigq_version']}" if info.get("gigq_version") else "",
+                         str(info.get("description") or ""), str(info.get("interpreter") or "")]
+                items.append((f"version: {label}", " · ".join(p for p in parts if p)))
+            elif info:
+                items.append((f"version: {label}", str(info)))
+    spec.pop("interrupted", None)  # shown as a warning in the Summary when true
     for key, value in spec.items():
-        if value in (None, {}, []):
+        if value in (None, "", {}, []):
             continue
-        shown = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        if isinstance(value, Mapping) and all(not isinstance(v, (dict, list))
+                                              for v in value.values()):
+            shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
+        elif isinstance(value, (dict, list)):
+            shown = json.dumps(value)
+        else:
+            shown = str(value)
         items.append((key.replace("_", " "), shown))
     return items
 
@@ -355,6 +391,7 @@ def render_html(results: Results) -> str:
         invalid=invalid_trials(a),
         skipped=skipped_configs(a),
         durability=durability_table(a),
+        ram=ram_locations(a),
         table=results_table(a),
         constants=[(fmt.dimension_label(d), fmt.value_label(d, v))
                    for d, v in a.constant.items()],
