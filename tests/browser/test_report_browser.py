@@ -190,9 +190,13 @@ def test_fits_a_laptop_screen_and_a_narrow_window(page, tmp_path):
 
 def test_print_layout_hides_navigation_and_keeps_charts(page, tmp_path):
     pg, _ = page
+    pg.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
     pg.emulate_media(media="print")
     assert not pg.locator("nav.toc").is_visible()
     assert pg.locator("#charts svg.chart").first.is_visible()
+    # the widest table keeps its main columns only, so nothing runs off the page
+    assert not pg.locator("#results-table th.secondary").first.is_visible()
+    assert pg.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     pdf = tmp_path / "report.pdf"
     pg.pdf(path=str(pdf))
     assert pdf.read_bytes()[:5] == b"%PDF-"

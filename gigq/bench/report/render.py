@@ -23,6 +23,8 @@ from .charts import to_svg
 from .figures import add_charts
 from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
 
+# Metrics the printed results table keeps; the others are on screen and in results.csv.
+PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
 # Columns of the results table besides configuration dimensions and metrics.
 _OUTCOME_COLUMNS = (("jobs_completed", "jobs completed", "jobs"),
                     ("duration_s", "timed window", "s"))
@@ -36,12 +38,17 @@ DURABILITY_MEANING = {
 
 @dataclass
 class Column:
-    """A table header: label, unit line, whether it is numeric, tooltip."""
+    """A table header: label, unit line, whether it is numeric, tooltip.
+
+    ``secondary`` columns are left out when printing, where a page is too narrow for
+    every metric (the note above the table points to results.csv).
+    """
 
     label: str
     unit: str = ""
     numeric: bool = False
     title: str = ""
+    secondary: bool = False
 
 
 @dataclass
@@ -131,14 +138,15 @@ def results_table(a: Analysis) -> Table:
     columns += [Column("rep.", numeric=True, title="repetition"),
                 Column("valid", title="every job completed exactly once")]
     columns += [Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
-                       f"{m}: {METRICS[m].description}") for m in metrics]
+                       f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS)
+                for m in metrics]
     extras = [c for c in _OUTCOME_COLUMNS if c[0] in rows.columns]
-    columns += [Column(label, unit, True, name) for name, label, unit in extras]
+    columns += [Column(label, unit, True, name, True) for name, label, unit in extras]
     columns += [Column("durability", title="durability class of the settings"),
-                Column("trial", title="trial_id")]
+                Column("trial", title="trial_id", secondary=True)]
     text_columns = [c for c in ("invalid_reason", "note") if c in rows.columns
                     and rows[c].notna().any()]
-    columns += [Column(c.replace("_", " "), title=c) for c in text_columns]
+    columns += [Column(c.replace("_", " "), title=c, secondary=True) for c in text_columns]
     config_by_values = {tuple(repr(c.values.get(d)) for d in a.dimensions): c
                         for c in a.configs}
     table = Table(columns)
