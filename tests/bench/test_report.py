@@ -507,6 +507,17 @@ def test_render_report_to_a_file_or_a_directory(tmp_path, oat_run):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["index.html", "report.html", "sub"]
 
 
+def test_render_report_accepts_a_run_directory(tmp_path, oat_run):
+    # The form `gigq-bench sweep` uses: render_report(run_dir) -> run_dir/index.html
+    run = fx.write_run(oat_run, tmp_path / "run")
+    assert render_report(run) == run / "index.html"
+    assert render_report(run / "results.json", tmp_path / "copy.html").exists()
+    with pytest.raises(ResultsError):
+        render_report(tmp_path / "missing")
+    with pytest.raises(ValueError, match="out_path"):
+        render_report(fx.make_results({}))
+
+
 def test_report_of_a_saved_run_links_its_csv(tmp_path, oat_run):
     run = fx.write_run(oat_run, tmp_path / "run")
     page = assert_well_formed(render_from_path(run).read_text())

@@ -415,21 +415,34 @@ def render_html(results: Results) -> str:
     )
 
 
-def render_report(results: Results, out_path: str | os.PathLike[str]) -> Path:
+def render_report(results: Results | str | os.PathLike[str],
+                  out_path: str | os.PathLike[str] | None = None) -> Path:
     """Write the report of ``results`` and return the path of the HTML file.
 
-    ``out_path`` is the file to write, or a directory to write ``index.html`` into.
-    The file is written under a temporary name and renamed, so a failure never leaves
-    half a report in place of a good one.
+    ``results`` is a :class:`Results`, or a run directory / ``results.json`` to load
+    (raises :class:`gigq.bench.results.ResultsError` when it holds no usable results).
+    ``out_path`` is the file to write, or a directory to write ``index.html`` into;
+    default: ``index.html`` next to the loaded ``results.json``. The file is written
+    under a temporary name and renamed, so a failure never leaves half a report in place
+    of a good one.
     """
+    if not isinstance(results, Results):
+        results = load_results(results)
+    if out_path is None:
+        if results.path is None:
+            raise ValueError("out_path is needed for results that were not loaded from disk")
+        out_path = results.path / "index.html"
     out = Path(out_path)
     if out.is_dir() or (not out.suffix and not out.exists()):
         out = out / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     html = render_html(results)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -440,6 +453,4 @@ def render_from_path(path: str | os.PathLike[str],
     Default output: ``index.html`` next to ``results.json``. Raises
     :class:`gigq.bench.results.ResultsError` for a missing or unreadable run.
     """
-    results = load_results(path)
-    target = Path(out) if out is not None else (results.path or Path(".")) / "index.html"
-    return render_report(results, target)
+    return render_report(load_results(path), out)
