@@ -244,3 +244,25 @@ def write_run(results: Results, out_dir: str | Path) -> Path:
     """Save ``results`` as a run directory (results.json + results.csv); returns it."""
     save(results, out_dir)
     return Path(out_dir)
+
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_results.ipynb"
+
+
+def run_notebook(results_dir: Path, monkeypatch) -> list:
+    """Execute notebooks/explore_results.ipynb on ``results_dir``; returns its code cells.
+
+    Raises nbclient's CellExecutionError, with the traceback, if any cell fails.
+    """
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("GIGQ_RESULTS", str(results_dir))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the inline backend shows the charts
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()
+    return [c for c in nb.cells if c.cell_type == "code"]

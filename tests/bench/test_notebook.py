@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import report_fixtures as fx
+from report_fixtures import run_notebook
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_results.ipynb"
-
-
-def run_notebook(results_dir: Path, monkeypatch) -> list:
-    """Execute the notebook with GIGQ_RESULTS=results_dir; returns its code cells."""
-    monkeypatch.setenv("GIGQ_RESULTS", str(results_dir))
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the inline backend shows the charts
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()  # raises CellExecutionError, with the traceback, if any cell fails
-    return [c for c in nb.cells if c.cell_type == "code"]
-
+pytest.importorskip("nbclient")
 
 def outputs(cell, kind: str) -> list:
     return [o for o in cell.get("outputs", []) if kind in o.get("data", {})]

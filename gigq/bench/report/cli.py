@@ -11,11 +11,17 @@ import sys
 import traceback
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..results import Results, ResultsError
-from .render import render_from_path, render_report
+from ..results import ResultsError
+
+if TYPE_CHECKING:
+    from ..results import Results
+
+# .render (jinja2, matplotlib) is imported when a report is made, not when the
+# gigq-bench group registers this command: `gigq-bench --help` stays fast.
 
 # Exit status for input that cannot be used (missing run, other format version);
 # the same meaning as in `gigq-bench compare`.
@@ -46,6 +52,8 @@ def report_command(source: Path, out: Path | None, open_: bool) -> None:
 
     Exit status: 0 on success, 2 when SOURCE holds no usable results.
     """
+    from .render import render_from_path
+
     try:
         path = render_from_path(source, out)
     except ResultsError as exc:
@@ -63,6 +71,8 @@ def render_after_sweep(results: Results, out_dir: Path, *, open_: bool = False) 
     cost them: it is reported with the command that retries it, and None is returned.
     """
     try:
+        from .render import render_report
+
         path = render_report(results, Path(out_dir) / "index.html")
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
