@@ -183,14 +183,21 @@ def _is_valid(row: Mapping[str, Any]) -> bool:
 
 
 def durability_table(a: Analysis) -> Table:
-    """Every configuration: its settings, speed (median, CI) and durability class."""
-    dims = list(a.swept)
+    """Every configuration: speed (median, CI) and durability class first, then settings.
+
+    The verdict columns come first so they stay in view when a sweep has so many
+    settings that the table scrolls sideways.
+    """
+    first = [d for d in ("job_type",) if d in a.swept]
+    dims = [d for d in a.swept if d not in first]
     columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
-               for d in dims]
+               for d in first]
     columns += [Column("throughput", "jobs/s, median", True, "median over valid trials"),
                 Column("95% CI", "jobs/s", True, "percentile bootstrap over repetitions"),
-                Column("durability", title="what a crash or power cut can cost")]
-    columns.append(Column("valid trials", numeric=True))
+                Column("durability", title="what a crash or power cut can cost"),
+                Column("valid trials", numeric=True)]
+    columns += [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+                for d in dims]
     recommended = {id(r.config) for recs in a.recommendations.values() for r in recs
                    if r.recommended}
     table = Table(columns)
@@ -199,14 +206,19 @@ def durability_table(a: Analysis) -> Table:
         group = [c for c in a.configs if c.values.get("job_type") == job_type]
         group.sort(key=lambda c: -(c.median() if c.has() else -1))
         for c in group:
-            table.rows.append(_durability_row(c, dims, id(c) in recommended))
+            table.rows.append(_durability_row(c, first, dims, id(c) in recommended))
     return table
 
 
-def _durability_row(c: Config, dims: Sequence[str], recommended: bool) -> Row:
+def _setting_cells(c: Config, dims: Sequence[str]) -> list[Cell]:
+    return [Cell(fmt.value_label(d, c.values.get(d)), _sort_key(d, c.values.get(d)))
+            for d in dims]
+
+
+def _durability_row(c: Config, first: Sequence[str], dims: Sequence[str],
+                    recommended: bool) -> Row:
     iv = c.stats.get("jobs_per_sec")
-    cells = [Cell(fmt.value_label(d, c.values.get(d)), _sort_key(d, c.values.get(d)))
-             for d in dims]
+    cells = _setting_cells(c, first)
     if iv is not None and c.has():
         cells.append(Cell(fmt.number(iv.estimate), iv.estimate, numeric=True))
         ci = "–" if iv.n < 2 else f"{fmt.number(iv.low)}–{fmt.number(iv.high)}"
@@ -219,6 +231,7 @@ def _durability_row(c: Config, dims: Sequence[str], recommended: bool) -> Row:
         cell.title = c.durability_reason
     cells.append(cell)
     cells.append(Cell(f"{c.n_valid}/{c.n_trials}", c.n_valid, numeric=True))
+    cells += _setting_cells(c, dims)
     classes = "recommended" if recommended else ("invalid" if c.n_valid == 0 else "")
     return Row(cells, classes)
 
