@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -563,3 +564,58 @@ def test_report_files_are_all_in_the_package(tmp_path):
     templates = Path(fmt.__file__).parent / "templates"
     assert {p.name for p in templates.iterdir()} >= {
         "base.html.j2", "index.html.j2", "macros.html.j2", "report.css", "table.js"}
+
+
+# ---------------------------------------------------------------------------
+# The command (python -m gigq.bench.report / gigq-bench report)
+
+
+def test_report_command_writes_the_page_and_prints_its_path(tmp_path, oat_run):
+    from click.testing import CliRunner
+
+    from gigq.bench.report.cli import report_command
+
+    run = fx.write_run(oat_run, tmp_path / "run")
+    result = CliRunner().invoke(report_command, [str(run)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"Report: {run / 'index.html'}"
+    out = tmp_path / "elsewhere" / "page.html"
+    result = CliRunner().invoke(report_command, [str(run / "results.json"), "--out", str(out)])
+    assert result.exit_code == 0 and out.exists()
+
+
+def test_report_command_says_what_is_wrong_with_bad_input(tmp_path):
+    from click.testing import CliRunner
+
+    from gigq.bench.report.cli import report_command
+
+    result = CliRunner().invoke(report_command, [str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds no results.json" in result.output
+    (tmp_path / "results.json").write_text('{"format": "something-else"}')
+    result = CliRunner().invoke(report_command, [str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is not a gigq-bench results file" in result.output
+
+
+def test_report_command_opens_the_page_in_the_browser(tmp_path, oat_run, monkeypatch):
+    import webbrowser
+
+    from click.testing import CliRunner
+
+    from gigq.bench.report.cli import report_command
+
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(fake))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # re-read $BROWSER
+    run = fx.write_run(oat_run, tmp_path / "run")
+    result = CliRunner().invoke(report_command, [str(run), "--open"])
+    assert result.exit_code == 0, result.output
+    for _ in range(100):  # the browser command runs in the background
+        if opened.exists() and opened.read_text().strip():
+            break
+        time.sleep(0.05)
+    assert opened.read_text().strip() == (run / "index.html").resolve().as_uri()
