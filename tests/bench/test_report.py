@@ -233,6 +233,12 @@ def test_throughput_chart_has_a_line_per_journal_mode(grid_run):
     assert "WAL" in svg and "DELETE" in svg
     caption = page.select_one("#chart-throughput-figure figcaption").get_text(" ", strip=True)
     assert "one line per journal mode" in caption
+    rows = valid_rows(grid_run)
+    at4 = rows[(rows["workers"] == 4) & (rows["job_type"] == "noop")
+               & (rows["synchronous"] == "normal")]
+    wal = at4[at4["journal_mode"] == "wal"]["jobs_per_sec"].median()
+    delete = at4[at4["journal_mode"] == "delete"]["jobs_per_sec"].median()
+    assert f"at 4 workers WAL is {wal / delete:.2f}× as fast as DELETE (95% CI " in caption
 
 
 def test_auto_sized_job_counts_do_not_split_the_charts():
