@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import statistics
 import time
 from html.parser import HTMLParser
@@ -18,6 +19,7 @@ from gigq.bench.report import render_from_path, render_html, render_report
 from gigq.bench.report.insights import analyse, worker_command
 from gigq.bench.results import ResultsError, load_results
 from gigq.bench.stats import bootstrap_median
+from gigq.cli import build_parser
 
 SECTIONS = [
     ("summary", "Summary"),
@@ -307,10 +309,16 @@ def test_summary_facts(oat_run, oat_page):
 def test_recommended_command_uses_the_worker_flags():
     config = {"workers": 4, "concurrency": 8, "polling_interval": 0.05, "journal_mode": "wal",
               "synchronous": "full", "cache_size": -64000}
-    assert worker_command(config) == (
-        "gigq worker --concurrency 8 --polling-interval 0.05 --journal-mode wal "
-        "--synchronous full --cache-size -64000")
+    command = worker_command(config)
+    assert command == (
+        "gigq worker --processes 4 --concurrency 8 --polling-interval 0.05 "
+        "--journal-mode wal --synchronous full --cache-size -64000")
     assert "--cache-size" not in worker_command({**config, "cache_size": None})
+    assert "--processes" not in worker_command({**config, "workers": 1})
+    # the flags are the gigq CLI's own: it parses them to these settings
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert (args.processes, args.concurrency, args.polling_interval) == (4, 8, 0.05)
+    assert (args.journal_mode, args.synchronous, args.cache_size) == ("wal", "full", -64000)
 
 
 def test_more_than_one_worker_says_to_run_that_many_processes(grid_run):
@@ -318,8 +326,9 @@ def test_more_than_one_worker_says_to_run_that_many_processes(grid_run):
     text = " ".join(c.get_text(" ", strip=True) for c in page.select("#summary article.rec"))
     card = page.select_one("#best-noop")
     best = grid_run.rows[grid_run.rows["config_id"] == card["data-config-id"]].iloc[0]
-    if best["workers"] > 1:
-        assert f"run {best['workers']} such worker processes side by side" in text
+    assert best["workers"] > 1
+    assert f"--processes {best['workers']} starts {best['workers']} worker processes" in text
+    assert f"--processes {best['workers']}" in card.select_one("pre.cmd").get_text()
 
 
 def test_unsafe_and_ram_configurations_are_never_recommended(oat_page):

@@ -241,8 +241,15 @@ def _valid_mask(rows: pd.DataFrame) -> pd.Series:
 
 
 def worker_command(config: Mapping[str, Any]) -> str:
-    """The ``gigq worker`` flags that reproduce a configuration's settings."""
+    """The ``gigq worker`` command that runs a configuration's settings.
+
+    ``workers`` (processes) becomes ``--processes N``: N worker processes, each with
+    ``--concurrency`` threads, under gigq's supervisor.
+    """
     parts = ["gigq worker"]
+    workers = config.get("workers")
+    if isinstance(workers, int) and workers > 1:
+        parts.append(f"--processes {workers}")
     if config.get("concurrency") is not None:
         parts.append(f"--concurrency {config['concurrency']}")
     if config.get("polling_interval") is not None:
@@ -251,7 +258,7 @@ def worker_command(config: Mapping[str, Any]) -> str:
         parts.append(f"--journal-mode {config['journal_mode']}")
     if config.get("synchronous"):
         parts.append(f"--synchronous {config['synchronous']}")
-    if config.get("cache_size") is not None:
+    if isinstance(config.get("cache_size"), int):
         parts.append(f"--cache-size {config['cache_size']}")
     return " ".join(parts)
 
@@ -261,7 +268,8 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
     notes = []
     workers = values.get("workers") or 1
     if workers > 1:
-        notes.append(f"run {workers} such worker processes side by side")
+        notes.append(f"--processes {workers} starts {workers} worker processes under one "
+                     f"supervisor (or run {workers} such commands without it)")
     location = values.get("location")
     if location == "memory":
         notes.append("in-memory database: one process only, through the Python API "
