@@ -64,8 +64,9 @@ def report_command(source: Path, out: Path | None, open_: bool) -> None:
         click.echo(f"No browser could be started; open {path.resolve().as_uri()}", err=True)
 
 
-def render_after_sweep(results: Results, out_dir: Path, *, open_: bool = False) -> Path | None:
-    """Write ``out_dir/index.html`` for a finished sweep and print its path.
+def render_after_sweep(results: Results, out_dir: Path, *, open_: bool = False,
+                       echo: bool = True) -> Path | None:
+    """Write ``out_dir/index.html`` for a finished sweep; print its path if ``echo``.
 
     The sweep's results are already on disk when this runs, so a failure here must not
     cost them: it is reported with the command that retries it, and None is returned.
@@ -79,7 +80,8 @@ def render_after_sweep(results: Results, out_dir: Path, *, open_: bool = False) 
         click.echo(f"The report could not be rendered ({exc}); the results are saved. "
                    f"Retry with: gigq-bench report {out_dir}", err=True)
         return None
-    click.echo(f"Report: {path}")
+    if echo:
+        click.echo(f"Report: {path}")
     if open_:
         open_in_browser(path)
     return path
