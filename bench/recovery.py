@@ -62,7 +62,7 @@ def recovery_trial(mode: str, workdir: Path) -> float:
     from gigq import Job, JobQueue
 
     sys.path.insert(0, str(workdir))
-    import recovery_jobs  # noqa: PLC0415 - written into workdir at run time
+    import recovery_jobs
 
     db = workdir / f"recovery-{time.time_ns()}.db"
     marker, release = workdir / f"{db.name}.started", workdir / f"{db.name}.release"
@@ -106,7 +106,7 @@ def drain_rate(workdir: Path, n: int, **worker_kwargs) -> float:
     from gigq import Job, JobQueue, Worker
 
     sys.path.insert(0, str(workdir))
-    import recovery_jobs  # noqa: PLC0415
+    import recovery_jobs
 
     db = workdir / f"drain-{time.time_ns()}.db"
     JobQueue(str(db)).submit_many([Job("n", recovery_jobs.noop) for _ in range(n)])
