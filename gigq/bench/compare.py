@@ -361,6 +361,8 @@ class Side:
         """What this side is, for humans: the version's description, else the label."""
         versions = self.results.spec.get("versions") or {}
         desc = versions.get(self.label) if isinstance(versions, dict) else None
+        if isinstance(desc, dict):  # {"description": ..., "interpreter": ...}
+            desc = desc.get("description") or desc.get("interpreter")
         return str(desc) if desc else self.label
 
 

@@ -1,0 +1,61 @@
+"""REF resolution for A/B runs (the building itself is covered by the ab integration test)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gigq.bench.versions import (
+    GIT,
+    INTERPRETER,
+    PATH,
+    PYPI,
+    SELF,
+    VersionBuilder,
+    VersionError,
+    classify,
+    git_root,
+)
+
+REPO = git_root(Path(__file__).parent)
+
+
+@pytest.mark.parametrize(("ref", "kind"), [
+    ("gigq==0.5.1", PYPI), ("gigq>=0.5", PYPI), ("gigq[bench]==1.0", PYPI), (".", SELF),
+    ("current", SELF),
+])
+def test_classify_simple(ref: str, kind: str) -> None:
+    assert classify(ref, REPO) == kind
+
+
+def test_classify_paths(tmp_path: Path) -> None:
+    assert classify(sys.executable, None) == INTERPRETER
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    assert classify(str(tmp_path), None) == PATH
+    with pytest.raises(VersionError, match="not a Python project"):
+        classify(str(tmp_path.parent), None)
+
+
+@pytest.mark.skipif(REPO is None, reason="not running from a git checkout")
+def test_classify_git_revisions() -> None:
+    assert classify("HEAD", REPO) == GIT
+    with pytest.raises(VersionError, match="no commit"):
+        classify("no-such-branch-xyz", REPO)
+
+
+def test_unknown_ref_outside_git_says_why() -> None:
+    with pytest.raises(VersionError, match="not inside a git checkout"):
+        classify("HEAD~1", None)
+
+
+def test_builder_uses_this_interpreter_for_self_and_cleans_up() -> None:
+    with VersionBuilder(repo=REPO) as builder:
+        version = builder.build(".", "current")
+        root = builder.root
+        assert root is not None and root.exists()
+    assert version.python == sys.executable
+    assert version.info["burst"] and version.info["settings"]
+    assert version.missing == []
+    assert not root.exists()
