@@ -164,7 +164,9 @@ class ClaimFilter:
             return None  # the single-statement claim already looked at it
         return self._best_head(conn, queues, now) if queues else None
 
-    def _best_head(self, conn: sqlite3.Connection, queues: tuple[str, ...], now: float) -> int | None:
+    def _best_head(
+        self, conn: sqlite3.Connection, queues: tuple[str, ...], now: float
+    ) -> int | None:
         best = None
         for queue in queues:
             row = conn.execute(self._head_priority_sql, (queue, now, *self.extra)).fetchone()

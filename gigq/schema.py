@@ -60,7 +60,7 @@ ADDED_JOB_COLUMNS = (
 )
 
 # Columns shown in get_status / list_jobs: 0.5.x's plus the ones users set.
-PUBLIC_JOB_COLUMNS = tuple(name for name, _ in LEGACY_JOB_COLUMNS) + ("queue", "retry_backoff")
+PUBLIC_JOB_COLUMNS = (*(name for name, _ in LEGACY_JOB_COLUMNS), "queue", "retry_backoff")
 
 EXECUTION_COLUMNS = (
     "id", "job_id", "worker_id", "status", "started_at", "completed_at", "result", "error",

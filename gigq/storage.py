@@ -158,7 +158,9 @@ _BUCKETS = 28  # bucket k holds waits below 2**k microseconds (~134 s for the la
 class LockStats:
     """Counters for one connection; only its own thread writes them."""
 
-    __slots__ = ("busy_errors", "busy_retries", "histogram", "transactions", "wait_max", "wait_total")
+    __slots__ = (
+        "busy_errors", "busy_retries", "histogram", "transactions", "wait_max", "wait_total",
+    )
 
     def __init__(self) -> None:
         self.transactions = 0
@@ -226,7 +228,7 @@ class LockStatsSnapshot:
             lock_wait_max_s=max(self.lock_wait_max_s, other.lock_wait_max_s),
             busy_retries=self.busy_retries + other.busy_retries,
             busy_errors=self.busy_errors + other.busy_errors,
-            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram)),
+            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=False)),
         )
 
     def wait_percentile(self, q: float) -> float:
@@ -409,7 +411,16 @@ class Storage:
         else:
             current = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if current != s.journal_mode:
-                mode = conn.execute(f"PRAGMA journal_mode = {s.journal_mode}").fetchone()[0]
+                try:
+                    mode = conn.execute(f"PRAGMA journal_mode = {s.journal_mode}").fetchone()[0]
+                except sqlite3.OperationalError as exc:
+                    if not is_busy_error(exc):
+                        raise
+                    raise DatabaseFileError(
+                        f"cannot switch {self.path} from journal_mode={current} to "
+                        f"{s.journal_mode} while other connections use it; stop them first, "
+                        "or open it with the journal mode it already has"
+                    ) from exc
                 if mode != s.journal_mode:
                     raise DatabaseFileError(
                         f"{self.path}: SQLite refused journal_mode={s.journal_mode} "

@@ -25,7 +25,7 @@ def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any] | None = 
     border = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(cells: list[str]) -> str:
-        return "|" + "|".join(f" {c.ljust(w)} " for c, w in zip(cells, widths)) + "|"
+        return "|" + "|".join(f" {c.ljust(w)} " for c, w in zip(cells, widths, strict=False)) + "|"
 
     out = [border]
     if headers:
@@ -42,7 +42,7 @@ def simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any] | None = 
         return "No data to display."
     grid = _grid(rows, headers)
     widths = _widths(grid)
-    out = [" ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in grid]
+    out = [" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) for cells in grid]
     if headers:
         out.insert(1, "-" * sum(widths))
     return "\n".join(out)

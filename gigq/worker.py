@@ -374,11 +374,9 @@ class Worker:
             parent_results = self._parent_results(claim)
             outcome = runner.run(claim, parent_results)
         except (KeyboardInterrupt, SystemExit) as exc:
+            handed_back = (claim, Outcome("interrupted", error=f"{type(exc).__name__} in job"))
             self._with_storage_retry(
-                lambda: self._settle_and_claim(
-                    (claim, Outcome("interrupted", error=f"{type(exc).__name__} in job")),
-                    False),
-                "hand back a job",
+                lambda: self._settle_and_claim(handed_back, False), "hand back a job"
             )
             self.stop()
             raise

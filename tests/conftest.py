@@ -1,0 +1,105 @@
+"""Shared fixtures: fresh database paths, worker subprocesses, waiting on conditions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the long load tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("GIGQ_RUNSLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long load test: run with --runslow or GIGQ_RUNSLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for child processes: tests/ and the project on PYTHONPATH."""
+    env = dict(os.environ)
+    paths = [str(TESTS_DIR), str(ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "jobs.db")
+
+
+def wait_until(condition, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``condition`` until truthy; fail the test after a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def gigq_cli(*args: str, cwd: str | Path | None = None, **popen) -> subprocess.Popen:
+    """Start ``gigq ARGS`` as a real process (python -m gigq.cli)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gigq.cli", *args],
+        cwd=cwd, env=subprocess_env(), **popen,
+    )
+
+
+def run_cli(
+    *args: str, cwd: str | Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run ``gigq ARGS`` to completion and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "gigq.cli", *args], cwd=cwd, env=subprocess_env(),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    """Signal a child and reap it, killing it if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    return proc.returncode
+
+
+@pytest.fixture(autouse=True)
+def fresh_memory_database():
+    """Each test starts with an empty ':memory:' queue (it lives as long as the process)."""
+    yield
+    from gigq.storage import MEMORY, Storage
+
+    for (path, _), storage in list(Storage._registry.items()):
+        if path == MEMORY:
+            with storage.write() as conn:
+                for table in ("jobs", "job_executions", "job_dependencies", "gigq_workers"):
+                    try:
+                        conn.execute(f"DELETE FROM {table}")
+                    except Exception:
+                        pass
