@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .gate_cli import compare_command
+from .gate_cli import ab_command, compare_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(compare_command)
+cli.add_command(ab_command)
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -230,3 +231,105 @@ def compare_command(base: str, current: str | None, base_version: str | None,
         click.echo(f"FAIL: {comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
                    f"(default {fmt_pct(comparison.thresholds.default)})", err=True)
     sys.exit(comparison.exit_code)
+
+
+EXIT_NOT_BUILT = 4
+
+AB_EXIT_CODES_HELP = EXIT_CODES_HELP + """\
+  4  a version could not be built or started (nothing was measured):
+     CI scripts treat this as 'skip the gate'
+"""
+
+
+@click.command("ab", epilog=AB_EXIT_CODES_HELP)
+@click.option("--baseline", "baseline_ref", required=True, metavar="REF",
+              help="The version to compare against: a git revision (HEAD~1, main, a commit; "
+                   "HEAD for an A/A calibration run), a requirement (gigq==0.5.1), a "
+                   "source directory or a Python interpreter.")
+@click.option("--current", "current_ref", default=".", show_default=True, metavar="REF",
+              help="The version under test ('.' = this working tree); same forms as "
+                   "--baseline.")
+@click.option("--profile", default="quick", show_default=True,
+              help="Sweep profile giving the trial plan ('ci' is the CI gate's).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Sweep config TOML layered over the profile.")
+@click.option("--set", "set_values", multiple=True, metavar="DIM=V1,V2",
+              help="Vary (or, with one value, fix) a dimension.")
+@click.option("--base", "base_values", multiple=True, metavar="DIM=VALUE",
+              help="Change the base configuration.")
+@click.option("--repeat", type=click.IntRange(1), help="Repetitions per configuration "
+              "and version (at least 6 for a 95% verdict).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Results directory [default: reports/<timestamp>-ab-<profile>/].")
+@gate_options
+def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: str | None,
+               set_values: tuple[str, ...], base_values: tuple[str, ...], repeat: int | None,
+               out_dir: str | None, threshold: float | None, thresholds_file: str | None,
+               metrics: tuple[str, ...], confidence: float, min_samples: int, strict: bool,
+               markdown_file: str | None, json_file: str | None, html_file: str | None,
+               calibrate: bool, seed: int) -> None:
+    """Measure two versions of GigQ in one run, interleaved, and compare them.
+
+    Builds REF into a temporary virtualenv (git revisions via a temporary git
+    worktree), runs the profile's trial plan with both versions, alternating A/B in
+    seeded random order within each repetition, and then compares exactly like
+    'gigq-bench compare RESULTS' (paired by repetition). The run's results,
+    compare.json, compare.html and summary.md land in --out. --seed sets both the
+    trial order and the statistics' seed.
+
+    \b
+    Examples:
+      gigq-bench ab --baseline HEAD~1 --profile ci --threshold 25%
+      gigq-bench ab --baseline gigq==0.5.1 --profile quick
+      gigq-bench ab --baseline HEAD --profile ci    # A/A: calibrate thresholds
+    """
+    from .ab import run_ab
+    from .versions import VersionError
+
+    try:
+        thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
+    except ResultsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(cmp.EXIT_BAD_INPUT)
+    gate = {"metrics": chosen, "thresholds": thresholds, "level": confidence,
+            "min_samples": min_samples, "strict": strict, "seed": seed}
+    command = " ".join(shlex.quote(a) for a in ["gigq-bench", *sys.argv[1:]])
+    try:
+        run = run_ab(baseline_ref, current_ref, profile=profile, config_file=config_file,
+                     set_values=set_values, base_values=base_values, repeat=repeat,
+                     seed=seed, out_dir=out_dir, gate=gate, log=lambda m: click.echo(m, err=True),
+                     progress=_progress_printer(), command_line=command)
+    except VersionError as exc:
+        click.echo(f"error: could not build a version to measure: {exc}", err=True)
+        sys.exit(EXIT_NOT_BUILT)
+    except (ResultsError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(cmp.EXIT_BAD_INPUT)
+    out = run.out_dir
+    comparison = run.comparison
+    emit(comparison, markdown_file=markdown_file or str(out / "summary.md"),
+         json_file=json_file or str(out / "compare.json"),
+         html_file=html_file or str(out / "compare.html"),
+         calibrate=calibrate or run.is_aa, command=command)
+    click.echo(f"results: {out / 'results.json'}", err=True)
+    if comparison.exit_code == cmp.EXIT_REGRESSION:
+        click.echo(f"FAIL: {comparison.count(cmp.SLOWER)} regression(s) beyond the threshold",
+                   err=True)
+    elif comparison.exit_code == cmp.EXIT_OK and comparison.count(cmp.INCONCLUSIVE):
+        click.echo(f"warning: {comparison.count(cmp.INCONCLUSIVE)} inconclusive row(s) "
+                   "pass; --strict would fail them", err=True)
+    sys.exit(comparison.exit_code)
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    """One line per finished trial on stderr (the sweep's Progress objects)."""
+    def show(p: Any) -> None:
+        row = getattr(p, "row", None)
+        if getattr(p, "stage", "") != "trial" or row is None:
+            return
+        jobs = row.get("jobs_per_sec")
+        rate = f"{jobs:,.0f} jobs/s" if isinstance(jobs, (int, float)) and jobs == jobs \
+            else "invalid: " + str(row.get("invalid_reason"))
+        click.echo(f"  [{p.done}/{p.total}] {p.label}: {rate}  "
+                   f"(~{p.remaining:.0f}s left)", err=True)
+    return show
