@@ -236,8 +236,8 @@ def compare_command(base: str, current: str | None, base_version: str | None,
 EXIT_NOT_BUILT = 4
 
 AB_EXIT_CODES_HELP = EXIT_CODES_HELP + """\
-  4  a version could not be built or started (nothing was measured):
-     CI scripts treat this as 'skip the gate'
+  4  the baseline could not be built, started or measured (no valid
+     trial): CI scripts treat this as 'skip the gate'
 """
 
 
@@ -307,6 +307,12 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
         sys.exit(cmp.EXIT_BAD_INPUT)
     out = run.out_dir
     comparison = run.comparison
+    if comparison.base.rows.empty and not comparison.current.rows.empty:
+        # The baseline ran but never completed a valid trial (e.g. a broken old
+        # commit): that says nothing about this change, so it is 'could not measure'.
+        click.echo(f"error: the baseline ({run.baseline.description}) completed no valid "
+                   f"trial; see {out / 'results.json'}", err=True)
+        sys.exit(EXIT_NOT_BUILT)
     emit(comparison, markdown_file=markdown_file or str(out / "summary.md"),
          json_file=json_file or str(out / "compare.json"),
          html_file=html_file or str(out / "compare.html"),
