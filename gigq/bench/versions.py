@@ -159,6 +159,9 @@ class VersionBuilder:
         self._parent = workdir
         self.root: Path | None = None
         self._worktrees: list[Path] = []
+        # Built environments by what they were built from, so that an A/A run of one
+        # source (or one requirement) builds it once.
+        self._built: dict[tuple[str, str], Version] = {}
 
     def __enter__(self) -> VersionBuilder:
         self.root = Path(tempfile.mkdtemp(prefix="gigq-ab-", dir=self._parent))
@@ -188,6 +191,23 @@ class VersionBuilder:
         if self.root is None:
             raise RuntimeError("use VersionBuilder as a context manager")
         kind = classify(ref, self.repo)
+        key = (kind, self._identity(ref, kind))
+        if key in self._built:
+            twin = self._built[key]
+            return Version(label, ref, kind, twin.python, twin.description, twin.commit,
+                           dict(twin.info))
+        version = self._build(ref, label, kind)
+        self._built[key] = version
+        return version
+
+    def _identity(self, ref: str, kind: str) -> str:
+        if kind in (PATH, INTERPRETER):
+            return str(Path(ref).expanduser().resolve())
+        if kind == GIT and self.repo is not None:
+            return git_commit(self.repo, ref) or ref
+        return ref
+
+    def _build(self, ref: str, label: str, kind: str) -> Version:
         commit = None
         if kind == SELF:
             python, description = sys.executable, "this working tree"
