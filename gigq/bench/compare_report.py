@@ -210,55 +210,79 @@ def _side_text(comparison: Comparison, which: str) -> str:
 # HTML
 
 
+# Mirrors the sweep report's stylesheet (palette, masthead, fact cards, callouts) so
+# both pages look like one product; self-contained like it.
 STYLE = """
-:root { --fg:#1d232b; --muted:#5f6b7a; --line:#d9dee5; --bg:#fff; --soft:#f5f7fa;
-  --bad:#c62828; --good:#2e7d32; --warn:#b26a00; --accent:#1f5fa8; }
+:root { --text:#1f2328; --muted:#59636e; --line:#d1d9e0; --soft:#f6f8fa; --accent:#0969da;
+  --accent-soft:#ddf4ff; --safe:#1a7f37; --safe-soft:#dafbe1; --crash:#9a6700;
+  --crash-soft:#fff8c5; --unsafe:#cf222e; --unsafe-soft:#ffebe9;
+  --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
 * { box-sizing: border-box; }
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--fg); background: var(--bg); margin: 0; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; }
-h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { font-size: 1.2em; margin-top: 32px;
-  border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-.sub { color: var(--muted); margin: 0 0 16px; }
-.banner { padding: 12px 16px; border-radius: 6px; font-weight: 600; margin: 16px 0; }
-.banner.pass { background: #e8f5e9; color: var(--good); }
-.banner.fail { background: #ffebee; color: var(--bad); }
-.banner.warn { background: #fff8e1; color: var(--warn); }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
-.card { background: var(--soft); border-radius: 6px; padding: 8px 14px; min-width: 120px; }
-.card b { display: block; font-size: 1.4em; }
-table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
+body { margin: 0; color: var(--text); background: #fff;
+  font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+        "Noto Sans", "DejaVu Sans", sans-serif; }
+.page { max-width: 1180px; margin: 0 auto; padding: 0 28px 48px; }
+code { font-family: var(--mono); font-size: .86em; background: var(--soft); padding: 1px 4px;
+  border-radius: 4px; }
+h1, h2, h3 { line-height: 1.25; margin: 0; }
+h2 { font-size: 1.45rem; margin: 28px 0 14px; padding-bottom: 8px;
+  border-bottom: 1px solid var(--line); }
+h3 { font-size: 1.05rem; margin: 18px 0 8px; }
+p { margin: 0 0 10px; }
+.muted { color: var(--muted); }
+.masthead { border-bottom: 1px solid var(--line); background: linear-gradient(#f6f8fa, #fff); }
+.masthead .page { padding-top: 26px; padding-bottom: 18px; }
+.eyebrow { text-transform: uppercase; letter-spacing: .08em; font-size: .75rem; font-weight: 600;
+  color: var(--accent); margin-bottom: 6px; }
+.masthead h1 { font-size: 1.9rem; margin-bottom: 6px; }
+.lede { color: var(--muted); margin: 0; }
+.facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px;
+  margin: 18px 0; padding: 0; }
+.fact { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 0; }
+.fact dt { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--muted); }
+.fact dd { margin: 2px 0 0; font-weight: 600; font-size: 1.3rem; }
+.callout { border-left: 4px solid var(--crash); background: var(--crash-soft);
+  padding: 10px 14px; border-radius: 0 6px 6px 0; margin: 18px 0 12px; font-weight: 600; }
+.callout.bad { border-color: var(--unsafe); background: var(--unsafe-soft); }
+.callout.good { border-color: var(--safe); background: var(--safe-soft); }
+.warnings { padding-left: 18px; color: var(--crash); }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
   vertical-align: middle; }
 th { background: var(--soft); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.slower td.verdict { color: var(--bad); font-weight: 700; }
-tr.faster td.verdict { color: var(--good); font-weight: 600; }
-tr.inconclusive td.verdict { color: var(--warn); font-weight: 600; }
-.reason { color: var(--muted); font-size: 0.9em; }
-.warnings li { color: var(--warn); }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.slower td.verdict { color: var(--unsafe); font-weight: 700; }
+tr.faster td.verdict { color: var(--safe); font-weight: 600; }
+tr.inconclusive td.verdict { color: var(--crash); font-weight: 600; }
+.reason { color: var(--muted); font-size: .86rem; }
 svg.ci { display: block; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
 dl.env dt { color: var(--muted); } dl.env dd { margin: 0; word-break: break-all; }
-code { background: var(--soft); padding: 1px 4px; border-radius: 3px; }
-@media print { .banner { border: 1px solid currentColor; } }
-@media (max-width: 800px) { td.chart, th.chart { display: none; } }
+footer { margin-top: 36px; color: var(--muted); font-size: .8rem; }
+@media print { .masthead { background: none; } }
+@media (max-width: 800px) { td.chart, th.chart { display: none; } .page { padding: 0 14px; } }
 """
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="gigq-bench">
 <title>gigq-bench comparison: {{ headline }}</title>
 <style>{{ style }}</style></head>
-<body><main>
-<h1>Performance comparison</h1>
-<p class="sub">{{ run }} &middot; generated {{ generated }}</p>
-<div class="banner {{ banner_class }}">{{ banner }}</div>
-<div class="cards">
-{% for v, n in counts %}<div class="card"><b>{{ n }}</b>{{ v }}</div>{% endfor %}
-<div class="card"><b>{{ threshold }}</b>default threshold</div>
-<div class="card"><b>{{ level }}</b>confidence</div>
-</div>
+<body>
+<header class="masthead"><div class="page">
+<div class="eyebrow">gigq-bench comparison</div>
+<h1>{{ title }}</h1>
+<p class="lede">{{ run }} &middot; generated {{ generated }}</p>
+</div></header>
+<main class="page">
+<div class="callout {{ banner_class }}">{{ banner }}</div>
+<dl class="facts">
+{% for v, n in counts %}<div class="fact"><dt>{{ v }}</dt><dd>{{ n }}</dd></div>{% endfor %}
+<div class="fact"><dt>default threshold</dt><dd>{{ threshold }}</dd></div>
+<div class="fact"><dt>confidence</dt><dd>{{ level }}</dd></div>
+</dl>
 {% if warnings %}<ul class="warnings">{% for w in warnings %}<li>{{ w }}</li>{% endfor %}
 </ul>{% endif %}
 <h2>Ratios with confidence intervals</h2>
@@ -274,7 +298,7 @@ beyond the right edge and the change is statistically clear.</p>
 <tbody>
 {% for r in rows %}<tr class="{{ r.verdict }}">
 <td class="verdict">{{ r.verdict }}</td><td>{{ r.label }}</td>
-<td title="{{ r.metric_help }}">{{ r.metric }}</td>
+<td title="{{ r.metric_help }}" style="white-space:nowrap">{{ r.metric }}</td>
 <td class="num">{{ r.base }}</td><td class="num">{{ r.current }}</td>
 <td class="num">{{ r.ratio }}</td><td class="chart">{{ r.svg|safe }}</td>
 <td class="reason">{{ r.reason }}{% if r.note %}<br>{{ r.note }}{% endif %}</td></tr>
@@ -288,6 +312,8 @@ beyond the right edge and the change is statistically clear.</p>
 {% for side in sides %}<h3>{{ side.title }}</h3><dl class="env">
 {% for k, v in side.fields %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>{% endfor %}
 <h2>Reproduce</h2><p><code>{{ command }}</code></p>
+<footer>Made by gigq-bench. This page is self-contained: it loads nothing and works
+offline.</footer>
 </main></body></html>
 """
 
@@ -362,9 +388,9 @@ def render_html(comparison: Comparison, command: str = "") -> str:
     rows = comparison.sorted_rows()
     axis = _Axis(rows)
     code = comparison.exit_code
-    banner_class = {0: "pass", 1: "fail"}.get(code, "warn")
+    banner_class = {0: "good", 1: "bad"}.get(code, "")
     if code == 0 and comparison.count(INCONCLUSIVE):
-        banner_class = "warn"
+        banner_class = ""
     env = Environment(autoescape=True)
     sides = []
     for title, side in (("Base", comparison.base), ("Current", comparison.current)):
@@ -380,6 +406,8 @@ def render_html(comparison: Comparison, command: str = "") -> str:
     return env.from_string(TEMPLATE).render(
         style=STYLE,
         headline=comparison.headline,
+        title={0: "No performance regression", 1: "Performance regression",
+               2: "Nothing comparable", 3: "Inconclusive"}[code],
         run=describe_run(comparison),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         banner=f"Exit code {code}: {comparison.headline}",
@@ -392,7 +420,8 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         rows=[{
             "verdict": r.verdict, "label": r.label, "metric": metric_label(r),
             "metric_help": METRICS[r.metric].description if r.metric in METRICS else "",
-            "base": fmt_value(r.result.base_median), "current": fmt_value(r.result.current_median),
+            "base": fmt_value(r.result.base_median),
+            "current": fmt_value(r.result.current_median),
             "ratio": fmt_ratio(r), "svg": _svg_bar(r, axis), "reason": r.result.reason,
             "note": r.note,
         } for r in rows],
