@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from benchdata import BASE_CONFIG, make_rows, write_run
 from click.testing import CliRunner
-from conftest import BASE_CONFIG, make_rows, write_run
 
 from gigq.bench.cli import cli
 from gigq.bench.compare import Thresholds, compare_run, noise_floor
