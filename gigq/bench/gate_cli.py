@@ -328,14 +328,18 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
 
 
 def _progress_printer():  # type: ignore[no-untyped-def]
-    """One line per finished trial on stderr (the sweep's Progress objects)."""
+    """One line per finished trial on stderr (from the sweep's Progress reports)."""
     def show(p: Any) -> None:
-        row = getattr(p, "row", None)
+        row = getattr(p, "last_row", None)
         if getattr(p, "stage", "") != "trial" or row is None:
             return
         jobs = row.get("jobs_per_sec")
-        rate = f"{jobs:,.0f} jobs/s" if isinstance(jobs, (int, float)) and jobs == jobs \
-            else "invalid: " + str(row.get("invalid_reason"))
-        click.echo(f"  [{p.done}/{p.total}] {p.label}: {rate}  "
-                   f"(~{p.remaining:.0f}s left)", err=True)
+        rate = (f"{jobs:,.0f} jobs/s" if row.get("valid") and isinstance(jobs, (int, float))
+                else "INVALID: " + str(row.get("invalid_reason")))
+        what = " ".join(f"{k}={row[k]}" for k in ("job_type", "workers", "concurrency",
+                                                  "journal_mode", "submit", "jobs")
+                        if row.get(k) is not None)
+        click.echo(f"  [{p.index}/{p.total}] {row.get('version'):>8} "
+                   f"rep {row.get('repetition')} {what}: {rate}  (~{p.remaining:.0f} s left)",
+                   err=True)
     return show
