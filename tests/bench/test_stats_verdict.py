@@ -133,10 +133,22 @@ def test_permutation_pvalue_exact_small_cases() -> None:
     base = [10.0, 11, 12, 13, 14, 15]
     current = [20.0, 21, 22, 23, 24, 25]
     assert stats.permutation_pvalue(base, current, paired=True) == pytest.approx(2 / 64)
-    # Unpaired, 4 vs 4, fully separated: of the C(8, 4) = 70 arrangements, 4 give the
-    # same median difference (the median of 4 ignores the extremes).
-    assert stats.permutation_pvalue(base[:4], current[:4]) == pytest.approx(4 / 70)
+    # Unpaired, 4 vs 4, fully separated: 2 of the C(8, 4) = 70 relabellings (this one
+    # and its mirror image) are as extreme.
+    assert stats.permutation_pvalue(base[:4], current[:4]) == pytest.approx(2 / 70)
     assert stats.permutation_pvalue(base, base) == 1.0
+
+
+def test_outer_pairs_count_too() -> None:
+    # Six pairs, each about 8x apart but spread out: a difference of medians would tie
+    # with many flips (p = 0.125); the signed-rank statistic does not.
+    base = [1648.0, 1653.0, 2579.0, 4199.0, 1276.0, 1522.0]
+    current = [201.0, 187.0, 200.0, 192.0, 207.0, 202.0]
+    assert stats.permutation_pvalue(base, current, paired=True) == pytest.approx(2 / 64)
+
+
+def test_ranks_average_ties() -> None:
+    assert list(stats._ranks(np.array([3.0, 1.0, 3.0, 2.0]))) == [3.5, 1.0, 3.5, 2.0]
 
 
 def test_permutation_pvalue_sampled_branch_is_seeded() -> None:
@@ -151,8 +163,8 @@ def test_min_pvalue_and_min_samples() -> None:
     assert stats.min_pvalue(5, 5, paired=True) == pytest.approx(0.0625)
     assert stats.min_pvalue(6, 6, paired=True) == pytest.approx(0.03125)
     assert stats.min_samples_for(0.95, paired=True) == 6
-    assert stats.min_samples_for(0.95, paired=False) == 5
-    assert stats.min_pvalue(4, 4) == pytest.approx(4 / 70)
+    assert stats.min_samples_for(0.95, paired=False) == 4
+    assert stats.min_pvalue(4, 4) == pytest.approx(2 / 70)
     assert stats.min_pvalue(0, 3) == 1.0
     with pytest.raises(ValueError):
         stats.permutation_pvalue([1.0, 2.0], [1.0], paired=True)
