@@ -5,14 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from gigq.bench.ab import ABRun
+from gigq.bench.results import Results
 from gigq.bench.versions import (
     GIT,
     INTERPRETER,
     PATH,
     PYPI,
     SELF,
+    Version,
     VersionBuilder,
     VersionError,
     classify,
@@ -59,3 +63,40 @@ def test_builder_uses_this_interpreter_for_self_and_cleans_up() -> None:
     assert version.info["burst"] and version.info["settings"]
     assert version.missing == []
     assert not root.exists()
+
+
+def _version(label: str, **kw) -> Version:
+    info = {"gigq_version": "1.0", "settings": True, "burst": True, "lock_stats": True,
+            "submit_many": True}
+    info.update(kw.pop("info", {}))
+    base = {"ref": "x", "kind": GIT, "python": f"/venv-{label}/bin/python",
+            "description": label, "commit": None}
+    base.update(kw)
+    return Version(label=label, info=info, **base)
+
+
+def test_ab_notes_say_what_an_old_version_lacks() -> None:
+    old = _version("baseline", kind="pypi", info={"gigq_version": "0.5.1", "settings": False,
+                                                  "burst": False, "lock_stats": False,
+                                                  "submit_many": False})
+    run = ABRun(old, _version("current", kind=SELF), Results(pd.DataFrame()), Path("."),
+                None)  # type: ignore[arg-type]
+    notes = run.notes()
+    assert not run.is_aa
+    assert len(notes) == 1
+    assert "0.5.1" in notes[0] and "storage settings" in notes[0] and "defaults" in notes[0]
+
+
+def test_ab_recognises_an_aa_run() -> None:
+    head = "a" * 40
+    run = ABRun(_version("baseline", commit=head),
+                _version("current", kind=SELF, commit=head, description="working tree"),
+                Results(pd.DataFrame()), Path("."), None)  # type: ignore[arg-type]
+    assert run.is_aa
+    assert any("A/A" in n for n in run.notes())
+    dirty = ABRun(_version("baseline", commit=head),
+                  _version("current", kind=SELF, commit=head,
+                           description="working tree + uncommitted changes"),
+                  Results(pd.DataFrame()), Path("."), None)  # type: ignore[arg-type]
+    assert not dirty.is_aa
+    assert any("uncommitted" in n for n in dirty.notes())
