@@ -48,7 +48,7 @@ import pandas as pd
 
 from . import stats
 from .metrics import METRICS, metric
-from .results import CONFIG_COLUMNS, Results, ResultsError
+from .results import CONFIG_COLUMNS, OUTCOME_COLUMNS, TRIAL_COLUMNS, Results, ResultsError
 
 try:  # Python 3.11+
     import tomllib
@@ -623,12 +623,13 @@ def compare(
             "(configurations match by config_id)"
         )
         return comparison
-    labels = _short_labels(b.rows, common)
+    spec = b.results.spec
+    labels = _short_labels(b.rows, common, spec)
     missing_metrics: set[str] = set()
     for config_id in common:
         brows = b.rows[b.rows["config_id"].astype(str) == config_id]
         crows = c.rows[c.rows["config_id"].astype(str) == config_id]
-        config = _config_of(brows)
+        config = _config_of(brows, spec)
         for name in names:
             if name not in brows or name not in crows:
                 missing_metrics.add(name)
@@ -691,15 +692,23 @@ def compare_run(results: Results, **kwargs: Any) -> Comparison:
                    **kwargs)
 
 
-def _config_of(rows: pd.DataFrame) -> dict[str, Any]:
+# Columns that are never part of a configuration (besides the metrics).
+_NOT_CONFIG = {*TRIAL_COLUMNS, *OUTCOME_COLUMNS, "load_1m"}
+
+
+def _config_columns(rows: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
+    """The configuration's dimensions: the standard ones plus what the spec varies."""
+    named = set(CONFIG_COLUMNS) | set(spec.get("base") or {}) | set(spec.get("dimensions") or {})
+    if len(named) > len(CONFIG_COLUMNS):
+        return [c for c in rows.columns if c in named]
+    # No spec to go by: every column that is not known to be something else.
+    return [c for c in rows.columns if c not in _NOT_CONFIG and c not in METRICS]
+
+
+def _config_of(rows: pd.DataFrame, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
     first = rows.iloc[0]
-    skip = set(METRICS) | {"config_id", "trial_id", "repetition", "order", "version",
-                           "started_at", "durability", "valid", "invalid_reason",
-                           "jobs_completed", "duration_s", "ceiling_commits_per_sec", "note"}
     config = {}
-    for col in rows.columns:
-        if col in skip:
-            continue
+    for col in _config_columns(rows, spec or {}):
         value = first[col]
         if isinstance(value, float) and math.isnan(value):
             value = None
@@ -707,9 +716,9 @@ def _config_of(rows: pd.DataFrame) -> dict[str, Any]:
     return config
 
 
-def _short_labels(rows: pd.DataFrame, ids: list[str]) -> dict[str, str]:
+def _short_labels(rows: pd.DataFrame, ids: list[str], spec: Mapping[str, Any]) -> dict[str, str]:
     """A readable name per configuration: only the dimensions that differ between them."""
-    configs = {i: _config_of(rows[rows["config_id"].astype(str) == i]) for i in ids}
+    configs = {i: _config_of(rows[rows["config_id"].astype(str) == i], spec) for i in ids}
     if len(configs) == 1:
         only = next(iter(configs.values()))
         keys = [k for k in ("job_type", "workers", "concurrency", "journal_mode")

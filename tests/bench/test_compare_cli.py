@@ -216,3 +216,18 @@ def check_html(page: str) -> None:
         if name in ("src", "href"):
             assert not (value or "").startswith(("http://", "https://"))
     assert "slower" in page
+
+
+def test_outcome_columns_are_not_configuration(tmp_path: Path) -> None:
+    rows = make_rows([BASE_CONFIG, {**BASE_CONFIG, "workers": 2}],
+                     {"baseline": 1.0, "current": 1.0}, 6)
+    for i, row in enumerate(rows):
+        row["load_1m"] = 1.0 + i  # differs per trial: must not look like a dimension
+    path = write_run(tmp_path / "r", rows, {"baseline": {"description": "old code"},
+                                           "current": {"description": "new code"}})
+    js = tmp_path / "c.json"
+    run(str(path), "--json", str(js))
+    doc = json.loads(js.read_text())
+    assert {r["label"] for r in doc["rows"]} == {"workers=1", "workers=2"}
+    assert all("load_1m" not in r["config"] for r in doc["rows"])
+    assert doc["base"]["description"] == "old code"
