@@ -108,6 +108,12 @@ class ClaimFilter:
             bounds += " AND priority <= ?"
             extra.append(max_priority)
         self.extra = tuple(extra)
+        # The jobs this filter serves, as a condition to append to a WHERE clause.
+        queue_sql = ""
+        if self.queues is not None:
+            queue_sql = f" AND queue IN ({', '.join('?' * len(self.queues))})"
+        self.scope_sql = bounds + queue_sql
+        self.scope_args = (*extra, *(self.queues or ()))
         self._head_sql = (
             f"SELECT rowid FROM {_CLAIMABLE} AND queue = ? AND ready_at <= ?{bounds} "
             "ORDER BY priority DESC, rowid LIMIT 1"
@@ -276,14 +282,17 @@ RETURNING {_RETURNING}
 """
 
 
-def has_unfinished_work(conn: sqlite3.Connection) -> bool:
-    """Read-only: is any job pending (ready, delayed or waiting on parents) or running?"""
+def has_unfinished_work(conn: sqlite3.Connection, filt: ClaimFilter = ALL_JOBS) -> bool:
+    """Read-only: is any job this filter serves pending (ready, delayed or waiting on
+    parents) or running?"""
     return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_claimable "
-        "WHERE status = 'pending' AND blocked_by = 0) "
-        "OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_running WHERE status = 'running') "
-        "OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_blocked "
-        "WHERE blocked_by != 0 AND status = 'pending')"
+        f"SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_claimable "
+        f"WHERE status = 'pending' AND blocked_by = 0{filt.scope_sql}) "
+        f"OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_running "
+        f"WHERE status = 'running'{filt.scope_sql}) "
+        f"OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_blocked "
+        f"WHERE blocked_by != 0 AND status = 'pending'{filt.scope_sql})",
+        filt.scope_args * 3,
     ).fetchone()[0] == 1
 
 

@@ -287,9 +287,48 @@ def _load_worker_config(path: str) -> dict[str, Any]:
     return {k: v for k, v in section.items() if not isinstance(v, dict)}
 
 
+_GLOBAL_VALUE_OPTIONS = {"--db", "--journal-mode", "--synchronous", "--cache-size",
+                         "--busy-timeout"}
+
+
+def _split_at_command(argv: list[str], command: str) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into the global options and the arguments after ``command``."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == command:
+            return argv[:i], argv[i + 1:]
+        i += 2 if argv[i] in _GLOBAL_VALUE_OPTIONS else 1
+    raise UsageError(f"no {command!r} command in the arguments")
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    from .supervisor import Supervisor, child_command, strip_option
+
+    processes = args.processes
+    if processes < 1:
+        raise UsageError(f"--processes must be >= 1, got {processes}")
+    if args.once:
+        raise UsageError("--once and --processes do not go together")
+    global_args, worker_args = _split_at_command(list(args._argv), "worker")
+    worker_args = strip_option(worker_args, "--processes", "--worker-id")
+    base = _opt(args, "worker_id", os.environ.get("GIGQ_WORKER_ID"))
+
+    def argv_for(i: int) -> list[str]:
+        extra = ["--worker-id", f"{base}-p{i}"] if base else []
+        return child_command(global_args, [*worker_args, *extra])
+
+    _worker_from_args(args).close()  # validates every option (and the database) up front
+    print(f"Starting {processes} worker processes...", flush=True)
+    supervisor = Supervisor(argv_for, processes, burst=_opt(args, "burst", False),
+                            shutdown_timeout=_opt(args, "shutdown_timeout", 30.0))
+    return supervisor.run()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGINT/SIGTERM (or one job with --once)."""
     setup_logging(logging.INFO)
+    if _opt(args, "processes") is not None and getattr(args, "_argv", None) is not None:
+        return _supervise(args)
     worker = _worker_from_args(args)
     if args.once:
         try:
@@ -327,6 +366,46 @@ def cmd_workers(args: argparse.Namespace) -> int:
     print(format_table(rows, headers=["Worker", "State", "Host", "PID", "Started",
                                       "Heartbeat", "Running", "Threads", "Isolation"]))
     return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Report the queue's health; exit 1 when a threshold is exceeded."""
+    from .probe import probe
+
+    report = probe(
+        _db(args), settings=_settings(args), last_n=_opt(args, "last", 1000),
+        round_trip=not _opt(args, "no_round_trip", False),
+        round_trip_timeout=_opt(args, "timeout", 10.0), queue=_opt(args, "queue", "default"),
+        max_age=_opt(args, "max_age"), max_depth=_opt(args, "max_depth"),
+    )
+    if _opt(args, "json", False):
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0 if report.healthy else 1
+    order = [s.value for s in JobStatus]
+    rows = [[q] + [counts.get(s, 0) for s in order] for q, counts in report.depth.items()]
+    print(format_table(rows, headers=["Queue"] + [s.capitalize() for s in order])
+          if rows else "No jobs.")
+    age = report.oldest_pending_age_s
+    print(f"Pending: {report.pending} (oldest {_seconds(age)})")
+    print(f"Completed in the last minute: {report.completed_last_minute} "
+          f"({report.jobs_per_sec_last_minute:.1f} jobs/s)")
+    print(f"Last {report.sample_size} completions: wait p50 {_seconds(report.wait_p50_s)}, "
+          f"p95 {_seconds(report.wait_p95_s)}; run p50 {_seconds(report.run_p50_s)}, "
+          f"p95 {_seconds(report.run_p95_s)}")
+    print(f"Workers: {report.workers_live} live, {report.workers_stale} stale, "
+          f"{report.workers_dead} dead")
+    trip = report.round_trip
+    if trip is None:
+        print("Round trip: skipped" + ("" if report.workers_live else " (no live worker)"))
+    else:
+        print(f"Round trip on '{trip['queue']}': {trip['status']}, picked up after "
+              f"{_seconds(trip['pickup_s'])}, completed after {_seconds(trip['total_s'])}")
+    print("Healthy." if report.healthy else "UNHEALTHY: " + "; ".join(report.problems))
+    return 0 if report.healthy else 1
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -470,9 +549,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-priority", type=int, help="only claim jobs with priority <= N")
     p.add_argument("--config", metavar="FILE",
                    help="TOML file of worker and storage settings (e.g. from gigq-bench tune)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="run N worker processes (each with --concurrency threads) under a "
+                        "supervisor that restarts the ones that die")
 
     p = command("workers", cmd_workers, "List registered workers and their heartbeat")
     p.add_argument("--all", action="store_true", help="include cleanly stopped workers")
+
+    p = command("probe", cmd_probe, "Check a running queue's health (exit 1 if unhealthy)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--max-age", type=float, metavar="SECONDS",
+                   help="unhealthy if the oldest pending job is older than this")
+    p.add_argument("--max-depth", type=int, metavar="N",
+                   help="unhealthy if more than N jobs are pending")
+    p.add_argument("--no-round-trip", action="store_true",
+                   help="do not submit the probe job (read-only check)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for the probe job (default 10)")
+    p.add_argument("--queue", default="default", help="queue for the probe job")
+    p.add_argument("--last", type=int, default=1000,
+                   help="latency percentiles over the last N completions (default 1000)")
 
     command("optimize", cmd_optimize, "Refresh SQLite's query planner statistics")
     command("vacuum", cmd_vacuum, "Rebuild the database file to reclaim space")
@@ -496,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args._explicit = _explicit_flags(argv)
+    args._argv = argv
     try:
         return args.func(args)
     except GigQError as exc:

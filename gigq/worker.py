@@ -307,7 +307,7 @@ class Worker:
 
     def _unfinished_work(self) -> bool:
         with self._storage.read() as conn:
-            return claims.has_unfinished_work(conn)
+            return claims.has_unfinished_work(conn, self._filter)
 
     def _idle_wait(self, seq: int, version: int) -> None:
         """Sleep until the database changes, a retry comes due or polling_interval ends.

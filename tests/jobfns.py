@@ -105,3 +105,9 @@ def produce():
 def consume(parent_results):
     (first,) = parent_results.values()
     return len(first["items"])
+
+
+def flaky_record(job_key, out_dir, marker_dir, fail_times):
+    """Fail the first ``fail_times`` attempts, then record the side effect once."""
+    flaky(marker_dir, fail_times)
+    return record(job_key, out_dir)

@@ -1,0 +1,176 @@
+"""A health check of a running queue: depth, age, throughput, latencies, workers.
+
+Reads only, except for the optional round trip, which submits one tiny job (high
+priority, so it measures pick-up time rather than the backlog), waits for a worker
+to complete it and deletes it again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .job import Job
+from .job_queue import JobQueue
+from .job_status import JobStatus
+from .leases import list_workers
+from .storage import SQLiteSettings, Storage
+
+PROBE_PRIORITY = 2**31 - 1
+PROBE_NAME = "gigq-probe"
+
+
+def ping() -> str:
+    """The probe job: does nothing, proves a worker can import and run GigQ jobs."""
+    return "pong"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-quantile (0..1) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+@dataclass
+class ProbeReport:
+    """The figures of one probe; ``healthy`` is False when a threshold was exceeded."""
+
+    db_path: str
+    checked_at: float
+    depth: dict[str, dict[str, int]]
+    pending: int
+    oldest_pending_age_s: float | None
+    completed_last_minute: int
+    jobs_per_sec_last_minute: float
+    sample_size: int
+    wait_p50_s: float | None
+    wait_p95_s: float | None
+    run_p50_s: float | None
+    run_p95_s: float | None
+    workers_live: int
+    workers_dead: int
+    workers_stale: int
+    round_trip: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """True when no threshold was exceeded and the round trip (if tried) worked."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, with ``healthy``."""
+        return {**asdict(self), "healthy": self.healthy}
+
+
+def probe(
+    db_path: str | os.PathLike[str],
+    settings: SQLiteSettings | None = None,
+    last_n: int = 1000,
+    round_trip: bool = True,
+    round_trip_timeout: float = 10.0,
+    queue: str = "default",
+    max_age: float | None = None,
+    max_depth: int | None = None,
+    now: float | None = None,
+) -> ProbeReport:
+    """Measure the health of the queue in ``db_path`` (see :class:`ProbeReport`).
+
+    ``max_age`` (seconds of the oldest pending job) and ``max_depth`` (pending jobs)
+    are thresholds; exceeding one, or a round trip that does not complete within
+    ``round_trip_timeout`` while live workers exist, is recorded in ``problems``.
+    """
+    jobs = JobQueue(db_path, settings=settings)
+    storage = Storage.shared(db_path, jobs.settings)
+    now = time.time() if now is None else now
+    with storage.read() as conn:
+        depth: dict[str, dict[str, int]] = {}
+        for q, status, count in conn.execute(
+            "SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"
+        ):
+            depth.setdefault(q, {s.value: 0 for s in JobStatus})[status] = count
+        oldest = conn.execute(
+            "SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending'"
+        ).fetchone()[0]
+        recent = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND completed_epoch > ?",
+            (now - 60,),
+        ).fetchone()[0]
+        sample = conn.execute(
+            "SELECT started_epoch - created_epoch, completed_epoch - started_epoch FROM jobs "
+            "WHERE status = 'completed' AND completed_epoch IS NOT NULL "
+            "ORDER BY completed_epoch DESC LIMIT ?",
+            (last_n,),
+        ).fetchall()
+    waits = [w for w, _ in sample if w is not None]
+    runs = [r for _, r in sample if r is not None]
+    states = [w["state"] for w in list_workers(storage)]
+    pending = sum(c.get("pending", 0) for c in depth.values())
+    report = ProbeReport(
+        db_path=str(db_path),
+        checked_at=now,
+        depth=dict(sorted(depth.items())),
+        pending=pending,
+        oldest_pending_age_s=None if oldest is None else max(now - oldest, 0.0),
+        completed_last_minute=recent,
+        jobs_per_sec_last_minute=recent / 60.0,
+        sample_size=len(sample),
+        wait_p50_s=percentile(waits, 0.50),
+        wait_p95_s=percentile(waits, 0.95),
+        run_p50_s=percentile(runs, 0.50),
+        run_p95_s=percentile(runs, 0.95),
+        workers_live=states.count("live"),
+        workers_dead=states.count("dead"),
+        workers_stale=states.count("stale"),
+    )
+    if max_age is not None and (report.oldest_pending_age_s or 0) > max_age:
+        report.problems.append(
+            f"oldest pending job is {report.oldest_pending_age_s:.1f}s old (> {max_age}s)")
+    if max_depth is not None and pending > max_depth:
+        report.problems.append(f"{pending} jobs pending (> {max_depth})")
+    if round_trip and report.workers_live:
+        report.round_trip = _round_trip(jobs, storage, queue, round_trip_timeout)
+        if not report.round_trip["completed"]:
+            report.problems.append(
+                f"probe job not completed within {round_trip_timeout}s "
+                f"({report.round_trip['status']})")
+    return report
+
+
+def _round_trip(
+    jobs: JobQueue, storage: Storage, queue: str, timeout: float
+) -> dict[str, Any]:
+    job = Job(PROBE_NAME, ping, priority=PROBE_PRIORITY, queue=queue, max_attempts=1,
+              timeout=timeout, description="health probe; deleted after the check")
+    submitted = time.time()
+    jobs.submit(job)
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    try:
+        while time.monotonic() < deadline:
+            status = jobs.get_status(job.id)
+            if status["status"] in ("completed", "failed", "timeout"):
+                break
+            time.sleep(0.01)
+        with storage.read() as conn:
+            started, completed = conn.execute(
+                "SELECT started_epoch, completed_epoch FROM jobs WHERE id = ?", (job.id,)
+            ).fetchone()
+    finally:
+        # Take it back out: a probe should leave the queue as it found it.
+        with storage.write() as conn:
+            conn.execute("DELETE FROM jobs WHERE id = ? AND status != 'running'", (job.id,))
+    return {
+        "queue": queue,
+        "status": status.get("status", "unknown"),
+        "completed": status.get("status") == "completed",
+        "pickup_s": None if started is None else started - submitted,
+        "total_s": None if completed is None else completed - submitted,
+    }
