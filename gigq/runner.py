@@ -55,12 +55,14 @@ def load_function(module: str, name: str) -> Callable[..., Any]:
     func = _function_cache.get(key)
     if func is not None:
         return func
-    mod = sys.modules.get(module)
-    if mod is None and module == _main_script_module():
+    mod = None
+    if module not in sys.modules and module == _main_script_module():
         main = sys.modules["__main__"]
         if hasattr(main, name):
             mod = main
     if mod is None:
+        # import_module, not sys.modules: another thread may be importing the module
+        # right now, and only the import system waits for it to finish initialising.
         mod = importlib.import_module(module)
     try:
         func = getattr(mod, name)

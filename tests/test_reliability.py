@@ -296,7 +296,9 @@ def run_load(db_path, tmp_path, n):
     for p in procs[1:]:
         assert p.wait(1200) == 0
     stats = q.stats()
-    assert stats["completed"] == n and stats["total"] == n
+    unfinished = [(s["name"], s["status"], s["error"])
+                  for s in map(q.get_status, (j.id for j in jobs)) if s["status"] != "completed"]
+    assert stats["completed"] == n and stats["total"] == n, unfinished[:5]
     with sqlite3.connect(db_path) as conn:
         pid_of = dict(conn.execute("SELECT worker_id, pid FROM gigq_workers"))
         winners = dict(conn.execute(
