@@ -336,9 +336,11 @@ def _progress_printer():  # type: ignore[no-untyped-def]
         jobs = row.get("jobs_per_sec")
         rate = (f"{jobs:,.0f} jobs/s" if row.get("valid") and isinstance(jobs, (int, float))
                 else "INVALID: " + str(row.get("invalid_reason")))
-        what = " ".join(f"{k}={row[k]}" for k in ("job_type", "workers", "concurrency",
-                                                  "journal_mode", "submit", "jobs")
-                        if row.get(k) is not None)
+        keys = ("job_type", "workers", "concurrency", "journal_mode", "location", "submit",
+                "jobs")
+        what = " ".join(f"{k}={row[k]}" for k in keys if row.get(k) is not None)
+        if row.get("mode") == "steady":  # throughput is the arrival rate there
+            what += f" steady@{row.get('arrival_rate')}/s"
         click.echo(f"  [{p.index}/{p.total}] {row.get('version'):>8} "
                    f"rep {row.get('repetition')} {what}: {rate}  (~{p.remaining:.0f} s left)",
                    err=True)
