@@ -287,22 +287,26 @@ def judge(
         return Verdict(verdict, reason, ratio, f, lo, hi, p, threshold, nb, nc, paired, bm, cm)
 
     what = "pairs" if paired else "samples"
+    # The ratio is shown whenever there are data, even when too few samples stop a
+    # verdict: "3 pairs, 5.2x faster, interval 4.1-6.0" is still worth reading.
+    ratio = None
+    if nb and nc and bm != 0:
+        ratio = stats.ratio_of_medians(b, c, paired=paired, level=level,
+                                       resamples=resamples, seed=seed)
     if min(nb, nc) < max(min_samples, 1):
         return make(INCONCLUSIVE, f"too few {what} (base {nb}, current {nc}; "
-                                  f"need at least {min_samples})")
+                                  f"need at least {min_samples})", ratio)
     alpha = 1 - level
     floor = stats.min_pvalue(nb, nc, paired)
     if floor > alpha:
         need = stats.min_samples_for(level, paired)
         return make(INCONCLUSIVE, f"too few {what} for {level:.0%} confidence (base {nb}, "
-                                  f"current {nc}; need at least {need} each)")
-    if bm == 0:
+                                  f"current {nc}; need at least {need} each)", ratio)
+    if bm == 0 or ratio is None:
         if cm == 0:
             one = stats.Interval(1.0, 1.0, 1.0, level, min(nb, nc))
             return make(UNCHANGED, "both medians are 0", one, 1.0)
         return make(INCONCLUSIVE, "baseline median is 0, so there is no ratio")
-    ratio = stats.ratio_of_medians(b, c, paired=paired, level=level, resamples=resamples,
-                                   seed=seed)
     p = stats.permutation_pvalue(b, c, paired=paired, seed=seed)
     f, _low, hi = _factor(ratio, higher_is_better)
     limit = 1 + threshold
