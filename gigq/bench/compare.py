@@ -721,21 +721,39 @@ def _config_of(rows: pd.DataFrame, spec: Mapping[str, Any] | None = None) -> dic
 
 
 def _short_labels(rows: pd.DataFrame, ids: list[str], spec: Mapping[str, Any]) -> dict[str, str]:
-    """A readable name per configuration: only the dimensions that differ between them."""
+    """A readable name per configuration.
+
+    With the run's base configuration known (every sweep records it): how the
+    configuration differs from the base ("journal_mode=delete", "base"), leaving out
+    dimensions that do not apply (null) and pilot-sized job counts. Otherwise, or if
+    that leaves two configurations with one name: the dimensions that differ between
+    the compared configurations.
+    """
     configs = {i: _config_of(rows[rows["config_id"].astype(str) == i], spec) for i in ids}
+    base = spec.get("base") or {}
+    if base:
+        labels = {}
+        for i, cfg in configs.items():
+            diffs = [f"{k}={_display(v)}" for k, v in cfg.items()
+                     if v is not None and k != "jobs" and k in base
+                     and _normal(v) != _normal(base.get(k))]
+            labels[i] = " ".join(diffs) or "base"
+        if len(set(labels.values())) == len(labels):
+            if len(labels) == 1:
+                return {i: _describe(cfg) for i, cfg in configs.items()}
+            return labels
     if len(configs) == 1:
-        only = next(iter(configs.values()))
-        keys = [k for k in ("job_type", "workers", "concurrency", "journal_mode")
-                if only.get(k) is not None]
-        return {i: " ".join(f"{k}={only[k]}" for k in keys) or i for i in ids}
+        return {i: _describe(cfg) or i for i, cfg in configs.items()}
     columns = list(dict.fromkeys(k for cfg in configs.values() for k in cfg))
     varying = [k for k in columns
                if len({_normal(cfg.get(k)) for cfg in configs.values()}) > 1]
-    labels = {}
-    for i, cfg in configs.items():
-        text = " ".join(f"{k}={_display(cfg.get(k))}" for k in varying)
-        labels[i] = text or i
-    return labels
+    return {i: " ".join(f"{k}={_display(cfg.get(k))}" for k in varying) or i
+            for i, cfg in configs.items()}
+
+
+def _describe(config: Mapping[str, Any]) -> str:
+    keys = ("job_type", "workers", "concurrency", "journal_mode")
+    return " ".join(f"{k}={_display(config[k])}" for k in keys if config.get(k) is not None)
 
 
 def _display(value: Any) -> str:
