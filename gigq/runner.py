@@ -2,7 +2,7 @@
 
 ``ThreadRunner`` calls the function in the worker thread (fast; a timeout can be
 recorded but not enforced). ``ProcessRunner`` keeps one child process per worker
-thread (started with ``python -m gigq.runner``, no fork) and kills it when a job
+thread (started with ``python -m gigq.job_process``, no fork) and kills it when a job
 runs past its timeout or must be abandoned.
 """
 
@@ -187,7 +187,7 @@ def _signal_name(code: int) -> str:
 class ProcessRunner:
     """Runs jobs in a persistent child process, killed on timeout.
 
-    The child is started with ``python -m gigq.runner`` (a fresh interpreter, no
+    The child is started with ``python -m gigq.job_process`` (a fresh interpreter, no
     fork) and gets the worker's ``sys.path``; it is restarted after it dies or is
     killed.
     """
@@ -208,7 +208,7 @@ class ProcessRunner:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gigq.runner", str(to_child_r), str(from_child_w)],
+            [sys.executable, "-m", "gigq.job_process", str(to_child_r), str(from_child_w)],
             pass_fds=(to_child_r, from_child_w),
             env=env,
             stdin=subprocess.DEVNULL,
@@ -298,7 +298,8 @@ class ProcessRunner:
                 self._discard()
 
 
-def _child_main(read_fd: int, write_fd: int) -> None:
+def child_main(read_fd: int, write_fd: int) -> None:
+    """Loop of the job process: receive a job, run it, send back the outcome."""
     # The worker handles SIGINT/SIGTERM; the child must not die of a Ctrl-C meant
     # for the whole process group before the worker decides what to do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -322,6 +323,3 @@ def _child_main(read_fd: int, write_fd: int) -> None:
             continue
         _send(write_fd, ["ok", payload])
 
-
-if __name__ == "__main__":
-    _child_main(int(sys.argv[1]), int(sys.argv[2]))
