@@ -1,25 +1,321 @@
-"""The ``gigq-bench`` command group.
+"""The ``gigq-bench`` command: ``sweep`` and ``profiles`` (report, compare and tune
+are added by their own modules).
 
-The sweep commands (sweep, report, profiles, tune) are added by their own issues;
-the regression gate (compare, ab) lives in :mod:`gigq.bench.gate_cli`.
+Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
+verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
+(nothing ran), 130 interrupted (finished trials are kept on disk).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import shlex
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import click
 
 from .gate_cli import ab_command, compare_command
+from .locations import LocationError, Locations
+from .space import (
+    AUTO,
+    DIMENSIONS,
+    PROFILES,
+    SpaceError,
+    build_spec,
+    config_id,
+    describe,
+    load_profile,
+    make_plan,
+    profile_text,
+)
+from .sweep import PILOT_JOBS, Progress, estimate_plan, estimate_trial, run_plan
+from .trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
+
+EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class InputError(click.ClickException):
+    """Bad input: shown as ``Error: …``, exit code 2, before any trial runs."""
+
+    exit_code = EXIT_INPUT
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _dimension_help() -> str:
+    lines = ["Dimensions (for --set, --base and sweep files):"]
+    for dim in DIMENSIONS.values():
+        lines.append(f"  {dim.name}: {dim.description}")
+    return "\b\n" + "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
-    """gigq-bench: measure GigQ on this machine and gate performance regressions."""
+    """Measure GigQ on this machine: throughput, latency and lock contention under
+    every setting that matters (journal mode, synchronous, cache size, workers,
+    threads, polling interval, storage location, job type).
+
+    Start with `gigq-bench sweep` (the quick profile, a few minutes), then look at
+    the summary it prints and the results it writes. `gigq-bench profiles` lists
+    the built-in sweeps.
+    """
 
 
+# ---------------------------------------------------------------------------
+# sweep
+
+
+class _ProgressLine:
+    """One status line on stderr: trial n/N, what runs, elapsed, remaining."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.width = 0
+
+    def __call__(self, p: Progress) -> None:
+        if p.stage == "done":
+            if self.tty and self.width:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+            return
+        done = p.index
+        bar_len = 20
+        filled = int(bar_len * done / p.total) if p.total else bar_len
+        bar = "#" * filled + "-" * (bar_len - filled)
+        head = f"[{bar}] {done}/{p.total} trials  elapsed {_duration(p.elapsed)}  " \
+               f"remaining ~{_duration(p.remaining)}  "
+        if p.stage == "trial" and p.last_row is not None:
+            row = p.last_row
+            rate = row.get("jobs_per_sec")
+            verdict = "ok" if row.get("valid") else f"INVALID: {row.get('invalid_reason')}"
+            text = f"{head}done {row['trial_id']}: " \
+                   f"{rate:,.0f} jobs/s {verdict}" if rate else f"{head}{verdict}"
+        else:
+            text = f"{head}{p.stage}: {p.label}"
+        if self.tty:
+            import shutil
+
+            columns = shutil.get_terminal_size((120, 20)).columns - 1
+            text = text[:columns]
+            pad = max(self.width - len(text), 0)
+            self.stream.write("\r" + text + " " * pad)
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _default_out(profile: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_+" else "_" for c in profile)
+    return Path("reports") / f"{stamp}-{safe}"
+
+
+def _render_report(out_dir: Path) -> Path | None:
+    """REPORT SEAM (issue 5): render index.html if gigq.bench.report exists.
+
+    The report module provides ``render_report(results_dir) -> Path``. Until it
+    exists the sweep simply writes no report.
+    """
+    if importlib.util.find_spec("gigq.bench.report") is None:
+        return None
+    from . import report  # type: ignore[attr-defined]
+
+    render = getattr(report, "render_report", None)
+    if render is None:
+        return None
+    try:
+        return Path(render(out_dir))
+    except Exception as exc:  # a report failure must not lose the measurements
+        click.echo(f"warning: could not render the report: {exc}", err=True)
+        return None
+
+
+def _print_plan(plan: Any, seconds: float) -> None:
+    spec = plan.spec
+    pilots = sum(1 for c in plan.configs if c["mode"] == "drain" and c["jobs"] == AUTO)
+    click.echo(f"Profile {spec.profile} ({spec.design} design): {len(plan.configs)} "
+               f"configurations x {spec.repeat} repetitions = {plan.trials} trials, "
+               f"plus 1 warm-up and {pilots} pilot trials (not recorded).")
+    click.echo(f"Base: {describe(spec.base)}")
+    click.echo("")
+    click.echo("Planned configurations (differences from the base; est. seconds per trial):")
+    for config in plan.configs:
+        click.echo(f"  {estimate_trial(config, spec):5.1f}s  {describe(config, spec.base)}")
+        click.echo(f"          id {config_id(config)}")
+    if plan.skipped:
+        click.echo("")
+        click.echo("Skipped:")
+        for item in plan.skipped:
+            click.echo(f"  {describe(item['config'], spec.base)}: {item['reason']}")
+    click.echo("")
+    click.echo(f"Estimated duration: about {_duration(seconds)} (rough; the progress bar "
+               "refines it as trials finish).")
+
+
+@cli.command(epilog=_dimension_help())
+@click.option("--profile", "-p", type=click.Choice(PROFILES), default="quick", show_default=True,
+              help="Built-in sweep to start from (see `gigq-bench profiles`).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML file layered over the profile (or over the profile it names with "
+                   "`extends`; `extends = \"none\"` starts from scratch). Same keys as the "
+                   "profile files: `gigq-bench profiles --show quick` prints one.")
+@click.option("--set", "set_values", multiple=True, metavar="DIM=V1,V2,...",
+              help="Vary DIM over exactly these values (repeatable). One value fixes DIM "
+                   "in every trial. E.g. --set workers=1,2,4,8 --set job_type=io.")
+@click.option("--base", "base", multiple=True, metavar="DIM=VALUE",
+              help="Change the base configuration the other dimensions vary around "
+                   "(repeatable). E.g. --base location=tmpfs.")
+@click.option("--design", type=click.Choice(["oat", "grid"]),
+              help="oat: one factor at a time around the base (the profiles' default); "
+                   "grid: every combination of the varied values.")
+@click.option("--location", "locations", multiple=True, metavar="NAME=/PATH",
+              help="Define a storage location to use as a `location` value, e.g. "
+                   "hdd=/mnt/hdd or nfs=/mnt/share (repeatable); disk=/PATH overrides "
+                   "where 'disk' trials run.")
+@click.option("--job-size", "job_sizes", multiple=True, metavar="NAME=NUMBER",
+              help="Job sizes: cpu_iterations, io_ms, mixed_cpu_iterations, mixed_io_ms "
+                   "(repeatable).")
+@click.option("--repeat", "-r", type=int,
+              help="Repetitions of each configuration (quick: 5, standard: 5, full: 3).")
+@click.option("--seed", type=int, help="Seed of the random trial order.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Output directory [default: reports/<timestamp>-<profile>/].")
+@click.option("--dry-run", is_flag=True,
+              help="Print the planned and skipped trials and the estimated duration; "
+                   "run nothing.")
+@click.option("--no-report", is_flag=True, help="Do not render the HTML report.")
+@click.option("--trial-timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT,
+              show_default=True,
+              help="Seconds one trial may take before it is stopped and marked invalid.")
+@click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
+              help="Interpreter that runs the worker processes (e.g. a virtualenv with "
+                   "another GigQ version) [default: this Python].")
+def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
+          base: tuple[str, ...], design: str | None, locations: tuple[str, ...],
+          job_sizes: tuple[str, ...], repeat: int | None, seed: int | None,
+          out_dir: str | None, dry_run: bool, no_report: bool, trial_timeout: float,
+          python: str | None) -> int:
+    """Run trials over the tuning dimensions and write results.csv / results.json.
+
+    Each trial uses a fresh database, real worker processes running the real
+    Worker, a start barrier (interpreter start-up is not timed) and checks that
+    every job ran exactly once. Repetitions are interleaved in a seeded random
+    order after one unrecorded warm-up. Ctrl-C stops cleanly and keeps every
+    finished trial. At the end: the best configuration per job type and the
+    paths written.
+
+    Exit status: 0 all trials valid, 1 some trial invalid, 2 bad input,
+    130 interrupted.
+    """
+    try:
+        spec = build_spec(profile=profile, config_file=config_file, base=base,
+                          set_values=set_values, design=design, repeat=repeat, seed=seed,
+                          job_sizes=job_sizes, locations=locations)
+        out = Path(out_dir) if out_dir else _default_out(spec.profile)
+        locs = Locations(out, create=not dry_run)
+        plan = make_plan(spec, locs)
+    except (SpaceError, LocationError) as exc:
+        raise InputError(str(exc)) from None
+    if not plan.configs:
+        raise InputError("nothing to run: every configuration was skipped ("
+                         + "; ".join(sorted({s["reason"] for s in plan.skipped})) + ")")
+    versions = {"current": python} if python else None
+    descriptions = None
+    if python:
+        try:
+            caps = interpreter_capabilities(python)
+        except TrialFailure as exc:
+            raise InputError(f"--python {python}: {exc}") from None
+        descriptions = {"current": f"GigQ {caps['gigq_version']} at {caps['gigq_path']}"}
+    seconds = estimate_plan(plan)
+    if dry_run:
+        _print_plan(plan, seconds)
+        return EXIT_OK
+    command = "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    click.echo(f"gigq-bench sweep: profile {spec.profile}, {len(plan.configs)} configurations "
+               f"x {spec.repeat} = {plan.trials} trials, about {_duration(seconds)}; "
+               f"results in {out}/", err=True)
+    t0 = time.monotonic()
+    outcome = run_plan(plan, out, versions=versions, version_descriptions=descriptions,
+                       timeout=trial_timeout,
+                       progress=_ProgressLine(), command_line=command, locations=locs)
+    paths = list(outcome.paths)
+    if not no_report and len(outcome.results.rows):
+        report_path = _render_report(outcome.out_dir)
+        if report_path is not None:
+            paths.append(report_path)
+    from .summary import summary_text
+
+    click.echo(summary_text(outcome.results, paths, outcome.interrupted))
+    click.echo(f"\nWall time {_duration(time.monotonic() - t0)}.")
+    if outcome.interrupted:
+        click.echo("Interrupted: the trials finished so far are saved above.", err=True)
+        return EXIT_INTERRUPTED
+    rows = outcome.results.rows
+    if len(rows) and not rows["valid"].astype(bool).all():
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# profiles
+
+
+@cli.command()
+@click.option("--show", metavar="NAME", type=click.Choice(PROFILES),
+              help="Print the profile's TOML (a starting point for --config).")
+def profiles(show: str | None) -> int:
+    """List the built-in sweep profiles: what they vary, trials, estimated time."""
+    if show:
+        click.echo(profile_text(show), nl=False)
+        return EXIT_OK
+    for name in PROFILES:
+        spec = load_profile(name)
+        plan = make_plan(spec, Locations(Path("reports") / "profile-estimate", create=False))
+        varied = ", ".join(f"{d} ({len(v)})" for d, v in spec.varied().items())
+        click.echo(f"{name}{' (default)' if name == 'quick' else ''}: {spec.description}")
+        click.echo(f"    {spec.design} design, {len(plan.configs)} configurations x "
+                   f"{spec.repeat} repetitions = {plan.trials} trials, about "
+                   f"{_duration(estimate_plan(plan))}; "
+                   f"{len(plan.skipped)} skipped on this machine")
+        click.echo(f"    varies: {varied}")
+        click.echo(f"    groups: {', '.join(g.name for g in spec.groups) or '-'}")
+        click.echo("")
+    click.echo(f"Pilot trials of {PILOT_JOBS} jobs size 'jobs = auto' configurations; "
+               "run `gigq-bench sweep --profile NAME --dry-run` for the full plan.")
+    return EXIT_OK
+
+
+# The regression gate (issue 6): compare and ab live in gate_cli.py.
 cli.add_command(compare_command)
 cli.add_command(ab_command)
 
 
-def main() -> int:
-    """Run the command group (exits with the command's exit code)."""
-    return cli.main(prog_name="gigq-bench")
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (used by the ``gigq-bench`` entry point)."""
+    try:
+        result = cli.main(args=argv, prog_name="gigq-bench", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_INTERRUPTED
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,10 @@ toolkit defines a metric.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,12 @@ METRICS: dict[str, Metric] = {
         Metric("end_to_end_p95_ms", "ms", False, "95th percentile of completed - created"),
         Metric("end_to_end_p99_ms", "ms", False, "99th percentile of completed - created"),
         Metric("lock_wait_share", "fraction", False,
-               "time workers spent waiting for the write lock / total worker time"),
-        Metric("lock_wait_p99_ms", "ms", False, "99th percentile wait for the write lock"),
+               "time workers spent waiting for the write lock / total worker thread time"),
+        Metric("lock_wait_p99_ms", "ms", False,
+               "99th percentile wait for the write lock (power-of-two bucket bound)"),
         Metric("lock_waits_per_job", "waits/job", False,
-               "write-lock acquisitions that had to retry, per completed job"),
+               "write-lock acquisitions that found the lock taken (waited >= 0.5 ms), "
+               "per completed job"),
         Metric("busy_errors", "count", False,
                "operations that gave up after the busy timeout"),
         Metric("cpu_per_1k_jobs", "CPU s", False,
@@ -53,3 +58,224 @@ def metric(name: str) -> Metric:
         return METRICS[name]
     except KeyError:
         raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+
+
+# ---------------------------------------------------------------------------
+# Computations: one function per metric family, fed by what a trial measured.
+# Everything below works on plain numbers so it can be checked on hand-made data.
+
+# A write-lock acquisition counts as a "lock wait" when it took at least this long:
+# an uncontended BEGIN IMMEDIATE takes microseconds, while SQLite's busy handler
+# sleeps at least 1 ms when another connection holds the lock. Histogram bucket k
+# of the lock counters holds waits in [2**(k-1), 2**k) µs; 2**9 µs = 0.512 ms.
+LOCK_WAIT_MIN_BUCKET = 10
+
+
+class JobRecord(NamedTuple):
+    """One job as the trial found it in the database (epoch seconds)."""
+
+    status: str
+    attempts: int
+    created: float | None
+    started: float | None
+    completed: float | None
+
+
+@dataclass
+class WorkerReport:
+    """What one worker process reported: its timed window, CPU and lock counters."""
+
+    t_go: float
+    t_end: float
+    cpu_s: float
+    threads: int
+    lock: dict[str, Any] | None = None
+
+
+@dataclass
+class TrialData:
+    """Raw measurements of one trial, from the database, ledgers and workers."""
+
+    submitted: int
+    submit_seconds: float | None
+    jobs: list[JobRecord]
+    ledger: dict[int, int]
+    workers: list[WorkerReport]
+    barrier: float | None = None
+    ceiling: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) by linear interpolation between closest ranks.
+
+    Same method as numpy's default: rank ``(n-1)·q/100``. None for no values.
+    """
+    data = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not data:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0-100, got {q}")
+    rank = (len(data) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (rank - low)
+
+
+def barrier_time(data: TrialData) -> float | None:
+    """Start of the timed window: the barrier, else the first worker's release."""
+    if data.barrier is not None:
+        return data.barrier
+    starts = [w.t_go for w in data.workers]
+    return min(starts) if starts else None
+
+
+def throughput(data: TrialData) -> dict[str, Any]:
+    """``jobs_per_sec`` (completed / barrier → last completion), ``submit_per_sec``,
+    ``jobs_completed`` and ``duration_s`` (the timed window)."""
+    done = [j.completed for j in data.jobs if j.status == "completed" and j.completed]
+    start = barrier_time(data)
+    duration = (max(done) - start) if done and start is not None else None
+    jobs_per_sec = len(done) / duration if duration and duration > 0 else None
+    submit = (data.submitted / data.submit_seconds
+              if data.submit_seconds and data.submit_seconds > 0 else None)
+    return {"jobs_per_sec": jobs_per_sec, "submit_per_sec": submit,
+            "jobs_completed": len(done), "duration_s": duration}
+
+
+def latency(data: TrialData) -> dict[str, float | None]:
+    """``wait`` (started - created) and ``end_to_end`` (completed - created)
+    p50/p95/p99 in milliseconds, over completed jobs."""
+    done = [j for j in data.jobs if j.status == "completed" and j.created is not None]
+    waits = [(j.started - j.created) * 1000 for j in done if j.started is not None]
+    e2e = [(j.completed - j.created) * 1000 for j in done if j.completed is not None]
+    out: dict[str, float | None] = {}
+    for name, values in (("wait", waits), ("end_to_end", e2e)):
+        for q in (50, 95, 99):
+            out[f"{name}_p{q}_ms"] = percentile(values, q)
+    return out
+
+
+def merge_lock(reports: Sequence[WorkerReport]) -> dict[str, Any] | None:
+    """Lock counters of all workers summed (None if any worker has none)."""
+    if not reports or any(r.lock is None for r in reports):
+        return None
+    merged: dict[str, Any] = {"transactions": 0, "lock_wait_total_s": 0.0,
+                              "lock_wait_max_s": 0.0, "busy_retries": 0, "busy_errors": 0,
+                              "histogram": []}
+    for r in reports:
+        lock = r.lock
+        for key in ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors"):
+            merged[key] += lock.get(key, 0)
+        merged["lock_wait_max_s"] = max(merged["lock_wait_max_s"], lock.get("lock_wait_max_s", 0))
+        hist = list(lock.get("histogram") or [])
+        acc = merged["histogram"]
+        if len(acc) < len(hist):
+            acc.extend([0] * (len(hist) - len(acc)))
+        for i, n in enumerate(hist):
+            acc[i] += n
+    return merged
+
+
+def histogram_percentile(histogram: Sequence[int], max_s: float, q: float) -> float:
+    """Upper bound (seconds) of the bucket holding the ``q``-quantile (0-1) wait.
+
+    Buckets are powers of two in microseconds, so this is exact to a factor of 2
+    and never above the largest wait seen.
+    """
+    total = sum(histogram)
+    if total == 0:
+        return 0.0
+    rank, seen = q * total, 0
+    for k, n in enumerate(histogram):
+        seen += n
+        if n and seen >= rank:
+            return min((2**k) / 1e6, max_s) if k else 0.0
+    return max_s
+
+
+def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
+    """``lock_wait_share``, ``lock_wait_p99_ms``, ``lock_waits_per_job``, ``busy_errors``.
+
+    Share: seconds spent waiting for the write lock / thread-seconds the workers
+    ran (each process's window x its threads). None where the GigQ version under
+    test has no lock counters.
+    """
+    merged = merge_lock(data.workers)
+    if merged is None:
+        return {"lock_wait_share": None, "lock_wait_p99_ms": None,
+                "lock_waits_per_job": None, "busy_errors": None}
+    thread_seconds = sum(max(r.t_end - r.t_go, 0.0) * max(r.threads, 1) for r in data.workers)
+    hist = merged["histogram"]
+    waits = sum(hist[LOCK_WAIT_MIN_BUCKET:])
+    return {
+        "lock_wait_share": merged["lock_wait_total_s"] / thread_seconds
+        if thread_seconds > 0 else None,
+        "lock_wait_p99_ms": histogram_percentile(hist, merged["lock_wait_max_s"], 0.99) * 1000,
+        "lock_waits_per_job": waits / jobs_completed if jobs_completed else None,
+        "busy_errors": merged["busy_errors"],
+    }
+
+
+def cpu_per_1k_jobs(data: TrialData, jobs_completed: int) -> float | None:
+    """User+sys CPU seconds of the worker processes (timed window) per 1,000 jobs."""
+    if not jobs_completed or not data.workers:
+        return None
+    return sum(r.cpu_s for r in data.workers) / jobs_completed * 1000
+
+
+def ceiling_ratio(jobs_per_sec: float | None, ceiling: float | None) -> float | None:
+    """jobs/s ÷ raw single-row commits/s of the same location and settings."""
+    if not jobs_per_sec or not ceiling:
+        return None
+    return jobs_per_sec / ceiling
+
+
+def verify(data: TrialData) -> tuple[bool, str | None]:
+    """Every submitted job completed exactly once, none lost — per the queue *and*
+    the jobs' own ledger. Returns ``(valid, reason)``.
+
+    A trial whose processes failed (crash, timeout) is invalid for that reason
+    alone; what it left in the queue and ledgers follows from it.
+    """
+    if data.failures:
+        return False, "; ".join(data.failures)
+    problems = []
+    if len(data.jobs) != data.submitted:
+        problems.append(f"the queue holds {len(data.jobs)} jobs, {data.submitted} were "
+                        "submitted")
+    statuses: dict[str, int] = {}
+    for job in data.jobs:
+        statuses[job.status] = statuses.get(job.status, 0) + 1
+    not_done = {s: n for s, n in statuses.items() if s != "completed"}
+    if not_done:
+        text = ", ".join(f"{n} {s}" for s, n in sorted(not_done.items()))
+        problems.append(f"{sum(not_done.values())} jobs did not complete ({text})")
+    expected = set(range(data.submitted))
+    missing = expected - set(data.ledger)
+    if missing:
+        problems.append(f"{len(missing)} jobs never ran (no ledger entry, e.g. job "
+                        f"{min(missing)})")
+    repeated = {n: c for n, c in data.ledger.items() if c > 1}
+    if repeated:
+        n = min(repeated)
+        problems.append(f"{len(repeated)} jobs ran more than once (job {n} ran "
+                        f"{repeated[n]} times)")
+    unknown = set(data.ledger) - expected
+    if unknown:
+        problems.append(f"the ledger holds {len(unknown)} job numbers that were never "
+                        "submitted")
+    return (not problems, "; ".join(problems) or None)
+
+
+def compute(data: TrialData) -> dict[str, Any]:
+    """Every metric of :data:`METRICS` plus ``valid``, ``invalid_reason``,
+    ``jobs_completed``, ``duration_s`` and ``ceiling_commits_per_sec``."""
+    row = throughput(data)
+    row.update(latency(data))
+    row.update(lock_contention(data, row["jobs_completed"]))
+    row["cpu_per_1k_jobs"] = cpu_per_1k_jobs(data, row["jobs_completed"])
+    row["ceiling_commits_per_sec"] = data.ceiling
+    row["ceiling_ratio"] = ceiling_ratio(row["jobs_per_sec"], data.ceiling)
+    row["valid"], row["invalid_reason"] = verify(data)
+    return row

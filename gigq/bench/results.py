@@ -29,7 +29,7 @@ TRIAL_COLUMNS = ("config_id", "trial_id", "repetition", "order", "version", "sta
 # Outcome columns besides the metrics of gigq.bench.metrics.
 OUTCOME_COLUMNS = (
     "durability", "valid", "invalid_reason", "jobs_completed", "duration_s",
-    "ceiling_commits_per_sec", "note",
+    "ceiling_commits_per_sec", "note", "load_1m",
 )
 
 
@@ -117,6 +117,21 @@ def _resolve(path: str | Path) -> Path:
     return p
 
 
+_NUMERIC_OUTCOMES = ("jobs_completed", "duration_s", "ceiling_commits_per_sec", "load_1m")
+
+
+def _coerce(df: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns numeric (null → NaN) even when a column holds only nulls."""
+    from .metrics import METRICS
+
+    for column in (*METRICS, *_NUMERIC_OUTCOMES):
+        if column in df:
+            df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
+    if "valid" in df:
+        df["valid"] = df["valid"].astype(bool)
+    return df
+
+
 def load_results(path: str | Path) -> Results:
     """Read a run from its directory or ``results.json``; raises :class:`ResultsError`."""
     json_path = _resolve(path)
@@ -135,7 +150,7 @@ def load_results(path: str | Path) -> Results:
             + ("upgrade gigq[bench] to read it" if newer else
                "re-run the sweep with this version to compare")
         )
-    rows = pd.DataFrame(doc.get("rows") or [])
+    rows = _coerce(pd.DataFrame(doc.get("rows") or []))
     return Results(
         rows=rows,
         spec=doc.get("spec") or {},

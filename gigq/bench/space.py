@@ -1,0 +1,686 @@
+"""The sweep space: dimensions, value parsing, profiles, designs and validity rules.
+
+A *configuration* is one value for every dimension. A *spec* says which
+configurations to run: a base configuration, the dimensions to vary (values per
+dimension), a design (``oat``: one factor at a time around the base; ``grid``: the
+cross product) and optional extra *groups* — further designs around a changed
+base, e.g. "vary concurrency, with io jobs" or "vary polling_interval, in steady
+mode". The plan is the union of all groups' configurations, de-duplicated, with
+the combinations that cannot run listed as skipped together with the reason.
+
+Specs come from a built-in profile (``quick``, ``standard``, ``full``; TOML files in
+``gigq/bench/profiles/``), layered with a user TOML file (``--config``), then
+``--base`` and ``--set`` from the command line. Every value is validated here, so
+bad input fails before any trial runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
+
+from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
+from .workloads import DEFAULT_SIZES, JOB_TYPES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class SpaceError(ValueError):
+    """Bad sweep input (dimension, value, profile, TOML); the message says the fix."""
+
+
+DESIGNS = ("oat", "grid")
+MODES = ("drain", "steady")
+SUBMIT_MODES = ("single", "batch")
+AUTO = "auto"
+
+
+# ---------------------------------------------------------------------------
+# Dimensions
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A sweep dimension: its column name, how to parse a value, what it means."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    description: str
+    # Values shown in --help and errors (for dimensions with a fixed set).
+    choices: tuple[str, ...] | None = None
+
+
+def _fail(dim: str, value: Any, expected: str) -> SpaceError:
+    return SpaceError(f"invalid value {value!r} for {dim}: expected {expected}")
+
+
+def _int(dim: str, minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise _fail(dim, value, f"an integer >= {minimum}")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise _fail(dim, value, f"an integer >= {minimum}") from None
+        if number < minimum:
+            raise _fail(dim, value, f"an integer >= {minimum}")
+        return number
+    return parse
+
+
+def _float(dim: str, minimum: float, strict: bool) -> Callable[[Any], float]:
+    expected = f"a number {'>' if strict else '>='} {minimum:g}"
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise _fail(dim, value, expected)
+        try:
+            number = float(str(value).strip()) if not isinstance(value, (int, float)) \
+                else float(value)
+        except ValueError:
+            raise _fail(dim, value, expected) from None
+        if not math.isfinite(number) or number < minimum or (strict and number == minimum):
+            raise _fail(dim, value, expected)
+        return number
+    return parse
+
+
+def _choice(dim: str, choices: Sequence[str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise _fail(dim, value, f"one of {', '.join(choices)}")
+        return text
+    return parse
+
+
+def _cache_size(value: Any) -> int | None:
+    if value is None or str(value).strip().lower() in ("default", "none", ""):
+        return None
+    if isinstance(value, bool):
+        raise _fail("cache_size", value, "an integer (negative = KiB, positive = pages) "
+                    "or 'default'")
+    try:
+        return int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise _fail("cache_size", value, "an integer (negative = KiB, e.g. -64000 for "
+                    "64 MB; positive = pages) or 'default'") from None
+
+
+def _jobs(value: Any) -> int | str:
+    if str(value).strip().lower() == AUTO:
+        return AUTO
+    return _int("jobs", 1)(value)
+
+
+def _location(value: Any) -> str:
+    try:
+        name, _ = parse_location(str(value))
+    except LocationError as exc:
+        raise SpaceError(str(exc)) from None
+    return name
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension("job_type", _choice("job_type", JOB_TYPES),
+                  "what each job does: noop, cpu (pure-Python loop), io (sleep, like a "
+                  "network call), mixed (both)", JOB_TYPES),
+        Dimension("workers", _int("workers", 1), "worker processes"),
+        Dimension("concurrency", _int("concurrency", 1), "job threads per worker process"),
+        Dimension("journal_mode", _choice("journal_mode", JOURNAL_MODES),
+                  "SQLite journal mode", JOURNAL_MODES),
+        Dimension("synchronous", _choice("synchronous", SYNCHRONOUS_LEVELS),
+                  "SQLite synchronous level", SYNCHRONOUS_LEVELS),
+        Dimension("cache_size", _cache_size,
+                  "SQLite cache_size (negative = KiB, positive = pages, 'default')"),
+        Dimension("polling_interval", _float("polling_interval", 0, strict=False),
+                  "longest sleep of an idle worker, seconds"),
+        Dimension("location", _location,
+                  "where the database lives: disk, tmpfs, memory or NAME=/path"),
+        Dimension("jobs", _jobs,
+                  "jobs per drain trial, or 'auto' (sized so the timed window lasts "
+                  "about target_seconds)"),
+        Dimension("mode", _choice("mode", MODES),
+                  "drain (submit everything, then work it off) or steady (a producer "
+                  "submits at arrival_rate for duration while workers run)", MODES),
+        Dimension("submit", _choice("submit", SUBMIT_MODES),
+                  "single (one submit per job) or batch (submit_many)", SUBMIT_MODES),
+        Dimension("arrival_rate", _float("arrival_rate", 0, strict=True),
+                  "steady mode: jobs submitted per second"),
+        Dimension("duration", _float("duration", 0, strict=True),
+                  "steady mode: seconds of arrivals"),
+    )
+}
+
+# Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
+CONFIG_ORDER = tuple(DIMENSIONS)
+
+DEFAULT_BASE: dict[str, Any] = {
+    "job_type": "noop",
+    "workers": 2,
+    "concurrency": 1,
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "cache_size": None,
+    "polling_interval": 1.0,
+    "location": "disk",
+    "jobs": AUTO,
+    "mode": "drain",
+    "submit": "batch",
+    "arrival_rate": 200.0,
+    "duration": 3.0,
+}
+
+DEFAULT_TARGET_SECONDS = 1.5
+DEFAULT_BATCH_SIZE = 500
+MAX_AUTO_JOBS = 200_000
+MIN_AUTO_JOBS = 200
+
+
+def parse_value(dim: str, value: Any) -> Any:
+    """Validate and normalise one value of ``dim``; SpaceError names the problem."""
+    try:
+        dimension = DIMENSIONS[dim]
+    except KeyError:
+        raise SpaceError(
+            f"unknown dimension {dim!r}; known dimensions: {', '.join(DIMENSIONS)}"
+        ) from None
+    return dimension.parse(value)
+
+
+def normalise(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration with the dimensions that do not apply to its mode blanked.
+
+    Drain trials have no arrival rate or duration; a steady trial's job count is
+    arrival_rate x duration. Blanking them makes equal trials equal (one config_id).
+    """
+    out = {dim: config.get(dim) for dim in CONFIG_ORDER}
+    extra = {k: v for k, v in config.items() if k not in out}
+    out.update(extra)
+    if out["mode"] == "drain":
+        out["arrival_rate"] = None
+        out["duration"] = None
+    else:
+        out["jobs"] = None
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value)
+
+
+def config_id(config: Mapping[str, Any]) -> str:
+    """Stable id of a configuration: ``dim=value;…`` in column order.
+
+    Equal across runs for the same configuration; cache_size None is ``default``,
+    dimensions that do not apply to the mode are left out.
+    """
+    parts = []
+    for dim, value in normalise(config).items():
+        if value is None and dim != "cache_size":
+            continue
+        parts.append(f"{dim}={'default' if value is None else _fmt(value)}")
+    return ";".join(parts)
+
+
+def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
+    """Short human text: the dimensions that differ from ``base`` (all if no base)."""
+    cfg = {k: v for k, v in normalise(config).items() if k in DIMENSIONS}
+    if base is None:
+        shown = {k: v for k, v in cfg.items() if v is not None}
+    else:
+        # Against the raw base: a steady config's arrival_rate equal to the base's
+        # is no difference, even though a drain base blanks it.
+        shown = {k: v for k, v in cfg.items() if base.get(k) != v and v is not None}
+    if not shown:
+        return "base configuration"
+    return " ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
+
+
+# ---------------------------------------------------------------------------
+# Specs
+
+
+@dataclass
+class Group:
+    """One design block: configurations around ``base`` (overrides of the spec base)."""
+
+    name: str
+    base: dict[str, Any] = field(default_factory=dict)
+    dimensions: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class SweepSpec:
+    """Everything that decides which trials run and how."""
+
+    profile: str = "quick"
+    description: str = ""
+    design: str = "oat"
+    base: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_BASE))
+    dimensions: dict[str, list[Any]] = field(default_factory=dict)
+    groups: list[Group] = field(default_factory=list)
+    repeat: int = 3
+    seed: int = 1
+    target_seconds: float = DEFAULT_TARGET_SECONDS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    job_sizes: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIZES))
+    locations: dict[str, str] = field(default_factory=dict)
+
+    def all_groups(self) -> list[Group]:
+        """The main group (top-level dimensions) followed by the extra groups."""
+        return [Group("main", {}, self.dimensions), *self.groups]
+
+    def varied(self) -> dict[str, list[Any]]:
+        """Every varied dimension with the union of its values over all groups."""
+        out: dict[str, list[Any]] = {}
+        for group in self.all_groups():
+            for dim, values in group.dimensions.items():
+                seen = out.setdefault(dim, [])
+                seen.extend(v for v in values if v not in seen)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec as plain data (results.json ``spec``)."""
+        return {
+            "profile": self.profile,
+            "description": self.description,
+            "design": self.design,
+            "base": normalise_base(self.base),
+            "dimensions": self.varied(),
+            "groups": [{"name": g.name, "base": g.base, "dimensions": g.dimensions}
+                       for g in self.all_groups()],
+            "repeat": self.repeat,
+            "seed": self.seed,
+            "target_seconds": self.target_seconds,
+            "batch_size": self.batch_size,
+            "job_sizes": dict(self.job_sizes),
+            "locations": dict(self.locations),
+        }
+
+
+def normalise_base(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The base in column order."""
+    return {dim: base.get(dim) for dim in CONFIG_ORDER}
+
+
+_TOP_KEYS = {"description", "design", "repeat", "seed", "target_seconds", "batch_size",
+             "base", "dimensions", "group", "job_sizes", "locations", "extends"}
+
+
+def _parse_values(dim: str, raw: Any, spec: SweepSpec, where: str) -> list[Any]:
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        raise SpaceError(f"{where}: dimension {dim} has no values")
+    parsed = []
+    for value in values:
+        if dim == "location" and "=" in str(value):
+            try:
+                name, path = parse_location(str(value))
+            except LocationError as exc:
+                raise SpaceError(f"{where}: {exc}") from None
+            spec.locations[name] = path
+            value = name
+        try:
+            item = parse_value(dim, value)
+        except SpaceError as exc:
+            raise SpaceError(f"{where}: {exc}") from None
+        if item not in parsed:
+            parsed.append(item)
+    return parsed
+
+
+def _parse_base(raw: Any, spec: SweepSpec, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise SpaceError(f"{where}: 'base' must be a table of dimension = value")
+    out = {}
+    for dim, value in raw.items():
+        if isinstance(value, list):
+            raise SpaceError(f"{where}: base {dim} takes one value, not a list "
+                             "(vary it under [dimensions])")
+        out[dim] = _parse_values(dim, value, spec, where)[0]
+    return out
+
+
+def _positive_number(key: str, value: Any, where: str, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+            kind is int and int(value) != value):
+        what = "a positive integer" if kind is int else "a positive number"
+        raise SpaceError(f"{where}: {key} must be {what}, got {value!r}")
+    return kind(value)
+
+
+def apply_document(spec: SweepSpec, doc: Mapping[str, Any], where: str) -> SweepSpec:
+    """Layer a profile/config document over ``spec`` (in place; returns it).
+
+    Scalars replace; ``base``, ``job_sizes`` and ``locations`` merge key by key;
+    each dimension listed replaces that dimension's values; a ``group`` array, if
+    present, replaces the groups.
+    """
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise SpaceError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                         f"valid: {', '.join(sorted(_TOP_KEYS))}")
+    if "description" in doc:
+        spec.description = str(doc["description"])
+    if "design" in doc:
+        design = str(doc["design"]).lower()
+        if design not in DESIGNS:
+            raise SpaceError(f"{where}: design {doc['design']!r} unknown; use oat or grid")
+        spec.design = design
+    if "repeat" in doc:
+        spec.repeat = _positive_number("repeat", doc["repeat"], where, int)
+    if "seed" in doc:
+        if isinstance(doc["seed"], bool) or not isinstance(doc["seed"], int):
+            raise SpaceError(f"{where}: seed must be an integer")
+        spec.seed = doc["seed"]
+    if "target_seconds" in doc:
+        spec.target_seconds = _positive_number("target_seconds", doc["target_seconds"],
+                                               where, float)
+    if "batch_size" in doc:
+        spec.batch_size = _positive_number("batch_size", doc["batch_size"], where, int)
+    for name, path in (doc.get("locations") or {}).items():
+        try:
+            loc_name, loc_path = parse_location(f"{name}={path}")
+        except LocationError as exc:
+            raise SpaceError(f"{where}: {exc}") from None
+        spec.locations[loc_name] = loc_path
+    if "job_sizes" in doc:
+        spec.job_sizes.update(parse_job_sizes(doc["job_sizes"], where))
+    if "base" in doc:
+        spec.base.update(_parse_base(doc["base"], spec, where))
+    dims = doc.get("dimensions") or {}
+    if not isinstance(dims, Mapping):
+        raise SpaceError(f"{where}: [dimensions] must be a table of dimension = [values]")
+    for dim, values in dims.items():
+        spec.dimensions[dim] = _parse_values(dim, values, spec, f"{where} [dimensions]")
+    if "group" in doc:
+        groups = doc["group"]
+        if not isinstance(groups, list):
+            raise SpaceError(f"{where}: use [[group]] tables for groups")
+        spec.groups = []
+        for i, raw in enumerate(groups, 1):
+            gwhere = f"{where} [[group]] #{i}"
+            if not isinstance(raw, Mapping):
+                raise SpaceError(f"{gwhere}: a group is a table")
+            extra = set(raw) - {"name", "base", "dimensions"}
+            if extra:
+                raise SpaceError(f"{gwhere}: unknown key(s) {', '.join(sorted(extra))}; "
+                                 "valid: name, base, dimensions")
+            spec.groups.append(Group(
+                name=str(raw.get("name", f"group {i}")),
+                base=_parse_base(raw.get("base") or {}, spec, gwhere),
+                dimensions={d: _parse_values(d, v, spec, gwhere)
+                            for d, v in (raw.get("dimensions") or {}).items()},
+            ))
+    return spec
+
+
+def parse_job_sizes(raw: Any, where: str = "job sizes") -> dict[str, float]:
+    """Validate a ``{name: number}`` mapping of job sizes."""
+    if not isinstance(raw, Mapping):
+        raise SpaceError(f"{where}: job_sizes must be a table of name = number")
+    out = {}
+    for key, value in raw.items():
+        if key not in DEFAULT_SIZES:
+            raise SpaceError(f"{where}: unknown job size {key!r}; known: "
+                             f"{', '.join(DEFAULT_SIZES)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SpaceError(f"{where}: job size {key} must be a number, got {value!r}") \
+                from None
+        if isinstance(value, bool) or number < 0 or not math.isfinite(number):
+            raise SpaceError(f"{where}: job size {key} must be a number >= 0, got {value!r}")
+        out[key] = number
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Profiles and files
+
+PROFILES = ("quick", "standard", "full", "ci")
+
+
+def _read_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpaceError(f"{where} is not valid TOML: {exc}") from None
+
+
+def profile_text(name: str) -> str:
+    """The TOML source of a built-in profile."""
+    if name not in PROFILES:
+        raise SpaceError(f"unknown profile {name!r}; built-in profiles: {', '.join(PROFILES)}")
+    return resources.files("gigq.bench").joinpath("profiles", f"{name}.toml").read_text()
+
+
+def load_profile(name: str) -> SweepSpec:
+    """A built-in profile as a spec."""
+    spec = SweepSpec(profile=name)
+    return apply_document(spec, _read_toml(profile_text(name), f"profile {name}"),
+                          f"profile {name}")
+
+
+def parse_assignment(text: str, option: str) -> tuple[str, str]:
+    """``"dim=values"`` → ``(dim, "values")`` with a clear error otherwise."""
+    if "=" not in text:
+        raise SpaceError(f"{option} {text!r}: expected DIMENSION=VALUE (e.g. workers=1,2,4)")
+    dim, values = text.split("=", 1)
+    dim = dim.strip()
+    if dim not in DIMENSIONS:
+        raise SpaceError(f"{option} {text!r}: unknown dimension {dim!r}; known dimensions: "
+                         f"{', '.join(DIMENSIONS)}")
+    if not values.strip():
+        raise SpaceError(f"{option} {text!r}: no value given")
+    return dim, values.strip()
+
+
+def _split_values(dim: str, text: str) -> list[str]:
+    # A location path may not contain commas; every other value never does.
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_spec(
+    profile: str = "quick",
+    config_file: str | Path | None = None,
+    base: Iterable[str] = (),
+    set_values: Iterable[str] = (),
+    design: str | None = None,
+    repeat: int | None = None,
+    seed: int | None = None,
+    job_sizes: Iterable[str] = (),
+    locations: Iterable[str] = (),
+) -> SweepSpec:
+    """The spec from a profile, a TOML file and command-line overrides.
+
+    Layers, later wins: the profile (or the one the file ``extends``; ``extends =
+    "none"`` starts from the defaults) → the file → ``--base dim=value`` →
+    ``--set dim=v1,v2`` (two or more values: vary the dimension over exactly these,
+    in every group that varies it, or in the main group; one value: fix it in every
+    trial) → design, repeat, seed, job sizes and locations options.
+    """
+    doc: dict[str, Any] | None = None
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpaceError(f"cannot read config file {path}: {exc.strerror or exc}") \
+                from None
+        doc = _read_toml(text, f"config file {path}")
+        extends = doc.get("extends", profile)
+        if extends not in (*PROFILES, "none"):
+            raise SpaceError(f"config file {path}: extends = {extends!r}; use one of "
+                             f"{', '.join(PROFILES)} or 'none'")
+        profile = str(extends)
+    spec = SweepSpec(profile="none") if profile == "none" else load_profile(profile)
+    if doc is not None:
+        apply_document(spec, doc, f"config file {config_file}")
+        spec.profile = f"{profile}+{Path(config_file).stem}" if profile != "none" \
+            else Path(config_file).stem
+    for text in locations:
+        try:
+            name, path = parse_location(text)
+        except LocationError as exc:
+            raise SpaceError(f"--location {text!r}: {exc}") from None
+        if path is None:
+            raise SpaceError(f"--location {text!r}: expected NAME=/path (e.g. hdd=/mnt/hdd)")
+        spec.locations[name] = path
+    for text in base:
+        dim, value = parse_assignment(text, "--base")
+        spec.base[dim] = _parse_values(dim, value, spec, "--base")[0]
+    for text in set_values:
+        dim, raw = parse_assignment(text, "--set")
+        values = _parse_values(dim, _split_values(dim, raw), spec, "--set")
+        if len(values) == 1:
+            # One value fixes the dimension everywhere, overriding group bases.
+            spec.base[dim] = values[0]
+            spec.dimensions.pop(dim, None)
+            for group in spec.groups:
+                group.dimensions.pop(dim, None)
+                if dim in group.base:
+                    group.base[dim] = values[0]
+        else:
+            replaced = False
+            for group in spec.groups:
+                if dim in group.dimensions:
+                    group.dimensions[dim] = values
+                    replaced = True
+            if dim in spec.dimensions or not replaced:
+                spec.dimensions[dim] = values
+    if design is not None:
+        if design not in DESIGNS:
+            raise SpaceError(f"--design {design!r}: use oat or grid")
+        spec.design = design
+    if repeat is not None:
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise SpaceError(f"--repeat {repeat}: repeat each configuration at least once "
+                             "(--repeat 1 or more; 3+ for medians worth comparing)")
+        spec.repeat = repeat
+    if seed is not None:
+        spec.seed = seed
+    sizes = {}
+    for text in job_sizes:
+        if "=" not in text:
+            raise SpaceError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10; "
+                             f"known: {', '.join(DEFAULT_SIZES)}")
+        key, value = text.split("=", 1)
+        sizes[key.strip()] = value.strip()
+    if sizes:
+        spec.job_sizes.update(parse_job_sizes(sizes, "--job-size"))
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# Designs and the plan
+
+
+def oat(base: Mapping[str, Any], dimensions: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """One factor at a time: the base, then each dimension's values with the rest at base."""
+    configs = [dict(base)]
+    for dim, values in dimensions.items():
+        for value in values:
+            configs.append({**base, dim: value})
+    return configs
+
+
+def grid(base: Mapping[str, Any], dimensions: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """The cross product of every dimension's values (the rest at base)."""
+    names = list(dimensions)
+    return [
+        {**base, **dict(zip(names, combo, strict=True))}
+        for combo in itertools.product(*(dimensions[n] for n in names))
+    ]
+
+
+DESIGN_FUNCTIONS = {"oat": oat, "grid": grid}
+
+
+def skip_reason(config: Mapping[str, Any], locations: Locations) -> str | None:
+    """Why ``config`` cannot run on this machine, or None if it can."""
+    loc = locations.resolve(config["location"])
+    if loc.problem:
+        return loc.problem
+    if loc.in_memory:
+        if config["workers"] > 1:
+            return ("an in-memory database lives inside one process: workers > 1 needs a "
+                    "database file (use workers=1; concurrency threads share it)")
+        if config["journal_mode"] not in ("memory", "off"):
+            return (f"{config['journal_mode'].upper()} is not available for :memory: "
+                    "(an in-memory database keeps its journal in memory; use "
+                    "journal_mode=memory)")
+    elif config["journal_mode"] == "wal" and loc.fs_type in NETWORK_FILE_SYSTEMS:
+        return (f"WAL needs shared memory between processes, which {loc.fs_type} "
+                f"({loc.name}) does not provide")
+    return None
+
+
+@dataclass
+class Plan:
+    """The configurations to run (in plan order) and the ones skipped, with reasons."""
+
+    spec: SweepSpec
+    configs: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+
+    @property
+    def trials(self) -> int:
+        """Recorded trials: configurations x repetitions."""
+        return len(self.configs) * self.spec.repeat
+
+
+def make_plan(spec: SweepSpec, locations: Locations) -> Plan:
+    """Expand the spec into configurations, apply validity rules, de-duplicate.
+
+    Unknown location names are an error here (before any trial runs).
+    """
+    for name, path in spec.locations.items():
+        try:
+            locations.define(name, path)
+        except LocationError as exc:
+            raise SpaceError(str(exc)) from None
+    configs: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    make = DESIGN_FUNCTIONS[spec.design]
+    for group in spec.all_groups():
+        group_base = {**spec.base, **group.base}
+        for raw in make(group_base, group.dimensions):
+            config = normalise(raw)
+            cid = config_id(config)
+            if cid in seen:
+                continue
+            seen.add(cid)
+            if not locations.known(config["location"]):
+                raise SpaceError(
+                    f"unknown location {config['location']!r}; use "
+                    f"{', '.join(locations.names())}, or define it with --location "
+                    f"{config['location']}=/path"
+                )
+            reason = skip_reason(config, locations)
+            if reason:
+                skipped.append({"config": copy.deepcopy(config), "config_id": cid,
+                                "reason": reason})
+            else:
+                configs.append(config)
+    return Plan(spec, configs, skipped)

@@ -1,0 +1,420 @@
+"""The process side of a trial: submit, produce or work, then report counters.
+
+Run by :mod:`gigq.bench.trial` as ``PYTHON path/to/trial_worker.py SPEC_JSON``
+(any interpreter, any GigQ version). It uses the standard library and GigQ's public
+API only (``JobQueue.submit``, ``Worker(...).start()/stop()``) and detects optional
+capabilities (storage settings, ``burst``, ``lock_stats``, ``submit_many``,
+``backup``), so the same driver measures this tree and GigQ releases such as
+0.5.1 — which is what ``gigq-bench`` A/B runs rely on. Never import click,
+pandas or other gigq.bench modules here.
+
+Roles (``spec["role"]``):
+
+``submit``  drain mode: submit ``jobs`` jobs, report the submit time, exit.
+``work``    build a Worker, say ``ready``, wait for ``go`` on stdin, run until the
+            queue is drained (drain mode) or until ``finish`` arrives and the
+            queue is drained (steady mode), report counters.
+``produce`` steady mode: say ``ready``, wait for ``go``, submit at
+            ``arrival_rate`` jobs/s for ``duration`` s, report.
+``solo``    in-memory database: submitter/producer and worker threads in one
+            process (a ``:memory:`` database cannot be shared across processes);
+            at the end the database is copied to ``backup_to`` for the trial.
+
+Messages to the trial are JSON lines on stdout (``ready``, ``done``, ``error``);
+commands from it are lines on stdin (``go``, ``finish``). End of stdin means the
+trial is gone: the process stops at once, so nothing outlives its trial.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import resource
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Started by path, Python put this directory first on sys.path, where the other
+# gigq.bench modules would shadow top-level names; nothing is imported from it.
+if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
+    del sys.path[0]
+
+WORKLOADS_MODULE = "gigq_bench_workloads"
+
+
+def load_workloads(path: str | None = None) -> Any:
+    """Load workloads.py under the fixed name the submitted jobs refer to."""
+    if WORKLOADS_MODULE in sys.modules:
+        return sys.modules[WORKLOADS_MODULE]
+    spec = importlib.util.spec_from_file_location(
+        WORKLOADS_MODULE, path or os.path.join(_HERE, "workloads.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[WORKLOADS_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def emit(event: str, **data: Any) -> None:
+    """One JSON message to the trial."""
+    sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------
+# What this GigQ can do
+
+
+def capabilities() -> dict[str, Any]:
+    """Optional features of the installed GigQ, detected from its public API."""
+    import gigq
+    from gigq import JobQueue, Worker
+
+    worker_params = inspect.signature(Worker.__init__).parameters
+    queue_params = inspect.signature(JobQueue.__init__).parameters
+    version = getattr(gigq, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version("gigq")
+        except Exception:
+            version = "unknown"
+    return {
+        "gigq_version": version,
+        "gigq_path": os.path.dirname(os.path.abspath(gigq.__file__)),
+        "settings": "settings" in worker_params and "settings" in queue_params,
+        "burst": "burst" in worker_params,
+        "concurrency": "concurrency" in worker_params,
+        "lock_stats": hasattr(Worker, "lock_stats"),
+        "submit_many": hasattr(JobQueue, "submit_many"),
+        "backup": hasattr(JobQueue, "backup"),
+        "python": sys.version.split()[0],
+        "sqlite_version": __import__("sqlite3").sqlite_version,
+    }
+
+
+def make_settings(spec: dict[str, Any], caps: dict[str, Any]) -> Any:
+    """SQLiteSettings for the spec, or None when this GigQ has no settings."""
+    if not caps["settings"] or not spec.get("settings"):
+        return None
+    from gigq.storage import SQLiteSettings
+
+    values = {k: v for k, v in spec["settings"].items() if v is not None}
+    return SQLiteSettings(**values)
+
+
+def queue_kwargs(settings: Any) -> dict[str, Any]:
+    """Keyword arguments for JobQueue (empty for versions without settings)."""
+    return {} if settings is None else {"settings": settings}
+
+
+def build_jobs(spec: dict[str, Any], start: int, count: int) -> list[Any]:
+    """``count`` Job objects numbered from ``start``."""
+    from gigq import Job
+
+    workloads = load_workloads(spec.get("workloads_path"))
+    func = getattr(workloads, spec["job_type"])
+    sizes = spec.get("sizes") or {}
+    return [
+        Job("bench", func, workloads.job_params(spec["job_type"], n, sizes))
+        for n in range(start, start + count)
+    ]
+
+
+def submit_jobs(queue: Any, jobs: list[Any], batch: bool, batch_size: int) -> float:
+    """Submit ``jobs``; returns the seconds spent inside the submit calls."""
+    start = time.perf_counter()
+    if batch and hasattr(queue, "submit_many"):
+        for i in range(0, len(jobs), batch_size):
+            queue.submit_many(jobs[i : i + batch_size])
+    else:
+        for job in jobs:
+            queue.submit(job)
+    return time.perf_counter() - start
+
+
+def submit_notes(spec: dict[str, Any], caps: dict[str, Any]) -> list[str]:
+    """Why this version ran differently from the configuration, if it did."""
+    notes = []
+    if spec.get("settings") and not caps["settings"]:
+        notes.append(f"GigQ {caps['gigq_version']} has no storage settings; ran with its "
+                     "defaults")
+    if spec.get("submit") == "batch" and not caps["submit_many"]:
+        notes.append(f"GigQ {caps['gigq_version']} has no submit_many; submitted one by one")
+    return notes
+
+
+# ---------------------------------------------------------------------------
+# Counters
+
+
+def lock_snapshot(worker: Any) -> dict[str, Any] | None:
+    """The worker's lock-wait counters as a dict, or None if this GigQ has none."""
+    if not hasattr(worker, "lock_stats"):
+        return None
+    return worker.lock_stats().as_dict()
+
+
+def lock_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> Any:
+    """Counters accumulated between two snapshots (max wait: the later maximum)."""
+    if before is None or after is None:
+        return None
+    delta = {
+        k: after[k] - before.get(k, 0)
+        for k in ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors")
+    }
+    delta["lock_wait_max_s"] = after["lock_wait_max_s"]
+    pairs = zip(after["histogram"], before["histogram"], strict=True)
+    delta["histogram"] = [a - b for a, b in pairs]
+    return delta
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ---------------------------------------------------------------------------
+# Worker side
+
+
+def make_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any, burst: bool) -> Any:
+    """A Worker for the spec, using only the arguments this GigQ accepts."""
+    from gigq import Worker
+
+    kwargs: dict[str, Any] = {
+        "worker_id": f"bench-{os.getpid()}",
+        "polling_interval": spec["polling_interval"],
+    }
+    if caps["concurrency"]:
+        kwargs["concurrency"] = spec["concurrency"]
+    if settings is not None:
+        kwargs["settings"] = settings
+    if burst:
+        kwargs["burst"] = True
+    return Worker(spec["db"], **kwargs)
+
+
+def queue_drained(queue: Any) -> bool:
+    """No job pending or running (the public ``stats()`` of every version)."""
+    counts = queue.stats()
+    return not counts.get("pending", 0) and not counts.get("running", 0)
+
+
+class Stopper:
+    """Stops the worker when the queue is drained or the trial goes away.
+
+    A thread reads stdin: ``finish`` (steady mode: the producer is done) starts
+    watching for the drained queue; end of input (the trial is gone) stops the
+    worker at once. In drain mode without ``burst`` support, watching starts right
+    away. Nothing polls before there is something to watch for.
+    """
+
+    def __init__(self, worker: Any, queue_factory: Any, watch_now: bool,
+                 producer: threading.Thread | None = None) -> None:
+        self.worker = worker
+        self.queue_factory = queue_factory
+        self.producer = producer
+        self.orphaned = False
+        self.done = False
+        self._wake = threading.Event()
+        if watch_now:
+            self._wake.set()
+        threading.Thread(target=self._read_commands, daemon=True).start()
+        threading.Thread(target=self._supervise, daemon=True).start()
+
+    def _read_commands(self) -> None:
+        for line in sys.stdin:
+            if line.strip() == "finish":
+                self._wake.set()
+        self.orphaned = True
+        self._wake.set()
+
+    def _supervise(self) -> None:
+        self._wake.wait()
+        # stop() before start() has begun would be undone by start(): wait for it.
+        while not self.worker.running and not self.done:
+            time.sleep(0.005)
+        if self.done:
+            return
+        if self.orphaned:
+            self.worker.stop()
+            return
+        if self.producer is not None:
+            self.producer.join()
+        queue = self.queue_factory()
+        # A count query every 20 ms, only once arrivals stopped (or, for a GigQ
+        # without burst mode, during the drain): negligible next to the workers.
+        while self.worker.running:
+            if self.orphaned or queue_drained(queue):
+                self.worker.stop()
+                return
+            time.sleep(0.02)
+
+
+def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
+               producer_factory: Any = None) -> dict[str, Any]:
+    """Build the worker, pass the barrier, run it, return its counters."""
+    from gigq import JobQueue
+
+    drain = spec["mode"] == "drain"
+    use_burst = drain and caps["burst"]
+    worker = make_worker(spec, caps, settings, use_burst)
+    load_workloads(spec.get("workloads_path"))
+    return_data: dict[str, Any] = {}
+    emit("ready", capabilities=caps)
+    command = sys.stdin.readline().strip()
+    if command != "go":
+        raise SystemExit(3)  # the trial was abandoned before it began
+    t_go = time.time()
+    cpu0 = cpu_seconds()
+    lock0 = lock_snapshot(worker)
+    producer = producer_factory(return_data) if producer_factory else None
+    stopper = Stopper(
+        worker,
+        lambda: JobQueue(spec["db"], **queue_kwargs(settings)),
+        watch_now=(drain and not use_burst) or producer is not None,
+        producer=producer,
+    )
+    try:
+        worker.start()
+    finally:
+        stopper.done = True
+    t_end = time.time()
+    return {
+        "t_go": t_go,
+        "t_end": t_end,
+        "cpu_s": cpu_seconds() - cpu0,
+        "lock": lock_delta(lock0, lock_snapshot(worker)),
+        "threads": spec["concurrency"] if caps["concurrency"] else 1,
+        **return_data,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Producer side
+
+
+def produce(queue: Any, spec: dict[str, Any], caps: dict[str, Any]) -> dict[str, Any]:
+    """Submit at ``arrival_rate`` jobs/s for ``duration`` s, evenly spaced.
+
+    When the producer falls behind, the jobs already due go in together: one
+    ``submit_many`` in batch mode, one by one in single mode.
+    """
+    rate = float(spec["arrival_rate"])
+    total = max(1, round(rate * float(spec["duration"])))
+    interval = 1.0 / rate
+    batch = spec.get("submit") == "batch" and caps["submit_many"]
+    submitted, busy = 0, 0.0
+    t0 = time.perf_counter()
+    while submitted < total:
+        due = t0 + submitted * interval
+        now = time.perf_counter()
+        if due > now:
+            time.sleep(due - now)
+            now = time.perf_counter()
+        ready = min(total, int((now - t0) / interval) + 1) - submitted
+        jobs = build_jobs(spec, submitted, max(1, ready))
+        busy += submit_jobs(queue, jobs, batch, len(jobs))
+        submitted += len(jobs)
+    return {"submitted": submitted, "submit_s": busy,
+            "produce_s": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------------
+# Roles
+
+
+def role_submit(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    from gigq import JobQueue
+
+    settings = make_settings(spec, caps)
+    queue = JobQueue(spec["db"], **queue_kwargs(settings))
+    jobs = build_jobs(spec, 0, int(spec["jobs"]))
+    seconds = submit_jobs(queue, jobs, spec.get("submit") == "batch",
+                          int(spec.get("batch_size", 500)))
+    emit("done", submitted=len(jobs), submit_s=seconds, capabilities=caps,
+         notes=submit_notes(spec, caps))
+
+
+def role_work(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    settings = make_settings(spec, caps)
+    emit("done", **run_worker(spec, caps, settings))
+
+
+def role_produce(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    from gigq import JobQueue
+
+    settings = make_settings(spec, caps)
+    queue = JobQueue(spec["db"], **queue_kwargs(settings))
+    load_workloads(spec.get("workloads_path"))
+    emit("ready", capabilities=caps)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit(3)
+    emit("done", **produce(queue, spec, caps), notes=submit_notes(spec, caps))
+
+
+def role_solo(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    from gigq import JobQueue
+
+    if spec.get("backup_to") and not caps["backup"]:
+        # Without backup() the database would die with this process unread; and
+        # such versions have no shared in-memory database for threads either.
+        raise RuntimeError(f"GigQ {caps['gigq_version']} cannot run the in-memory location "
+                           "(no JobQueue.backup to hand the database back)")
+    settings = make_settings(spec, caps)
+    queue = JobQueue(spec["db"], **queue_kwargs(settings))
+    extra: dict[str, Any] = {"notes": submit_notes(spec, caps)}
+    producer_factory = None
+    if spec["mode"] == "drain":
+        jobs = build_jobs(spec, 0, int(spec["jobs"]))
+        extra["submitted"] = len(jobs)
+        extra["submit_s"] = submit_jobs(queue, jobs, spec.get("submit") == "batch",
+                                        int(spec.get("batch_size", 500)))
+    else:
+        def producer_factory(out: dict[str, Any]) -> threading.Thread:
+            thread = threading.Thread(
+                target=lambda: out.update(produce(queue, spec, caps)), daemon=True)
+            thread.start()
+            return thread
+    counters = run_worker(spec, caps, settings, producer_factory)
+    # The in-memory database dies with this process: hand the trial a file copy.
+    if spec.get("backup_to"):
+        queue.backup(spec["backup_to"])
+    emit("done", **counters, **extra)
+
+
+ROLES = {"submit": role_submit, "work": role_work, "produce": role_produce, "solo": role_solo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``trial_worker.py SPEC_JSON`` (or ``--capabilities``)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--capabilities":
+        # Asked before a run: can this interpreter drive a GigQ, and which one?
+        emit("capabilities", capabilities=capabilities())
+        return 0
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        spec = json.loads(args[0])
+        caps = capabilities()
+        ROLES[spec["role"]](spec, caps)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        traceback.print_exc()
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

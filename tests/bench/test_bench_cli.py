@@ -1,0 +1,65 @@
+"""The gigq-bench command line: help texts, profiles, dry runs and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from gigq.bench.cli import cli, main
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_texts_explain_themselves():
+    top = run("--help")
+    assert top.exit_code == 0 and "sweep" in top.output and "profiles" in top.output
+    sweep = run("sweep", "--help")
+    for word in ("--profile", "--set", "--base", "--config", "--repeat", "--seed", "--out",
+                 "--dry-run", "--no-report", "--location", "--job-size", "Exit status",
+                 "polling_interval:", "location:"):
+        assert word in sweep.output, word
+
+
+def test_profiles_lists_the_builtin_ones():
+    out = run("profiles").output
+    for name in ("quick (default)", "standard", "full"):
+        assert name in out
+    assert "trials" in out
+    toml = run("profiles", "--show", "quick").output
+    assert "[base]" in toml and "[dimensions]" in toml
+
+
+def test_dry_run_prints_plan_skips_and_estimate(tmp_path):
+    out = tmp_path / "out"
+    result = run("sweep", "--dry-run", "--out", str(out), "--set", "location=disk,memory")
+    assert result.exit_code == 0, result.output
+    assert "Planned configurations" in result.output
+    assert "Skipped:" in result.output and "in-memory database" in result.output
+    assert "Estimated duration" in result.output
+    assert not out.exists(), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "wokers=1,2"], "unknown dimension 'wokers'"),
+    (["--set", "journal_mode=fast"], "invalid value 'fast' for journal_mode"),
+    (["--set", "workers"], "expected DIMENSION=VALUE"),
+    (["--base", "workers=1,2"], "invalid value '1,2' for workers"),
+    (["--repeat", "0"], "--repeat 0"),
+    (["--set", "location=disk,ghost=/nonexistent/dir"], "does not exist"),
+    (["--job-size", "io_ms=slow"], "job size io_ms must be a number"),
+])
+def test_bad_input_fails_before_any_trial(tmp_path, args, fragment):
+    out = tmp_path / "out"
+    code = main(["sweep", "--out", str(out), *args])
+    assert code == 2
+    assert not (out / "results.json").exists()
+
+
+def test_bad_input_message(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[dimensions\nworkers = 1")
+    assert main(["sweep", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml is not valid TOML" in err

@@ -1,0 +1,82 @@
+"""Trial order (interleaved, seeded) and the end-of-sweep summary on hand-made rows."""
+
+from __future__ import annotations
+
+from gigq.bench.results import Results
+from gigq.bench.space import DEFAULT_BASE, SweepSpec, config_id, normalise
+from gigq.bench.summary import best_per_job_type, summary_text
+from gigq.bench.sweep import estimate_trial, rows_frame, schedule
+
+
+def _configs(n):
+    return [normalise({**DEFAULT_BASE, "workers": i + 1}) for i in range(n)]
+
+
+def test_repetitions_are_interleaved_and_order_is_seeded():
+    configs = _configs(4)
+    tasks = schedule(configs, repeat=3, seed=5)
+    assert [t.repetition for t in tasks] == [1] * 4 + [2] * 4 + [3] * 4
+    for rep in (1, 2, 3):
+        assert sorted(t.config["workers"] for t in tasks if t.repetition == rep) == [1, 2, 3, 4]
+    assert [t.order for t in tasks] == list(range(1, 13))
+    again = schedule(configs, repeat=3, seed=5)
+    assert [t.config_id for t in tasks] == [t.config_id for t in again]
+    orders = {tuple(t.config_id for t in schedule(configs, 3, seed)) for seed in range(6)}
+    assert len(orders) > 1, "the seed changes the order"
+
+
+def test_versions_run_back_to_back():
+    tasks = schedule(_configs(3), repeat=2, seed=1, versions=["a", "b"])
+    assert len(tasks) == 12
+    for first, second in zip(tasks[::2], tasks[1::2], strict=True):
+        assert first.config_id == second.config_id
+        assert {first.version, second.version} == {"a", "b"}
+
+
+def test_estimates_grow_with_work():
+    spec = SweepSpec()
+    cfg = normalise(DEFAULT_BASE)
+    assert estimate_trial(cfg, spec, 100) < estimate_trial(cfg, spec, 100_000)
+    steady = normalise({**DEFAULT_BASE, "mode": "steady", "duration": 10})
+    assert estimate_trial(steady, spec) > 10
+
+
+def _row(config, rate, durability, valid=True, rep=1, version="current"):
+    return {**config, "jobs": 1000, "config_id": config_id(config), "trial_id": f"t{rep}",
+            "repetition": rep, "order": rep, "version": version, "jobs_per_sec": rate,
+            "durability": durability, "valid": valid,
+            "invalid_reason": None if valid else "3 jobs never ran",
+            "end_to_end_p50_ms": 5.0, "end_to_end_p95_ms": 9.0}
+
+
+def test_summary_best_per_job_type_with_durable_alternative():
+    fast_unsafe = normalise({**DEFAULT_BASE, "location": "memory", "workers": 1,
+                             "journal_mode": "memory"})
+    safe = normalise(DEFAULT_BASE)
+    io = normalise({**DEFAULT_BASE, "job_type": "io"})
+    steady = normalise({**DEFAULT_BASE, "mode": "steady"})
+    rows = [
+        _row(fast_unsafe, 5000, "unsafe", rep=1), _row(fast_unsafe, 6000, "unsafe", rep=2),
+        _row(safe, 3000, "crash-safe", rep=1), _row(safe, 3100, "crash-safe", rep=2),
+        _row(safe, 9999, "crash-safe", valid=False, rep=3),  # invalid: never counted
+        _row(io, 400, "crash-safe"),
+        _row(steady, 200, "crash-safe"),
+    ]
+    results = Results(rows=rows_frame(rows), spec={"base": DEFAULT_BASE},
+                      skipped=[{"config": {}, "config_id": "x", "reason": "no tmpfs"}])
+    best = {b["job_type"]: b for b in best_per_job_type(results)}
+    assert best["noop"]["median"] == 5500 and best["noop"]["durability"] == "unsafe"
+    assert best["io"]["median"] == 400
+    durable = {b["job_type"]: b for b in best_per_job_type(results, durable_only=True)}
+    assert durable["noop"]["median"] == 3050
+    text = summary_text(results, ["/x/results.json"])
+    assert "7 trials (6 valid, 1 invalid), 1 configurations skipped" in text
+    assert "noop: 5,500 jobs/s" in text and "best that survives an application crash: 3,050" in text
+    assert "io: 400 jobs/s" in text
+    assert "Steady-mode latency" in text and "p95 9.0 ms" in text
+    assert "3 jobs never ran" in text and "1 x no tmpfs" in text and "/x/results.json" in text
+
+
+def test_summary_of_nothing():
+    text = summary_text(Results(rows=rows_frame([])), interrupted=True)
+    assert text.startswith("Sweep interrupted: 0 trials")
