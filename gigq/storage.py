@@ -231,6 +231,17 @@ class LockStatsSnapshot:
             histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=False)),
         )
 
+    def since(self, earlier: LockStatsSnapshot) -> LockStatsSnapshot:
+        """What happened between ``earlier`` and this snapshot (the maximum is this one's)."""
+        return LockStatsSnapshot(
+            transactions=self.transactions - earlier.transactions,
+            lock_wait_total_s=self.lock_wait_total_s - earlier.lock_wait_total_s,
+            lock_wait_max_s=self.lock_wait_max_s,
+            busy_retries=self.busy_retries - earlier.busy_retries,
+            busy_errors=self.busy_errors - earlier.busy_errors,
+            histogram=tuple(a - b for a, b in zip(self.histogram, earlier.histogram, strict=True)),
+        )
+
     def wait_percentile(self, q: float) -> float:
         """Upper bound (seconds) of the bucket holding the ``q``-quantile wait, 0 <= q <= 1."""
         total = sum(self.histogram)
@@ -412,7 +423,7 @@ class Storage:
             current = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if current != s.journal_mode:
                 try:
-                    mode = conn.execute(f"PRAGMA journal_mode = {s.journal_mode}").fetchone()[0]
+                    mode = self._switch_journal_mode(conn)
                 except sqlite3.OperationalError as exc:
                     if not is_busy_error(exc):
                         raise
@@ -433,6 +444,27 @@ class Storage:
             conn.execute(f"PRAGMA cache_size = {int(s.cache_size)}")
         if s.mmap_size is not None:
             conn.execute(f"PRAGMA mmap_size = {int(s.mmap_size)}")
+
+    def _switch_journal_mode(self, conn: sqlite3.Connection) -> str:
+        """Set the journal mode, retrying while others briefly hold the file.
+
+        SQLite's busy handler does not cover this switch: processes opening a new
+        file at the same moment would otherwise see "database is locked".
+        """
+        deadline = time.monotonic() + self.settings.busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                return conn.execute(
+                    f"PRAGMA journal_mode = {self.settings.journal_mode}").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not is_busy_error(exc) or time.monotonic() >= deadline:
+                    raise
+                current = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if current == self.settings.journal_mode:  # someone else switched it
+                    return current
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""

@@ -103,3 +103,16 @@ def fresh_memory_database():
                         conn.execute(f"DELETE FROM {table}")
                     except Exception:
                         pass
+
+
+@pytest.fixture(autouse=True)
+def restore_gigq_logging():
+    """In-process CLI calls attach a handler to pytest's captured stderr; detach it after."""
+    import logging
+
+    logger = logging.getLogger("gigq")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate

@@ -108,3 +108,31 @@ def test_memory_database_is_refused_by_the_cli(capsys):
 
     assert main(["--db", ":memory:", "stats"]) == 1
     assert "one process" in capsys.readouterr().err
+
+
+def test_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    code = "import sys; from gigq import JobQueue; JobQueue(sys.argv[1]).stats()"
+    for i in range(8):
+        db = str(tmp_path / f"fresh{i}.db")
+        procs = [subprocess.Popen([sys.executable, "-c", code, db], env=subprocess_env(),
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            assert p.wait(120) == 0, p.stderr.read()
+
+
+def test_lock_stats_since(db_path):
+    import jobfns
+
+    from gigq import Job
+
+    q = JobQueue(db_path)
+    before = q.lock_stats()
+    q.submit(Job("n", jobfns.noop))
+    q.submit(Job("n", jobfns.noop))
+    delta = q.lock_stats().since(before)
+    assert delta.transactions == 2 and sum(delta.histogram) == 2
