@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .gate_cli import ab_command, compare_command
 from .locations import LocationError, Locations
 from .report.cli import report_command
 from .space import (
@@ -288,6 +289,8 @@ def profiles(show: str | None) -> int:
 
 
 cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(ab_command)
 
 
 def main(argv: list[str] | None = None) -> int:

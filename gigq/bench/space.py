@@ -457,7 +457,7 @@ def parse_job_sizes(raw: Any, where: str = "job sizes") -> dict[str, float]:
 # ---------------------------------------------------------------------------
 # Profiles and files
 
-PROFILES = ("quick", "standard", "full")
+PROFILES = ("quick", "standard", "full", "ci")
 
 
 def _read_toml(text: str, where: str) -> dict[str, Any]:
