@@ -50,11 +50,18 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     sync_playwright = None
 
+# CI sets GIGQ_REQUIRE_BROWSER=1 so that a missing browser fails instead of hiding.
+def _missing(reason: str, **_: object) -> None:
+    if os.environ.get("GIGQ_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"GIGQ_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 if CHROMIUM is None:
-    pytest.skip("headless Chromium is not installed (apt-get install -y chromium, or set "
+    _missing("headless Chromium is not installed (apt-get install -y chromium, or set "
                 "GIGQ_CHROMIUM to a Chrome/Chromium binary)", allow_module_level=True)
 if sync_playwright is None:
-    pytest.skip("the playwright package is not installed (pip install -e '.[test]')",
+    _missing("the playwright package is not installed (pip install -e '.[test]')",
                 allow_module_level=True)
 
 
