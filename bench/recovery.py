@@ -62,7 +62,7 @@ def recovery_trial(mode: str, workdir: Path) -> float:
     from gigq import Job, JobQueue
 
     sys.path.insert(0, str(workdir))
-    import recovery_jobs  # written into workdir at run time
+    import recovery_jobs
 
     db = workdir / f"recovery-{time.time_ns()}.db"
     marker, release = workdir / f"{db.name}.started", workdir / f"{db.name}.release"

@@ -149,6 +149,9 @@ def function_reference(function: Any) -> tuple[str, str]:
     return module, name
 
 
+_main_module_cache: dict[tuple[int, str | None, tuple[str, ...]], str | None] = {}
+
+
 def main_script_module() -> str | None:
     """Name under which the running ``__main__`` script can be imported, if any.
 
@@ -157,6 +160,13 @@ def main_script_module() -> str | None:
     session or ``python -c`` gives ``None``.
     """
     main = sys.modules.get("__main__")
+    key = (id(main), getattr(main, "__file__", None), tuple(sys.path))
+    if key not in _main_module_cache:  # resolving paths is slow; submits call this a lot
+        _main_module_cache[key] = _resolve_main_module(main)
+    return _main_module_cache[key]
+
+
+def _resolve_main_module(main: object) -> str | None:
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and spec.name != "__main__":
         return spec.name.removesuffix(".__main__")

@@ -1,5 +1,7 @@
-"""The ``gigq-bench`` command: ``sweep``, ``tune`` and ``profiles`` (report and
-compare are added by their own modules).
+"""The ``gigq-bench`` command: ``sweep``, ``tune``, ``report``, ``compare``, ``ab``
+and ``profiles`` (``report`` lives in :mod:`gigq.bench.report.cli`, ``compare`` and
+``ab`` in :mod:`gigq.bench.gate_cli`; the search behind ``tune`` in
+:mod:`gigq.bench.tune`).
 
 Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
 verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
@@ -11,7 +13,6 @@ measured is kept and reported).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shlex
 import sys
@@ -23,7 +24,9 @@ from typing import Any
 import click
 
 from . import metadata
+from .gate_cli import ab_command, compare_command
 from .locations import LocationError, Locations
+from .report.cli import report_command
 from .space import (
     AUTO,
     DIMENSIONS,
@@ -125,24 +128,12 @@ def _default_out(profile: str) -> Path:
     return Path("reports") / f"{stamp}-{safe}"
 
 
-def _render_report(out_dir: Path) -> Path | None:
-    """REPORT SEAM (issue 5): render index.html if gigq.bench.report exists.
+def _render_report(results: Any, out_dir: Path) -> Path | None:
+    """Write ``out_dir/index.html`` (issue 5). A failure is reported, never fatal:
+    the measurements are already on disk and `gigq-bench report` can retry."""
+    from .report.cli import render_after_sweep
 
-    The report module provides ``render_report(results_dir) -> Path``. Until it
-    exists the sweep simply writes no report.
-    """
-    if importlib.util.find_spec("gigq.bench.report") is None:
-        return None
-    from . import report  # type: ignore[attr-defined]
-
-    render = getattr(report, "render_report", None)
-    if render is None:
-        return None
-    try:
-        return Path(render(out_dir))
-    except Exception as exc:  # a report failure must not lose the measurements
-        click.echo(f"warning: could not render the report: {exc}", err=True)
-        return None
+    return render_after_sweep(results, out_dir, echo=False)
 
 
 def _print_plan(plan: Any, seconds: float) -> None:
@@ -255,14 +246,17 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
                        timeout=trial_timeout,
                        progress=_ProgressLine(), command_line=command, locations=locs)
     paths = list(outcome.paths)
+    report_path = None
     if not no_report and len(outcome.results.rows):
-        report_path = _render_report(outcome.out_dir)
+        report_path = _render_report(outcome.results, outcome.out_dir)
         if report_path is not None:
             paths.append(report_path)
     from .summary import summary_text
 
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
     click.echo(f"\nWall time {_duration(time.monotonic() - t0)}.")
+    if report_path is not None:
+        click.echo(f"Report: {report_path}  (open it in a browser; it needs no network)")
     if outcome.interrupted:
         click.echo("Interrupted: the trials finished so far are saved above.", err=True)
         return EXIT_INTERRUPTED
@@ -519,6 +513,11 @@ def profiles(show: str | None) -> int:
     click.echo(f"Pilot trials of {PILOT_JOBS} jobs size 'jobs = auto' configurations; "
                "run `gigq-bench sweep --profile NAME --dry-run` for the full plan.")
     return EXIT_OK
+
+
+cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(ab_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,11 @@ class Location:
         """True for GigQ's in-memory database."""
         return self.name == "memory"
 
+    @property
+    def in_ram(self) -> bool:
+        """True when a reboot or power cut loses everything here (memory, tmpfs, ramfs)."""
+        return self.in_memory or self.fs_type in RAM_FILE_SYSTEMS
+
     def describe(self) -> dict[str, str | None]:
         """``{"path", "fs_type"}`` for the environment record."""
         info: dict[str, str | None] = {"path": self.path, "fs_type": self.fs_type}

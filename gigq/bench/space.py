@@ -542,7 +542,7 @@ def parse_custom_job(function: Any, params: Any = None,
 # ---------------------------------------------------------------------------
 # Profiles and files
 
-PROFILES = ("quick", "standard", "full")
+PROFILES = ("quick", "standard", "full", "ci")
 
 
 def _read_toml(text: str, where: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ median-based with percentile-bootstrap intervals, seeded for reproducibility.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,3 +105,103 @@ def ratio_of_medians(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
     return Interval(est, float(lo), float(hi), level, n)
+
+
+DEFAULT_PERMUTATIONS = 10000
+# Enumerate every rearrangement up to this many; beyond it, sample them at random.
+_EXACT_LIMIT = 20000
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(values.size, dtype=float)
+    ranks[order] = np.arange(1, values.size + 1)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def permutation_pvalue(
+    base: Sequence[float],
+    current: Sequence[float],
+    paired: bool = False,
+    resamples: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+) -> float:
+    """Two-sided p-value of a randomisation test for "base and current do not differ".
+
+    ``paired=True``: the Wilcoxon signed-rank statistic of the per-pair changes
+    (log ratios when every value is positive, so shared drift cancels; differences
+    otherwise), with every sign flip of the pairs as the reference (valid when the
+    order inside a pair was random, as in an interleaved A/B run). Otherwise: the
+    Mann-Whitney rank sum of ``current`` with every relabelling of the pooled values.
+
+    Both are computed exactly, by enumerating every rearrangement, when there are at
+    most 20,000; else from ``resamples`` random ones. Rank statistics (rather than a
+    difference of medians, which many rearrangements leave unchanged) let every
+    rearrangement count, so 6 pairs can reach p = 2/64. Unlike a percentile bootstrap
+    this keeps its nominal false-alarm rate at the small sample sizes benchmarks have.
+    """
+    b, c = _clean(base), _clean(current)
+    if b.size == 0 or c.size == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    if paired:
+        if b.size != c.size:
+            raise ValueError("paired samples must have the same length")
+        n = b.size
+        change = np.log(c / b) if (b > 0).all() and (c > 0).all() else c - b
+        signed = np.sign(change) * _ranks(np.abs(change))
+        observed = abs(float(signed.sum()))
+        weights = np.abs(signed)
+        exact = 2**n <= _EXACT_LIMIT
+        if exact:
+            bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        else:
+            bits = rng.integers(0, 2, size=(resamples, n))
+        stats = ((1 - 2 * bits) * weights).sum(axis=1)
+    else:
+        pooled_ranks = _ranks(np.concatenate([b, c]))
+        nc, total = c.size, b.size + c.size
+        center = nc * (total + 1) / 2
+        observed = abs(float(pooled_ranks[b.size:].sum()) - center)
+        exact = math.comb(total, nc) <= _EXACT_LIMIT
+        if exact:
+            picks = np.array(list(itertools.combinations(range(total), nc)))
+        else:
+            picks = np.argsort(rng.random((resamples, total)), axis=1)[:, :nc]
+        stats = pooled_ranks[picks].sum(axis=1) - center
+    # A tolerance so that rearrangements equal to the observed one count as ties
+    # despite floating-point rounding.
+    tol = 1e-9 * max(1.0, observed)
+    extreme = int(np.count_nonzero(np.abs(stats) >= observed - tol))
+    if exact:
+        return extreme / len(stats)
+    # The observed arrangement counts as one of the draws (keeps p > 0).
+    return (extreme + 1) / (len(stats) + 1)
+
+
+def min_pvalue(n_base: int, n_current: int, paired: bool = False) -> float:
+    """The smallest two-sided p-value :func:`permutation_pvalue` can return for these sizes.
+
+    Below a certain size no difference, however large, can be significant: 5 pairs
+    give at best p = 2/32 = 0.0625, so a 95% verdict needs at least 6 pairs; unpaired,
+    4 against 4 give 2/70 = 0.029.
+    """
+    if n_base < 1 or n_current < 1:
+        return 1.0
+    if paired:
+        return min(1.0, 2.0 ** (1 - min(n_base, n_current)))
+    ways = math.comb(n_base + n_current, n_base)
+    # With equal sizes, swapping the two groups wholesale mirrors the statistic.
+    return min(1.0, (2 if n_base == n_current else 1) / ways)
+
+
+def min_samples_for(level: float = DEFAULT_LEVEL, paired: bool = False) -> int:
+    """Fewest samples per side (pairs, if paired) for which :func:`min_pvalue` < 1 - level."""
+    alpha = 1 - level
+    n = 1
+    while min_pvalue(n, n, paired) > alpha and n < 64:
+        n += 1
+    return n

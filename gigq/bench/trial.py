@@ -287,10 +287,13 @@ def settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
             "cache_size": config["cache_size"]}
 
 
-def durability_of(config: Mapping[str, Any]) -> str:
-    """Durability class of the configuration's settings and location."""
-    return durability_class(SQLiteSettings(**settings_of(config)),
-                            in_memory=config["location"] == "memory")
+def durability_of(config: Mapping[str, Any], location: Location) -> str:
+    """Durability class of the configuration's settings and location.
+
+    A database in RAM (``memory``, tmpfs, ramfs) is ``unsafe`` whatever the settings:
+    a reboot or power cut loses all of it.
+    """
+    return durability_class(SQLiteSettings(**settings_of(config)), in_memory=location.in_ram)
 
 
 @dataclass
@@ -464,7 +467,7 @@ class Harness:
         if caps and not caps.get("settings"):
             values["durability"] = None
         else:
-            values["durability"] = durability_of(config)
+            values["durability"] = durability_of(config, loc)
         attempts = sum(1 for j in jobs_found if j.attempts and j.attempts > 1)
         if attempts:
             notes.append(f"{attempts} jobs needed more than one attempt")

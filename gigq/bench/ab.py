@@ -1,0 +1,134 @@
+"""Same-run A/B: one trial plan against two code versions, interleaved, then compared.
+
+Noise on a shared machine is mostly *between* runs, so the gate never compares with
+numbers recorded on another day: it builds the baseline (a git revision, a PyPI
+release, a source tree — :mod:`gigq.bench.versions`), then runs every configuration's
+trials for both versions back to back in seeded random order within each repetition
+(the sweep's :func:`~gigq.bench.sweep.run_plan`), and compares the two versions of
+that one run, paired by repetition (:func:`~gigq.bench.compare.compare_run`).
+
+The worker processes drive each version through GigQ's public API only and detect
+what it supports; a version that lacks a setting (GigQ 0.5.1 has no journal_mode /
+synchronous options) runs with its own defaults, and the row's ``note`` says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import compare as cmp
+from .results import Results
+from .versions import GIT, SELF, Version, VersionBuilder
+
+BASELINE, CURRENT = "baseline", "current"
+
+
+@dataclass
+class ABRun:
+    """What ``ab`` measured: the two versions, the results and their comparison."""
+
+    baseline: Version
+    current: Version
+    results: Results
+    out_dir: Path
+    comparison: cmp.Comparison
+    interrupted: bool = False
+
+    @property
+    def is_aa(self) -> bool:
+        """Whether both sides are the same code (a calibration run)."""
+        same_commit = (self.baseline.commit is not None
+                       and self.baseline.commit == self.current.commit)
+        clean = "uncommitted" not in self.current.description
+        return (same_commit and clean) or self.baseline.python == self.current.python
+
+    def notes(self) -> list[str]:
+        """What a reader must know: capabilities a version lacked, A/A or not."""
+        out = []
+        for version in (self.baseline, self.current):
+            if version.missing:
+                out.append(
+                    f"{version.label} ({version.description}, gigq "
+                    f"{version.info.get('gigq_version', '?')}) has no "
+                    f"{', '.join(version.missing)}: its trials ran with its defaults, "
+                    "and metrics it cannot report are left out")
+        if self.is_aa:
+            out.append("A/A run: both sides are the same code, so every difference is "
+                       "noise (use it to calibrate thresholds)")
+        elif (self.baseline.kind == GIT and self.current.kind == SELF
+              and self.baseline.commit == self.current.commit):
+            out.append("the working tree has uncommitted changes on top of the baseline "
+                       "commit")
+        return out
+
+
+def default_out_dir(profile: str) -> Path:
+    """``reports/<timestamp>-ab-<profile>/``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / f"{stamp}-ab-{profile}"
+
+
+def run_ab(
+    baseline_ref: str,
+    current_ref: str = ".",
+    *,
+    profile: str = "quick",
+    config_file: str | None = None,
+    set_values: Iterable[str] = (),
+    base_values: Iterable[str] = (),
+    repeat: int | None = None,
+    seed: int | None = None,
+    out_dir: str | Path | None = None,
+    gate: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[Any], None] | None = None,
+    command_line: str | None = None,
+) -> ABRun:
+    """Build both versions, run the plan interleaved, compare; see the module docstring.
+
+    ``gate`` holds :func:`~gigq.bench.compare.compare` keyword arguments (metrics,
+    thresholds, level, min_samples, strict, seed). Raises
+    :class:`~gigq.bench.versions.VersionError` when a version cannot be built and
+    :class:`~gigq.bench.space.SpaceError` for a bad profile or option; the temporary
+    worktrees and virtualenvs are gone when it returns or raises.
+    """
+    from .locations import Locations
+    from .space import build_spec, make_plan
+    from .sweep import run_plan
+
+    spec = build_spec(profile=profile, config_file=config_file, base=list(base_values),
+                      set_values=list(set_values), repeat=repeat, seed=seed)
+    out = Path(out_dir) if out_dir else default_out_dir(spec.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(spec, Locations(out))
+    if not plan.configs:
+        raise cmp.CompareError("the plan has no runnable configuration: "
+                               + "; ".join(s["reason"] for s in plan.skipped))
+    with VersionBuilder(log=log) as builder:
+        baseline = builder.build(baseline_ref, BASELINE)
+        current = builder.build(current_ref, CURRENT)
+        log(f"baseline: {baseline.description} -> gigq {baseline.info.get('gigq_version')}")
+        log(f"current:  {current.description} -> gigq {current.info.get('gigq_version')}")
+        log(f"{len(plan.configs)} configuration(s) x {spec.repeat} repetition(s) x 2 versions"
+            f" = {plan.trials * 2} trials, interleaved (seed {spec.seed})")
+        outcome = run_plan(
+            plan, out,
+            versions={BASELINE: baseline.python, CURRENT: current.python},
+            version_descriptions={BASELINE: baseline.description,
+                                  CURRENT: current.description},
+            progress=progress,
+            command_line=command_line or " ".join(sys.argv),
+        )
+    results = outcome.results
+    results.path = outcome.out_dir
+    comparison = cmp.compare_run(results, **(gate or {}))
+    run = ABRun(baseline, current, results, outcome.out_dir, comparison, outcome.interrupted)
+    comparison.warnings[:0] = run.notes()
+    if outcome.interrupted:
+        comparison.warnings.insert(0, "interrupted: only the finished trials were compared")
+    return run

@@ -1,0 +1,254 @@
+"""The report's charts: plain chart descriptions in, inline SVG strings out (matplotlib).
+
+Charts are drawn on :class:`matplotlib.figure.Figure` objects directly (no pyplot), so
+rendering touches no global state and needs no display. Text stays text in the SVG
+(``svg.fonttype = none``): the page is smaller, searchable and prints crisply; the
+browser draws it in the page's own sans-serif font. Element ids are prefixed per chart
+because several SVGs share one HTML document and ids must be unique in it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass, field
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullLocator
+
+# Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999",
+           "#F0E442")
+NEUTRAL = "#4C6A92"
+DURABILITY_COLORS = {
+    "power-loss-safe": "#1a7f37",
+    "crash-safe": "#9a6700",
+    "unsafe": "#cf222e",
+}
+TEXT = "#1f2328"
+GRID = "#d8dee4"
+WIDTH_IN, HEIGHT_IN = 6.4, 3.5
+
+
+@dataclass
+class Series:
+    """One line: points at ``x`` with medians ``y`` and a CI band ``low``–``high``."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    low: list[float]
+    high: list[float]
+    dashed: bool = False
+
+
+@dataclass
+class LineChart:
+    """Lines with confidence bands against a numeric x axis."""
+
+    title: str
+    x_label: str
+    y_label: str
+    series: list[Series]
+    x_ticks: list[float] = field(default_factory=list)
+    x_tick_labels: list[str] = field(default_factory=list)
+    log_x: bool = False
+    y_percent: bool = False
+    threshold: float | None = None  # a horizontal reference line (e.g. 10% lock wait)
+    threshold_label: str = ""
+
+
+@dataclass
+class BarChart:
+    """Categories with a median bar and a 95% CI whisker each."""
+
+    title: str
+    y_label: str
+    labels: list[str]
+    y: list[float]
+    low: list[float]
+    high: list[float]
+    colors: list[str] = field(default_factory=list)
+    annotations: list[str] = field(default_factory=list)
+    log_y: bool = False
+
+
+@dataclass
+class HeatMap:
+    """A grid of values (None = not measured) with a second line of text per cell."""
+
+    title: str
+    x_label: str
+    y_label: str
+    columns: list[str]
+    rows: list[str]
+    values: list[list[float | None]]
+    cell_notes: list[list[str]]
+    note_colors: list[list[str]]
+    unit: str
+
+
+Chart = LineChart | BarChart | HeatMap
+
+
+def to_svg(chart: Chart, chart_id: str) -> str:
+    """Draw ``chart`` and return it as an ``<svg>`` element ready to inline in HTML."""
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
+        ax = fig.add_subplot()
+        if isinstance(chart, LineChart):
+            _draw_lines(ax, chart)
+        elif isinstance(chart, BarChart):
+            _draw_bars(ax, chart)
+        else:
+            _draw_heatmap(fig, ax, chart)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _inline(buffer.getvalue(), chart_id, chart.title)
+
+
+_STYLE = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "gigq-report",  # deterministic ids: the same data gives the same file
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "axes.edgecolor": "#8c959f",
+    "axes.labelcolor": TEXT,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": GRID,
+    "grid.linewidth": 0.6,
+    "xtick.color": TEXT,
+    "ytick.color": TEXT,
+    "legend.frameon": False,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+}
+
+
+def _percent(value: float, _pos: object = None) -> str:
+    return f"{value:g}%"
+
+
+def _draw_lines(ax, chart: LineChart) -> None:
+    for i, s in enumerate(chart.series):
+        color = PALETTE[i % len(PALETTE)]
+        ax.fill_between(s.x, s.low, s.high, color=color, alpha=0.18, linewidth=0)
+        ax.plot(s.x, s.y, marker="o", markersize=4.5, color=color, label=s.label,
+                linestyle="--" if s.dashed else "-", linewidth=1.8)
+    if chart.threshold is not None:
+        ax.axhline(chart.threshold, color="#cf222e", linewidth=1, linestyle=":")
+        if chart.threshold_label:
+            ax.annotate(chart.threshold_label, xy=(0.01, chart.threshold),
+                        xycoords=("axes fraction", "data"), xytext=(0, 3),
+                        textcoords="offset points", color="#cf222e", fontsize=8)
+    if chart.log_x:
+        ax.set_xscale("log")
+    if chart.x_ticks:
+        ax.set_xticks(chart.x_ticks)
+        ax.set_xticklabels(chart.x_tick_labels or [f"{t:g}" for t in chart.x_ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(bottom=0)
+    if chart.y_percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    ax.set_title(chart.title, loc="left", fontweight="bold")
+    if len(chart.series) > 1:
+        ax.legend(loc="best", fontsize=8)
+
+
+def _draw_bars(ax, chart: BarChart) -> None:
+    positions = list(range(len(chart.labels)))
+    colors = chart.colors or [NEUTRAL] * len(positions)
+    lower = [max(0.0, y - lo) for y, lo in zip(chart.y, chart.low, strict=True)]
+    upper = [max(0.0, hi - y) for y, hi in zip(chart.y, chart.high, strict=True)]
+    ax.bar(positions, chart.y, color=colors, width=0.6, zorder=2)
+    ax.errorbar(positions, chart.y, yerr=[lower, upper], fmt="none", ecolor=TEXT,
+                elinewidth=1, capsize=4, zorder=3)
+    for pos, y, hi, text in zip(positions, chart.y, chart.high, chart.annotations or
+                                [""] * len(positions), strict=True):
+        if text:
+            ax.annotate(text, xy=(pos, max(y, hi)), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8, color=TEXT)
+    ax.set_xticks(positions)
+    ax.set_xticklabels(chart.labels)
+    ax.grid(axis="x", visible=False)
+    if chart.log_y:
+        ax.set_yscale("log")
+    else:
+        top = max([*chart.high, *chart.y, 0.0])
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1)
+    ax.set_ylabel(chart.y_label)
+    ax.set_title(chart.title, loc="left", fontweight="bold")
+
+
+def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
+    present = [v for row in chart.values for v in row if v is not None]
+    vmax = max(present) if present else 1.0
+    grid = [[math.nan if v is None else v for v in row] for row in chart.values]
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#f6f8fa")
+    image = ax.imshow(grid, cmap=cmap, vmin=0, vmax=vmax * 1.25, aspect="auto")
+    ax.grid(False)
+    for r, row in enumerate(chart.values):
+        for c, value in enumerate(row):
+            if value is None:
+                ax.text(c, r, "not run", ha="center", va="center", color="#6e7781",
+                        fontsize=8, style="italic")
+                continue
+            dark = value > vmax * 0.7
+            ax.text(c, r - 0.12, _short(value), ha="center", va="center", fontsize=10,
+                    fontweight="bold", color="white" if dark else TEXT)
+            ax.text(c, r + 0.2, chart.cell_notes[r][c], ha="center", va="center", fontsize=7.5,
+                    color="white" if dark else chart.note_colors[r][c])
+    ax.set_xticks(range(len(chart.columns)))
+    ax.set_xticklabels(chart.columns)
+    ax.set_yticks(range(len(chart.rows)))
+    ax.set_yticklabels(chart.rows)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    ax.set_title(chart.title, loc="left", fontweight="bold")
+    bar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
+    bar.set_label(chart.unit)
+    bar.outline.set_visible(False)
+
+
+def _short(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def _inline(svg: str, chart_id: str, title: str) -> str:
+    """Make matplotlib's SVG document an element that can sit inside HTML.
+
+    Drops the XML prolog, DOCTYPE and RDF metadata, lets CSS size it (keeping the
+    viewBox), labels it for screen readers, and prefixes every id with ``chart_id``.
+    """
+    start = svg.index("<svg")
+    svg = svg[start:]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    ids = set(_ID.findall(svg))
+    for old in sorted(ids, key=len, reverse=True):
+        new = f"{chart_id}-{old}"
+        svg = svg.replace(f'id="{old}"', f'id="{new}"')
+        svg = svg.replace(f"#{old})", f"#{new})").replace(f'"#{old}"', f'"#{new}"')
+    head_end = svg.index(">")
+    head = svg[:head_end]
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    label = title.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    head += f' class="chart" role="img" aria-label="{label}" preserveAspectRatio="xMidYMid meet"'
+    return head + svg[head_end:]
+

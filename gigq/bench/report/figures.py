@@ -1,0 +1,514 @@
+"""The report's charts as data: which configurations each chart draws, and its caption.
+
+Each chart holds every setting fixed except the one(s) it is about (a line that mixed
+settings would mix their effects), says which settings those are, and states in one
+sentence what it shows and what to conclude, judged against the 95% intervals. A chart
+whose dimension was not swept is not drawn; its :class:`ChartBlock` carries a note instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..stats import ratio_of_medians
+from . import format as fmt
+from .charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
+from .insights import THROUGHPUT, Analysis, Config, overlaps, sort_values
+
+# Lock contention "starts" where waiting for the write lock takes this share of worker time.
+LOCK_CONTENTION_SHARE = 0.10
+
+
+@dataclass
+class ChartBlock:
+    """A chart of the report, or the note that says why it is left out."""
+
+    key: str
+    title: str
+    chart: Chart | None
+    caption: str = ""
+    context: str = ""
+    note: str = ""
+    svg: str = ""
+
+
+
+def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[str, Any],
+                x: str, metric: str, series: str | None = None,
+                fixed: Mapping[str, Any] | None = None, prefer: Mapping[str, Any] | None = None,
+                min_x: int = 2) -> tuple[list[Config], dict[str, Any]] | None:
+    """The configurations to draw ``metric`` against ``x`` (one line per ``series``).
+
+    Every other swept setting must be held fixed, or a line would mix effects. Of the
+    possible fixed contexts, take the one that (1) matches ``prefer``, (2) has the most
+    points, (3) is closest to the base configuration. Returns the configs and context.
+    """
+    fixed = dict(fixed or {})
+    prefer = dict(prefer or {})
+    candidates = [c for c in configs if c.n_valid and c.has(metric)
+                  and all(c.values.get(k) == v for k, v in fixed.items())]
+    context_dims = [d for d in swept if d not in (x, series) and d not in fixed]
+    groups: dict[tuple, list[Config]] = defaultdict(list)
+    for c in candidates:
+        groups[tuple(repr(c.values.get(d)) for d in context_dims)].append(c)
+    best_score, best_members = None, None
+    for members in groups.values():
+        xs = {repr(m.values.get(x)) for m in members}
+        points = {(repr(m.values.get(x)), repr(m.values.get(series))) for m in members}
+        if len(xs) < min_x or len(points) < 2:
+            continue
+        ctx = members[0].values
+        score = (
+            sum(ctx.get(d) == v for d, v in prefer.items()),
+            len(points),
+            sum(ctx.get(d) == fmt.normalize(base.get(d)) for d in context_dims),
+        )
+        if best_score is None or score > best_score:
+            best_score, best_members = score, members
+    if best_members is None:
+        return None
+    context = {d: best_members[0].values.get(d) for d in context_dims}
+    context.update(fixed)
+    return best_members, context
+
+
+def _context_line(context: Mapping[str, Any], repeat: int | None) -> str:
+    parts = []
+    if context:
+        parts.append("Other settings: " + fmt.context_phrase(context) + ".")
+    if repeat:
+        parts.append(f"Median of up to {repeat} repetitions; bands and whiskers: 95% CI.")
+    return " ".join(parts)
+
+
+def _not_swept(dim: str, constant: Mapping[str, Any]) -> str:
+    if dim in constant:
+        return (f"Not drawn: {fmt.dimension_label(dim)} was not swept (every trial used "
+                f"{fmt.setting_phrase(dim, constant[dim])}).")
+    return f"Not drawn: {fmt.dimension_label(dim)} is not a dimension of this run."
+
+
+def _series_lines(members: Sequence[Config], x: str, series: str | None, metric: str
+                  ) -> list[tuple[Any, list[Config]]]:
+    by_series: dict[Any, list[Config]] = defaultdict(list)
+    for m in members:
+        by_series[m.values.get(series) if series else None].append(m)
+    ordered = sort_values(series, by_series) if series else [None]
+    out = []
+    for s in ordered:
+        points = sorted(by_series[s], key=lambda m: m.values.get(x))
+        out.append((s, points))
+    return out
+
+
+def _line(label: str, points: Sequence[Config], x: str, metric: str,
+          dashed: bool = False) -> Series:
+    scale = 100.0 if fmt.is_share(metric) else 1.0
+    return Series(
+        label=label,
+        x=[float(p.values[x]) for p in points],
+        y=[p.stats[metric].estimate * scale for p in points],
+        low=[p.stats[metric].low * scale for p in points],
+        high=[p.stats[metric].high * scale for p in points],
+        dashed=dashed,
+    )
+
+
+def _numeric_axis(values: Sequence[float]) -> tuple[bool, list[float]]:
+    ticks = sorted(set(values))
+    positive = [v for v in ticks if v > 0]
+    log = len(positive) == len(ticks) and len(ticks) > 2 and max(ticks) / min(ticks) >= 8
+    return log, ticks
+
+
+def throughput_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s against worker processes, one line per journal mode, with CI bands."""
+    title = "Throughput vs worker processes"
+    block = ChartBlock("throughput", title, None)
+    if "workers" not in a.swept:
+        block.note = _not_swept("workers", a.constant)
+        return block
+    series = "journal_mode" if "journal_mode" in a.swept else None
+    picked = _pick_slice(a.configs, a.swept, a.base, "workers", THROUGHPUT, series)
+    if picked is None:
+        block.note = ("Not drawn: no two worker counts have valid trials with the other "
+                      "settings equal.")
+        return block
+    members, context = picked
+    lines, peaks = [], []
+    leader: tuple[Config, list[Config]] | None = None
+    for s, points in _series_lines(members, "workers", series, THROUGHPUT):
+        label = fmt.value_label("journal_mode", s if series else
+                                points[0].values.get("journal_mode"))
+        lines.append(_line(label, points, "workers", THROUGHPUT))
+        top = max(points, key=lambda p: p.median())
+        workers = fmt.setting_phrase("workers", top.values["workers"])
+        value = fmt.metric_value(THROUGHPUT, top.median())
+        if len(points) == 1:
+            peaks.append(f"{label} was measured at {workers} only ({value})")
+        else:
+            peaks.append(f"{label} peaks at {workers} ({value})")
+            if leader is None or top.median() > leader[0].median():
+                leader = (top, points)
+    conclusion = _scaling_conclusion(*leader) if leader else ""
+    log, ticks = _numeric_axis([p for line in lines for p in line.x])
+    block.chart = LineChart(title, "worker processes", fmt.metric_label(THROUGHPUT), lines,
+                            x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
+    per = "one line per journal mode" if series else "at one journal mode"
+    versus = _journal_comparison(members) if series else ""
+    block.caption = (f"Median jobs/s for each number of worker processes, {per}: "
+                     + "; ".join(peaks) + conclusion + versus + ".")
+    if series:
+        context.pop("journal_mode", None)
+    block.context = _context_line(context, a.results.spec.get("repeat"))
+    return block
+
+
+def _journal_comparison(members: Sequence[Config]) -> str:
+    """"; at 4 workers WAL is 3.1× DELETE (95% CI …)": WAL against the first other mode."""
+    by_mode: dict[Any, dict[Any, Config]] = defaultdict(dict)
+    for m in members:
+        by_mode[m.values.get("journal_mode")][m.values.get("workers")] = m
+    if "wal" not in by_mode:
+        return ""
+    others = [mode for mode in sort_values("journal_mode", by_mode) if mode != "wal"]
+    for other in others:
+        shared = sorted(set(by_mode["wal"]) & set(by_mode[other]))
+        if not shared:
+            continue
+        workers = shared[-1]
+        wal, alt = by_mode["wal"][workers], by_mode[other][workers]
+        ratio = ratio_of_medians(alt.samples[THROUGHPUT], wal.samples[THROUGHPUT])
+        factor, _, interval = fmt.ratio(ratio).partition(" (")
+        return (f"; at {fmt.setting_phrase('workers', workers)} WAL is {factor} as fast as "
+                f"{fmt.value_label('journal_mode', other)} ({interval}")
+    return ""
+
+
+def _scaling_conclusion(top: Config, points: Sequence[Config]) -> str:
+    """What the best line says about adding workers, judged against its uncertainty."""
+    best = top.stats[THROUGHPUT]
+    plateau = next(p for p in points
+                   if p is top or (best.n >= 2 and overlaps(p.stats[THROUGHPUT], best)))
+    later = [p for p in points if p.values["workers"] > top.values["workers"]]
+    if plateau is points[-1]:
+        return " — still rising at the largest count measured, so more workers may help"
+    if any(p.stats[THROUGHPUT].high < best.low for p in later):
+        return (f" — beyond {fmt.setting_phrase('workers', top.values['workers'])} "
+                "throughput falls: more processes only add lock contention")
+    return (f" — from {fmt.setting_phrase('workers', plateau.values['workers'])} on, more "
+            "processes add nothing measurable")
+
+
+def io_concurrency_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s of io jobs against threads per worker."""
+    title = "io jobs: throughput vs concurrency"
+    block = ChartBlock("io-concurrency", title, None)
+    has_io = any(c.values.get("job_type") == "io" for c in a.configs)
+    if not has_io:
+        block.note = "Not drawn: this run has no io jobs."
+        return block
+    if "concurrency" not in a.swept:
+        block.note = _not_swept("concurrency", a.constant)
+        return block
+    series = "workers" if "workers" in a.swept else None
+    fixed = {"job_type": "io"} if "job_type" in a.dimensions else {}
+    picked = _pick_slice(a.configs, a.swept, a.base, "concurrency", THROUGHPUT, series,
+                         fixed=fixed)
+    if picked is None:
+        picked = _pick_slice(a.configs, a.swept, a.base, "concurrency", THROUGHPUT, None,
+                             fixed=fixed)
+        series = None
+    if picked is None:
+        block.note = ("Not drawn: concurrency was not varied for io jobs (it was swept for "
+                      "other job types only).")
+        return block
+    members, context = picked
+    lines, findings = [], []
+    groups = _series_lines(members, "concurrency", series, THROUGHPUT)
+    if any(len(points) > 1 for _, points in groups):
+        # A worker count measured at one concurrency says nothing about threads.
+        groups = [(s, points) for s, points in groups if len(points) > 1]
+    gains = []
+    for s, points in groups:
+        label = fmt.setting_phrase("workers", s) if series else "io jobs"
+        lines.append(_line(label, points, "concurrency", THROUGHPUT))
+        if len(points) >= 2:
+            lo, hi = points[0], points[-1]
+            gain = hi.median() / lo.median() if lo.median() else math.nan
+            gains.append((gain, lo, hi))
+            findings.append(
+                f"{label}: {fmt.number(lo.values['concurrency'])} → "
+                f"{fmt.number(hi.values['concurrency'])} threads changes jobs/s "
+                f"{gain:.2g}× ({fmt.number(lo.median())} → {fmt.number(hi.median())})")
+    if not gains:
+        conclusion = ""
+    elif any(hi.stats[THROUGHPUT].low > lo.stats[THROUGHPUT].high for _, lo, hi in gains):
+        conclusion = ", so io-bound work wants more threads per worker"
+    else:
+        conclusion = ", so more threads add nothing measurable here"
+    log, ticks = _numeric_axis([p for line in lines for p in line.x])
+    block.chart = LineChart(title, "threads per worker (concurrency)",
+                            fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
+                            x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
+    block.caption = ("Median jobs/s of io jobs (which wait rather than compute) against "
+                     "threads per worker process — "
+                     + ("; ".join(findings) if findings else "one point per series")
+                     + conclusion + ".")
+    if series:
+        context.pop("workers", None)
+    context.pop("job_type", None)
+    block.context = _context_line(context, a.results.spec.get("repeat"))
+    return block
+
+
+def latency_chart(a: Analysis) -> ChartBlock:
+    """Wait p50/p95 against the polling interval."""
+    title = "Latency vs polling interval"
+    block = ChartBlock("latency", title, None)
+    if "polling_interval" not in a.swept:
+        block.note = _not_swept("polling_interval", a.constant)
+        return block
+    picked = _pick_slice(a.configs, a.swept, a.base, "polling_interval", "wait_p95_ms",
+                         prefer={"mode": "steady"})
+    if picked is None:
+        block.note = ("Not drawn: no two polling intervals have valid latency measurements "
+                      "with the other settings equal.")
+        return block
+    members, context = picked
+    points = sorted(members, key=lambda m: m.values["polling_interval"])
+    lines = [_line("wait p50", points, "polling_interval", "wait_p50_ms"),
+             _line("wait p95", points, "polling_interval", "wait_p95_ms", dashed=True)]
+    x_ms = [p * 1000 for p in lines[0].x]
+    for line in lines:
+        line.x = x_ms
+    log, ticks = _numeric_axis(x_ms)
+    block.chart = LineChart(title, "polling interval (ms)", "wait, submit → start (ms)", lines,
+                            x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
+    lo, hi = points[0], points[-1]
+    block.caption = (
+        "Time from submit until a worker starts the job (median and 95th percentile) against "
+        "the idle workers' polling interval: polling every "
+        f"{fmt.value_label('polling_interval', lo.values['polling_interval'])} gives a p95 wait "
+        f"of {fmt.metric_value('wait_p95_ms', lo.median('wait_p95_ms'))}, every "
+        f"{fmt.value_label('polling_interval', hi.values['polling_interval'])} "
+        f"{fmt.metric_value('wait_p95_ms', hi.median('wait_p95_ms'))}"
+        + _latency_conclusion(lo, hi) + ".")
+    extra = ""
+    if context.get("mode") == "drain":
+        extra = " In drain mode waits include the time jobs spend in the backlog."
+    block.context = _context_line(context, a.results.spec.get("repeat")) + extra
+    return block
+
+
+def _latency_conclusion(fast: Config, slow: Config) -> str:
+    a, b = fast.stats["wait_p95_ms"], slow.stats["wait_p95_ms"]
+    if a.n < 2 or b.n < 2:
+        return ""
+    if overlaps(a, b):
+        return " — within noise, so a long interval costs no measurable latency here"
+    cost = b.estimate - a.estimate
+    direction = "adds" if cost > 0 else "saves"
+    return (f" — the longer interval {direction} {fmt.metric_value('wait_p95_ms', abs(cost))} "
+            "at p95")
+
+
+def lock_wait_chart(a: Analysis) -> ChartBlock:
+    """Share of worker time spent waiting for the write lock, against workers."""
+    metric = "lock_wait_share"
+    title = "Lock-wait share vs worker processes"
+    block = ChartBlock("lock-wait", title, None)
+    if "workers" not in a.swept:
+        block.note = _not_swept("workers", a.constant)
+        return block
+    series = "journal_mode" if "journal_mode" in a.swept else None
+    picked = _pick_slice(a.configs, a.swept, a.base, "workers", metric, series)
+    if picked is None:
+        block.note = ("Not drawn: no two worker counts have valid lock-wait measurements with "
+                      "the other settings equal.")
+        return block
+    members, context = picked
+    lines, findings = [], []
+    for s, points in _series_lines(members, "workers", series, metric):
+        label = fmt.value_label("journal_mode", s if series else
+                                points[0].values.get("journal_mode"))
+        lines.append(_line(label, points, "workers", metric))
+        over = [p for p in points if p.median(metric) >= LOCK_CONTENTION_SHARE]
+        if over:
+            first = over[0]
+            workers = fmt.setting_phrase("workers", first.values["workers"])
+            findings.append(f"with {label} it passes {LOCK_CONTENTION_SHARE:.0%} from "
+                            f"{workers} ({fmt.metric_value(metric, first.median(metric))})")
+        else:
+            top = points[-1]
+            findings.append(f"with {label} it stays below {LOCK_CONTENTION_SHARE:.0%} up to "
+                            f"{fmt.setting_phrase('workers', top.values['workers'])}")
+    log, ticks = _numeric_axis([p for line in lines for p in line.x])
+    share = f"{LOCK_CONTENTION_SHARE:.0%}"
+    block.chart = LineChart(title, "worker processes", fmt.metric_label(metric), lines,
+                            x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log,
+                            y_percent=True, threshold=LOCK_CONTENTION_SHARE * 100,
+                            threshold_label=f"{share}: contention")
+    block.caption = (f"Share of worker time spent waiting for SQLite's write lock (dotted "
+                     f"line: {share}, where contention starts to cost throughput): "
+                     + "; ".join(findings) + ".")
+    if series:
+        context.pop("journal_mode", None)
+    block.context = _context_line(context, a.results.spec.get("repeat"))
+    return block
+
+
+def heatmap_chart(a: Analysis) -> ChartBlock:
+    """Median jobs/s for each journal mode × synchronous level, with durability classes."""
+    title = "Journal mode × synchronous"
+    block = ChartBlock("heatmap", title, None)
+    if "journal_mode" not in a.swept and "synchronous" not in a.swept:
+        mode = fmt.value_label("journal_mode", a.constant.get("journal_mode"))
+        level = fmt.value_label("synchronous", a.constant.get("synchronous"))
+        block.note = ("Not drawn: neither journal mode nor synchronous was swept (every trial "
+                      f"used {mode} with synchronous={level}).")
+        return block
+    picked = _pick_slice(a.configs, a.swept, a.base, "journal_mode", THROUGHPUT, "synchronous",
+                         min_x=1)
+    if picked is None:
+        block.note = "Not drawn: fewer than two journal × synchronous cells have valid trials."
+        return block
+    members, context = picked
+    modes = sort_values("journal_mode", (m.values.get("journal_mode") for m in members))
+    levels = sort_values("synchronous", (m.values.get("synchronous") for m in members))
+    cell = {(m.values.get("synchronous"), m.values.get("journal_mode")): m for m in members}
+    values, notes, colors = [], [], []
+    for level in levels:
+        values.append([cell[(level, mode)].median() if (level, mode) in cell else None
+                       for mode in modes])
+        notes.append([cell[(level, mode)].durability if (level, mode) in cell else ""
+                      for mode in modes])
+        colors.append([DURABILITY_COLORS.get(n, "#57606a") for n in notes[-1]])
+    block.chart = HeatMap(title, "journal mode", "synchronous",
+                          [fmt.value_label("journal_mode", m) for m in modes],
+                          [fmt.value_label("synchronous", s) for s in levels],
+                          values, notes, colors, fmt.metric_label(THROUGHPUT))
+    fastest = max(members, key=lambda m: m.median())
+    safe = [m for m in members if m.durability == "power-loss-safe"]
+    finding = (f"fastest is {_cell_name(fastest)} ({fastest.durability}, "
+               f"{fmt.metric_value(THROUGHPUT, fastest.median())})")
+    if safe and fastest.durability != "power-loss-safe":
+        s = max(safe, key=lambda m: m.median())
+        finding += (f", fastest that survives a power cut is {_cell_name(s)} "
+                    f"({fmt.metric_value(THROUGHPUT, s.median())})")
+    block.caption = ("Median jobs/s for each journal mode and synchronous level measured, "
+                     "with the durability class in each cell: " + finding + ".")
+    context.pop("journal_mode", None)
+    context.pop("synchronous", None)
+    block.context = _context_line(context, a.results.spec.get("repeat"))
+    return block
+
+
+def _cell_name(c: Config) -> str:
+    return (f"{fmt.value_label('journal_mode', c.values.get('journal_mode'))} + "
+            f"synchronous={fmt.value_label('synchronous', c.values.get('synchronous'))}")
+
+
+def _bar_chart(a: Analysis, key: str, dim: str, title: str,
+               labeler: Callable[[Config], str]) -> tuple[ChartBlock, list[Config]]:
+    """Median jobs/s per value of ``dim``; no configs back when the chart is left out."""
+    block = ChartBlock(key, title, None)
+    if dim not in a.swept:
+        block.note = _not_swept(dim, a.constant)
+        return block, []
+    picked = _pick_slice(a.configs, a.swept, a.base, dim, THROUGHPUT)
+    if picked is None:
+        block.note = (f"Not drawn: no two values of {fmt.dimension_label(dim)} have valid "
+                      "trials with the other settings equal.")
+        return block, []
+    members, context = picked
+    ordered = [next(m for m in members if m.values.get(dim) == v)
+               for v in sort_values(dim, (m.values.get(dim) for m in members))]
+    ivs = [m.stats[THROUGHPUT] for m in ordered]
+    spread = max(iv.estimate for iv in ivs) / max(min(iv.estimate for iv in ivs), 1e-9)
+    block.chart = BarChart(
+        title, fmt.metric_label(THROUGHPUT), [labeler(m) for m in ordered],
+        [iv.estimate for iv in ivs], [iv.low for iv in ivs], [iv.high for iv in ivs],
+        annotations=[fmt.number(iv.estimate) for iv in ivs], log_y=spread > 30,
+    )
+    context.pop(dim, None)
+    block.context = _context_line(context, a.results.spec.get("repeat"))
+    return block, ordered
+
+
+def location_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s per storage location (with the file system of each)."""
+    filesystems = a.results.environment.get("filesystems") or {}
+
+    def label(m: Config) -> str:
+        loc = m.values.get("location")
+        info = filesystems.get(loc) or {}
+        fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
+        return f"{loc}\n({fs_type})" if fs_type and fs_type != loc else str(loc)
+
+    block, ordered = _bar_chart(a, "locations", "location", "Storage locations", label)
+    if not ordered:
+        return block
+    fastest = max(ordered, key=lambda m: m.median())
+    slowest = min(ordered, key=lambda m: m.median())
+    ram = [m for m in ordered if m.durability_reason]
+    block.caption = (
+        f"Median jobs/s with the database on each storage location: "
+        f"{fastest.values['location']} is {fastest.median() / slowest.median():.2g}× "
+        f"{slowest.values['location']}"
+        + (" (within noise)" if overlaps(fastest.stats[THROUGHPUT], slowest.stats[THROUGHPUT])
+           else "")
+        + (f", but {' and '.join(str(m.values['location']) for m in ram)} "
+           f"{'keeps' if len(ram) == 1 else 'keep'} the queue in RAM and "
+           f"{'loses' if len(ram) == 1 else 'lose'} it on a reboot" if ram else "")
+        + ".")
+    return block
+
+
+def cache_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s per SQLite cache size."""
+    block, ordered = _bar_chart(a, "cache", "cache_size", "Cache size",
+                                lambda m: fmt.cache_label(m.values.get("cache_size")))
+    if not ordered:
+        return block
+    meds = [m.median() for m in ordered]
+    change = max(meds) / min(meds) - 1 if min(meds) > 0 else math.nan
+    fastest = max(ordered, key=lambda m: m.median())
+    block.caption = (
+        f"Median jobs/s for each SQLite cache size: the sizes differ by at most {change:.0%}, "
+        f"fastest with {fmt.cache_label(fastest.values.get('cache_size'))}"
+        + (" — within noise, so the default is fine." if _all_overlap(ordered) else "."))
+    return block
+
+
+def job_type_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s per job type at the same settings."""
+    block, ordered = _bar_chart(a, "job-types", "job_type", "Job types",
+                                lambda m: str(m.values.get("job_type")))
+    if not ordered:
+        return block
+    parts = [f"{m.values['job_type']} {fmt.number(m.median())}" for m in ordered]
+    block.caption = ("Median jobs/s of each job type at the same settings ("
+                     + ", ".join(parts) + " jobs/s): jobs that compute or wait dominate "
+                     "the queue's own cost, so each job type gets its own recommendation "
+                     "in the Summary.")
+    return block
+
+
+def _all_overlap(configs: Sequence[Config]) -> bool:
+    ivs = [c.stats[THROUGHPUT] for c in configs]
+    return all(overlaps(x, y) for x in ivs for y in ivs) and all(iv.n >= 2 for iv in ivs)
+
+
+CHART_BUILDERS = (throughput_chart, io_concurrency_chart, latency_chart, lock_wait_chart,
+                  heatmap_chart, location_chart, cache_chart, job_type_chart)
+
+
+def add_charts(a: Analysis) -> Analysis:
+    """Fill ``a.charts`` (nothing to draw when no trial is valid); returns ``a``."""
+    a.charts = [] if a.empty else [build(a) for build in CHART_BUILDERS]
+    return a

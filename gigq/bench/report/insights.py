@@ -1,0 +1,446 @@
+"""What the report concludes from a run: per-configuration statistics, the best settings
+per job type (with the durability class of each) and the largest effects.
+
+Only valid trials are ever aggregated (an invalid trial is listed, never averaged in).
+Every estimate is a median over repetitions with a percentile-bootstrap 95% interval
+(:mod:`gigq.bench.stats`). Nothing here draws or writes HTML; :mod:`.figures` turns an
+:class:`Analysis` into chart descriptions and captions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ...storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
+from ..metrics import METRICS
+from ..results import CONFIG_COLUMNS, Results
+from ..stats import Interval, bootstrap_median, ratio_of_medians
+from . import format as fmt
+
+DURABILITY_ORDER = ("power-loss-safe", "crash-safe", "unsafe")
+# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
+# whatever synchronous says, so the report never calls it safe.
+RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+# Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
+# not an effect anybody can act on, so they are never reported as effects.
+WORKLOAD_DIMENSIONS = frozenset({"job_type", "jobs", "mode", "version", "arrival_rate",
+                                 "duration", "payload_bytes"})
+# Dimensions always named when an effect's context is described, because a ratio means
+# little without them; other dimensions are named only where they differ from the base.
+KEY_CONTEXT = ("job_type", "workers", "concurrency")
+# Dimensions whose values may differ between configurations without being swept
+# (the sweep sizes `jobs` per configuration when a profile says "auto").
+INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
+JOB_TYPE_ORDER = ("noop", "cpu", "io", "mixed")
+LOCATION_ORDER = ("disk", "tmpfs", "memory")
+THROUGHPUT = "jobs_per_sec"
+
+
+@dataclass
+class Config:
+    """One configuration of the run and what its trials measured."""
+
+    key: str
+    values: dict[str, Any]
+    n_trials: int
+    n_valid: int
+    samples: dict[str, list[float]]
+    stats: dict[str, Interval]
+    durability: str
+    durability_reason: str | None = None
+
+    def median(self, metric: str = THROUGHPUT) -> float:
+        """Median of ``metric`` over valid trials (NaN when none)."""
+        iv = self.stats.get(metric)
+        return iv.estimate if iv is not None else math.nan
+
+    def has(self, metric: str = THROUGHPUT) -> bool:
+        """Whether at least one valid trial measured ``metric``."""
+        return not math.isnan(self.median(metric))
+
+
+@dataclass
+class Recommendation:
+    """The fastest configuration of one durability class for one job type."""
+
+    job_type: str | None
+    config: Config
+    recommended: bool
+    command: str
+    processes: int
+    notes: list[str]
+    tied: int  # other configurations of the same job type whose CI overlaps this one's
+    differences: dict[str, Any] = field(default_factory=dict)  # vs the recommended one
+
+    @property
+    def throughput(self) -> Interval:
+        """Median jobs/s with its 95% CI."""
+        return self.config.stats[THROUGHPUT]
+
+
+@dataclass
+class Effect:
+    """How much one setting changes throughput, all else equal."""
+
+    dimension: str
+    better: Any
+    worse: Any
+    context: dict[str, Any]
+    ratio: Interval
+    text: str
+
+    @property
+    def clear(self) -> bool:
+        """The 95% interval excludes 1 (no change)."""
+        return self.ratio.n >= 2 and self.ratio.low > 1.0
+
+
+@dataclass
+class Analysis:
+    """Everything the report says about a run."""
+
+    results: Results
+    dimensions: list[str]
+    swept: list[str]
+    constant: dict[str, Any]
+    base: dict[str, Any]
+    configs: list[Config]
+    trials: int
+    valid: int
+    invalid: int
+    skipped: int
+    recommendations: dict[str, list[Recommendation]]
+    effects: list[Effect]
+    incidental: list[str] = field(default_factory=list)  # vary, but are no setting
+    charts: list[Any] = field(default_factory=list)  # figures.ChartBlock, filled by figures
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """No valid trial: nothing can be concluded."""
+        return self.valid == 0
+
+
+# ---------------------------------------------------------------------------
+# Configurations
+
+
+def config_dimensions(results: Results) -> list[str]:
+    """The configuration columns of the run: the standard ones, swept extras, version."""
+    rows = results.rows
+    dims = [c for c in CONFIG_COLUMNS if c in rows.columns]
+    for extra in (results.spec.get("dimensions") or {}):
+        if extra not in dims and extra in rows.columns:
+            dims.append(extra)
+    if "version" in rows.columns and rows["version"].nunique(dropna=True) > 1:
+        dims.append("version")
+    return dims
+
+
+def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
+    """Values of a dimension in reading order (WAL before DELETE, default cache first…)."""
+    unique = list(dict.fromkeys(fmt.normalize(v) for v in values))
+    orders = {
+        "journal_mode": JOURNAL_MODES,
+        "synchronous": SYNCHRONOUS_LEVELS,
+        "job_type": JOB_TYPE_ORDER,
+        "location": LOCATION_ORDER,
+    }
+    if dim in orders:
+        known = orders[dim]
+        return sorted(unique, key=lambda v: (known.index(v) if v in known else len(known),
+                                             str(v)))
+    if dim == "cache_size":
+        return sorted(unique, key=fmt.cache_bytes)
+    if all(isinstance(v, (int, float)) for v in unique):
+        return sorted(unique)
+    return sorted(unique, key=lambda v: (v is None, str(v)))
+
+
+def _ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
+    location = config.get("location")
+    if location == "memory":
+        return "in-memory database: lost when the process exits"
+    info = filesystems.get(location) if isinstance(location, str) else None
+    fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
+    if fs_type in RAM_FILESYSTEMS:
+        where = location if location == fs_type else f"{location} ({fs_type})"
+        return f"{where} is RAM: a reboot or power cut loses the whole queue"
+    return None
+
+
+def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
+                filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
+    recorded = None
+    if "durability" in rows.columns:
+        known = [d for d in rows["durability"] if isinstance(d, str) and d]
+        recorded = known[0] if known else None
+    if recorded is None:
+        try:
+            recorded = durability_class(
+                SQLiteSettings(journal_mode=values.get("journal_mode") or "wal",
+                               synchronous=values.get("synchronous") or "normal"),
+                in_memory=values.get("location") == "memory",
+            )
+        except Exception:
+            recorded = "unsafe"  # unknown settings: never claim safety we cannot show
+    reason = _ram_reason(values, filesystems)
+    if reason and recorded != "unsafe":
+        return "unsafe", reason
+    return recorded, reason
+
+
+def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
+    """One :class:`Config` per configuration, with bootstrap medians of every metric."""
+    rows = results.rows
+    if rows.empty:
+        return []
+    if "config_id" in rows.columns and rows["config_id"].notna().all():
+        keys = rows["config_id"].astype(str)
+    else:
+        keys = rows[list(dims)].astype(str).agg("|".join, axis=1)
+    if "version" in dims:
+        keys = rows["version"].astype(str) + "/" + keys
+    valid_mask = _valid_mask(rows)
+    filesystems = results.environment.get("filesystems") or {}
+    configs = []
+    for key, group in rows.groupby(keys, sort=False):
+        first = group.iloc[0]
+        values = {d: fmt.normalize(first.get(d)) for d in dims}
+        good = group[valid_mask.loc[group.index]]
+        if "repetition" in good.columns:
+            good = good.sort_values("repetition")
+        samples: dict[str, list[float]] = {}
+        stats: dict[str, Interval] = {}
+        for metric in METRICS:
+            if metric not in good.columns:
+                continue
+            series = pd.to_numeric(good[metric], errors="coerce").dropna()
+            samples[metric] = [float(v) for v in series]
+            stats[metric] = bootstrap_median(samples[metric])
+        durability, reason = _durability(group, values, filesystems)
+        configs.append(Config(str(key), values, len(group), len(good), samples, stats,
+                              durability, reason))
+    return configs
+
+
+def _valid_mask(rows: pd.DataFrame) -> pd.Series:
+    if "valid" not in rows.columns:
+        return pd.Series(True, index=rows.index)
+    return rows["valid"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+
+
+# ---------------------------------------------------------------------------
+# Recommendations
+
+
+def worker_command(config: Mapping[str, Any]) -> str:
+    """The ``gigq worker`` command that runs a configuration's settings.
+
+    ``workers`` (processes) becomes ``--processes N``: N worker processes, each with
+    ``--concurrency`` threads, under gigq's supervisor.
+    """
+    parts = ["gigq worker"]
+    workers = config.get("workers")
+    if isinstance(workers, int) and workers > 1:
+        parts.append(f"--processes {workers}")
+    if config.get("concurrency") is not None:
+        parts.append(f"--concurrency {config['concurrency']}")
+    if config.get("polling_interval") is not None:
+        parts.append(f"--polling-interval {config['polling_interval']:g}")
+    if config.get("journal_mode"):
+        parts.append(f"--journal-mode {config['journal_mode']}")
+    if config.get("synchronous"):
+        parts.append(f"--synchronous {config['synchronous']}")
+    if isinstance(config.get("cache_size"), int):
+        parts.append(f"--cache-size {config['cache_size']}")
+    return " ".join(parts)
+
+
+def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
+    values = config.values
+    notes = []
+    workers = values.get("workers") or 1
+    if workers > 1:
+        notes.append(f"--processes {workers} starts {workers} worker processes under one "
+                     f"supervisor (or run {workers} such commands without it)")
+    location = values.get("location")
+    if location == "memory":
+        notes.append("in-memory database: one process only, through the Python API "
+                     "(JobQueue(':memory:') and Worker threads); not reachable by 'gigq worker'")
+    elif location:
+        info = filesystems.get(location) or {}
+        where = info.get("path") if isinstance(info, Mapping) else None
+        fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
+        desc = location + (f" ({fs_type})" if fs_type else "")
+        notes.append(f"database on {desc}" + (f", e.g. --db {where}/jobs.db" if where else ""))
+    if values.get("submit") == "batch":
+        notes.append("submit in batches (JobQueue.submit_many)")
+    if config.durability_reason:
+        notes.append(config.durability_reason)
+    return notes
+
+
+def overlaps(a: Interval, b: Interval) -> bool:
+    """Whether two intervals share any value (the difference is not clear)."""
+    return a.low <= b.high and b.low <= a.high
+
+
+def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
+              ) -> dict[str, list[Recommendation]]:
+    """Per job type: the fastest configuration of each durability class.
+
+    The *recommended* one is the fastest that is not ``unsafe`` (an application crash
+    loses nothing); only when every measured configuration is unsafe is the fastest
+    unsafe one marked, and the report says so. Throughput is compared in ``drain``
+    mode when the run has it (``steady`` mode jobs/s only follow the arrival rate).
+    """
+    measured = [c for c in configs if c.n_valid and c.has()]
+    # In steady mode jobs/s is capped by the arrival rate the producer was told to keep:
+    # it measures latency under load, not how fast a configuration can go.
+    if any(c.values.get("mode") == "drain" for c in measured):
+        measured = [c for c in measured if c.values.get("mode") in ("drain", None)]
+    by_type: dict[str, list[Config]] = defaultdict(list)
+    for c in measured:
+        by_type[c.values.get("job_type") or "all"].append(c)
+    out: dict[str, list[Recommendation]] = {}
+    for job_type in sort_values("job_type", by_type):
+        ranked = sorted(by_type[job_type], key=lambda c: -c.median())
+        best_by_class = {}
+        for c in ranked:
+            best_by_class.setdefault(c.durability, c)
+        safe = [c for c in ranked if c.durability != "unsafe"]
+        chosen = safe[0] if safe else ranked[0]
+        recs = []
+        for durability in DURABILITY_ORDER:
+            c = best_by_class.get(durability)
+            if c is None:
+                continue
+            tied = sum(1 for o in ranked if o is not c
+                       and overlaps(o.stats[THROUGHPUT], c.stats[THROUGHPUT]))
+            recs.append(Recommendation(job_type, c, c is chosen, worker_command(c.values),
+                                       int(c.values.get("workers") or 1),
+                                       _how_to_run(c, filesystems), tied))
+        for r in recs:
+            if not r.recommended:
+                r.differences = {d: v for d, v in r.config.values.items()
+                                 if v != chosen.values.get(d)
+                                 and d not in INCIDENTAL_DIMENSIONS}
+        out[job_type] = recs
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Effects
+
+
+def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
+                    base: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings an effect was measured at: the key ones always, others if not base."""
+    context = {d: config[d] for d in KEY_CONTEXT if d != dim and config.get(d) is not None}
+    for d in swept:
+        if d == dim or d in context:
+            continue
+        if d in base and fmt.normalize(base.get(d)) != config.get(d):
+            context[d] = config.get(d)
+    return context
+
+
+def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mapping[str, Any],
+                    limit: int = 3) -> list[Effect]:
+    """The ``limit`` largest throughput effects of a setting, at most one per setting.
+
+    For every pair of configurations that differ in exactly one swept setting, the
+    ratio of median jobs/s (faster over slower). Per setting the largest such ratio is
+    kept, with the other settings it was measured at; the settings with the largest
+    ratios win. Intervals are percentile-bootstrap over repetitions.
+    """
+    measured = [c for c in configs if c.n_valid and c.has()]
+    candidates: list[tuple[float, str, Config, Config]] = []
+    for dim in swept:
+        if dim in WORKLOAD_DIMENSIONS:
+            continue
+        others = [d for d in swept if d != dim]
+        groups: dict[tuple, list[Config]] = defaultdict(list)
+        for c in measured:
+            groups[tuple(repr(c.values.get(d)) for d in others)].append(c)
+        best: tuple[float, str, Config, Config] | None = None
+        for members in groups.values():
+            for i, a in enumerate(members):
+                for b in members[i + 1:]:
+                    if a.values.get(dim) == b.values.get(dim):
+                        continue
+                    fast, slow = (a, b) if a.median() >= b.median() else (b, a)
+                    if slow.median() <= 0:
+                        continue
+                    size = math.log(fast.median() / slow.median())
+                    if best is None or size > best[0]:
+                        best = (size, dim, fast, slow)
+        if best is not None:
+            candidates.append(best)
+    candidates.sort(key=lambda t: -t[0])
+    effects = []
+    for _size, dim, fast, slow in candidates[:limit]:
+        ratio = ratio_of_medians(slow.samples[THROUGHPUT], fast.samples[THROUGHPUT])
+        context = _effect_context(dim, fast.values, swept, base)
+        better, worse = fast.values.get(dim), slow.values.get(dim)
+        text = (f"{fmt.setting_phrase(dim, better)} vs {fmt.setting_phrase(dim, worse)}"
+                + (f" ({fmt.context_phrase(context)})" if context else "")
+                + f": {fmt.ratio(ratio)} jobs/s")
+        effects.append(Effect(dim, better, worse, context, ratio, text))
+    return effects
+
+
+# ---------------------------------------------------------------------------
+# The whole analysis
+
+
+def analyse(results: Results) -> Analysis:
+    """Aggregate a run: configurations, recommendations, effects, warnings.
+
+    The charts are added by :func:`gigq.bench.report.figures.add_charts`.
+    """
+    rows = results.rows
+    dims = config_dimensions(results) if not rows.empty else []
+    configs = build_configs(results, dims)
+    swept, constant, incidental = [], {}, []
+    varied = results.spec.get("dimensions") or {}
+    for d in dims:
+        values = sort_values(d, rows[d])
+        if len(values) > 1:
+            # `jobs = "auto"` sizes each configuration's trials by a pilot run: the
+            # counts differ, but they are a consequence of the settings, not a setting.
+            (incidental if d in INCIDENTAL_DIMENSIONS and d not in varied else swept).append(d)
+        elif values:
+            constant[d] = values[0]
+    base = {k: fmt.normalize(v) for k, v in (results.spec.get("base") or {}).items()}
+    valid = int(_valid_mask(rows).sum()) if not rows.empty else 0
+    filesystems = results.environment.get("filesystems") or {}
+    analysis = Analysis(
+        results=results, dimensions=dims, swept=swept, constant=constant, base=base,
+        configs=configs, trials=len(rows), valid=valid, invalid=len(rows) - valid,
+        skipped=len(results.skipped), recommendations=recommend(configs, filesystems),
+        effects=largest_effects(configs, swept, base), incidental=incidental,
+    )
+    repeat = results.spec.get("repeat")
+    if isinstance(repeat, int) and repeat < 2 and not analysis.empty:
+        analysis.warnings.append(
+            "Each configuration ran once: no confidence intervals can be given, and "
+            "differences below ~10–20% may be noise. Re-run with --repeat 3 or more.")
+    if results.spec.get("interrupted"):
+        analysis.warnings.append(
+            "The sweep was interrupted: only the trials that finished are here, so some "
+            "configurations have fewer repetitions than planned or are missing.")
+    if analysis.invalid:
+        one = analysis.invalid == 1
+        analysis.warnings.append(
+            f"{analysis.invalid} trial{'' if one else 's'} failed verification (a job lost "
+            f"or run twice); {'it is' if one else 'they are'} listed under Correctness and "
+            "durability and left out of every number.")
+    return analysis

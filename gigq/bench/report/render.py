@@ -1,0 +1,469 @@
+"""Turn a run into ``index.html``: the analysis, the charts as inline SVG, jinja2 templates.
+
+The page is one file with inline CSS and SVG and a few lines of inline JavaScript that
+only add sorting and filtering to tables that are complete without it. Nothing is
+loaded from anywhere: it opens offline, from a ``file://`` URL, and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..metrics import METRICS
+from ..results import Results, load_results
+from . import format as fmt
+from .charts import to_svg
+from .figures import add_charts
+from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
+
+# Metrics the printed results table keeps; the others are on screen and in results.csv.
+PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
+# Columns of the results table besides configuration dimensions and metrics.
+_OUTCOME_COLUMNS = (("jobs_completed", "jobs completed", "jobs"),
+                    ("duration_s", "timed window", "s"))
+DURABILITY_MEANING = {
+    "power-loss-safe": "committed jobs survive a power cut",
+    "crash-safe": "an application crash loses nothing; a power cut may lose the last "
+                  "transactions",
+    "unsafe": "a crash or power cut can lose or corrupt the queue",
+}
+
+
+@dataclass
+class Column:
+    """A table header: label, unit line, whether it is numeric, tooltip.
+
+    ``secondary`` columns are left out when printing, where a page is too narrow for
+    every metric (the note above the table points to results.csv).
+    """
+
+    label: str
+    unit: str = ""
+    numeric: bool = False
+    title: str = ""
+    secondary: bool = False
+
+
+@dataclass
+class Cell:
+    """A table cell: what is shown, what it sorts by, and an optional badge style."""
+
+    text: str
+    sort: Any = None
+    badge: str = ""
+    numeric: bool = False
+    wrap: bool = False  # free text: may wrap (other cells keep to one line)
+    title: str = ""  # tooltip
+
+
+@dataclass
+class Row:
+    """A table row and its CSS classes (``invalid``, ``recommended``)."""
+
+    cells: list[Cell]
+    classes: str = ""
+
+
+@dataclass
+class Table:
+    """A table the templates draw with the ``data_table`` macro."""
+
+    columns: list[Column]
+    rows: list[Row] = field(default_factory=list)
+
+
+def jinja_environment() -> jinja2.Environment:
+    """The report's template environment (autoescaped), shared with pages in its style.
+
+    Other pages (e.g. a comparison page) extend ``base.html.j2`` and call the macros in
+    ``macros.html.j2`` to look the same.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("gigq.bench.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        number=fmt.number,
+        metric_value=fmt.metric_value,
+        interval=fmt.interval,
+        value_label=fmt.value_label,
+        dimension_label=fmt.dimension_label,
+        setting_phrase=fmt.setting_phrase,
+        context_phrase=fmt.context_phrase,
+        shell_lines=fmt.shell_lines,
+    )
+    env.globals.update(DURABILITY_ORDER=DURABILITY_ORDER,
+                       DURABILITY_MEANING=DURABILITY_MEANING)
+    return env
+
+
+# ---------------------------------------------------------------------------
+# Page content
+
+
+def _sort_key(dim: str, value: Any) -> Any:
+    value = fmt.normalize(value)
+    if dim == "cache_size":
+        return fmt.cache_bytes(value)
+    return "" if value is None else value
+
+
+def _metrics_present(results: Results) -> list[str]:
+    rows = results.rows
+    return [m for m in METRICS if m in rows.columns and rows[m].notna().any()]
+
+
+def _durability_cell(durability: str) -> Cell:
+    return Cell(durability, durability, badge=durability if durability in DURABILITY_ORDER
+                else "neutral")
+
+
+def results_table(a: Analysis) -> Table:
+    """Every trial, one row each: the swept settings, identity, outcome and every metric."""
+    rows = a.results.rows
+    metrics = _metrics_present(a.results)
+    dims = a.swept + a.incidental
+    columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+               for d in dims]
+    columns += [Column("rep.", numeric=True, title="repetition"),
+                Column("valid", title="every job completed exactly once")]
+    columns += [Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+                       f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS)
+                for m in metrics]
+    extras = [c for c in _OUTCOME_COLUMNS if c[0] in rows.columns]
+    columns += [Column(label, unit, True, name, True) for name, label, unit in extras]
+    columns += [Column("durability", title="durability class of the settings"),
+                Column("trial", title="trial_id", secondary=True)]
+    text_columns = [c for c in ("invalid_reason", "note") if c in rows.columns
+                    and rows[c].notna().any()]
+    columns += [Column(c.replace("_", " "), title=c, secondary=True) for c in text_columns]
+    config_by_values = {tuple(repr(c.values.get(d)) for d in a.dimensions): c
+                        for c in a.configs}
+    table = Table(columns)
+    ordered = rows.sort_values("order") if "order" in rows.columns else rows
+    for _, r in ordered.iterrows():
+        values = {d: fmt.normalize(r.get(d)) for d in a.dimensions}
+        config = config_by_values.get(tuple(repr(values.get(d)) for d in a.dimensions))
+        valid = config is not None and _is_valid(r)
+        cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
+        cells.append(Cell(fmt.number(r.get("repetition")), fmt.normalize(r.get("repetition")),
+                          numeric=True))
+        cells.append(Cell("valid", 1, badge="ok") if valid
+                     else Cell("invalid", 0, badge="invalid"))
+        for m in metrics:
+            value = fmt.normalize(r.get(m))
+            cells.append(Cell(fmt.number(fmt.scaled(m, value)),
+                              "" if value is None else value, numeric=True))
+        for name, _label, _unit in extras:
+            value = fmt.normalize(r.get(name))
+            cells.append(Cell(fmt.number(value), "" if value is None else value, numeric=True))
+        durability = config.durability if config else str(r.get("durability") or "–")
+        cells.append(_durability_cell(durability))
+        cells.append(Cell(str(fmt.normalize(r.get("trial_id")) or "–")))
+        for name in text_columns:
+            value = fmt.normalize(r.get(name))
+            cells.append(Cell("" if value is None else str(value), wrap=True))
+        table.rows.append(Row(cells, "" if valid else "invalid"))
+    return table
+
+
+def _is_valid(row: Mapping[str, Any]) -> bool:
+    value = row.get("valid")
+    return value is True or value == 1 or str(value).lower() == "true"
+
+
+def durability_table(a: Analysis) -> Table:
+    """Every configuration: speed (median, CI) and durability class first, then settings.
+
+    The verdict columns come first so they stay in view when a sweep has so many
+    settings that the table scrolls sideways.
+    """
+    first = [d for d in ("job_type",) if d in a.swept]
+    dims = [d for d in a.swept if d not in first]
+    columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+               for d in first]
+    columns += [Column("throughput", "jobs/s, median", True, "median over valid trials"),
+                Column("95% CI", "jobs/s", True, "percentile bootstrap over repetitions"),
+                Column("durability", title="what a crash or power cut can cost"),
+                Column("valid trials", numeric=True)]
+    columns += [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
+                for d in dims]
+    recommended = {id(r.config) for recs in a.recommendations.values() for r in recs
+                   if r.recommended}
+    table = Table(columns)
+    job_types = sort_values("job_type", (c.values.get("job_type") for c in a.configs))
+    for job_type in job_types:
+        group = [c for c in a.configs if c.values.get("job_type") == job_type]
+        group.sort(key=lambda c: -(c.median() if c.has() else -1))
+        for c in group:
+            table.rows.append(_durability_row(c, first, dims, id(c) in recommended))
+    return table
+
+
+def _setting_cells(c: Config, dims: Sequence[str]) -> list[Cell]:
+    return [Cell(fmt.value_label(d, c.values.get(d)), _sort_key(d, c.values.get(d)))
+            for d in dims]
+
+
+def _durability_row(c: Config, first: Sequence[str], dims: Sequence[str],
+                    recommended: bool) -> Row:
+    iv = c.stats.get("jobs_per_sec")
+    cells = _setting_cells(c, first)
+    if iv is not None and c.has():
+        cells.append(Cell(fmt.number(iv.estimate), iv.estimate, numeric=True))
+        ci = "–" if iv.n < 2 else f"{fmt.number(iv.low)}–{fmt.number(iv.high)}"
+        cells.append(Cell(ci, iv.low if iv.n >= 2 else "", numeric=True))
+    else:
+        cells += [Cell("no valid trial", ""), Cell("–", "")]
+    cell = _durability_cell(c.durability)
+    if c.durability_reason:
+        cell.text += " (RAM)"
+        cell.title = c.durability_reason
+    cells.append(cell)
+    cells.append(Cell(f"{c.n_valid}/{c.n_trials}", c.n_valid, numeric=True))
+    cells += _setting_cells(c, dims)
+    classes = "recommended" if recommended else ("invalid" if c.n_valid == 0 else "")
+    return Row(cells, classes)
+
+
+def ram_locations(a: Analysis) -> list[tuple[str, str]]:
+    """Locations shown as unsafe because the database lives in RAM, with the reason."""
+    seen: dict[str, str] = {}
+    for c in a.configs:
+        if c.durability_reason:
+            seen.setdefault(str(c.values.get("location")), c.durability_reason)
+    return sorted(seen.items())
+
+
+def invalid_trials(a: Analysis) -> list[dict[str, Any]]:
+    """Each trial that failed verification, with its settings and the reason."""
+    rows = a.results.rows
+    if rows.empty:
+        return []
+    out = []
+    for _, r in rows.iterrows():
+        if _is_valid(r):
+            continue
+        context = {d: fmt.normalize(r.get(d)) for d in a.swept}
+        jobs = fmt.normalize(r.get("jobs"))
+        done = fmt.normalize(r.get("jobs_completed"))
+        out.append({
+            "trial": fmt.normalize(r.get("trial_id")) or "–",
+            "repetition": fmt.normalize(r.get("repetition")),
+            "settings": fmt.context_phrase(context) or "the only configuration",
+            "reason": fmt.normalize(r.get("invalid_reason")) or "no reason recorded",
+            "completed": (f"{fmt.number(done)} of {fmt.number(jobs)}"
+                          if done is not None and jobs is not None else "–"),
+        })
+    return out
+
+
+def skipped_configs(a: Analysis) -> list[dict[str, str]]:
+    """Configurations the sweep could not run, with the reason."""
+    out = []
+    dims = a.swept or list(a.dimensions)
+    for item in a.results.skipped:
+        config = item.get("config") or {}
+        shown = {d: fmt.normalize(config.get(d)) for d in dims if d in config}
+        if not shown:
+            shown = {d: fmt.normalize(v) for d, v in config.items()}
+        out.append({"settings": fmt.context_phrase(shown) or str(item.get("config_id", "")),
+                    "reason": str(item.get("reason") or "no reason recorded")})
+    return out
+
+
+def facts(a: Analysis) -> list[tuple[str, str, str]]:
+    """The Summary's headline facts: machine, date, profile, duration, trials."""
+    env, spec = a.results.environment, a.results.spec
+    started, finished = fmt.parse_time(env.get("started_at")), fmt.parse_time(
+        env.get("finished_at"))
+    cores = env.get("cores")
+    machine_detail = " · ".join(str(p) for p in (
+        env.get("cpu_model"), f"{cores} cores" if cores else None,
+        fmt.byte_size(env.get("memory_bytes")) if env.get("memory_bytes") else None) if p)
+    duration = ((finished - started).total_seconds() if started and finished else None)
+    design = spec.get("design")
+    repeat = spec.get("repeat")
+    profile_detail = " · ".join(p for p in (
+        f"{design} design" if design else None,
+        f"{repeat} repetition{'s' if repeat != 1 else ''}" if repeat else None) if p)
+    trials_detail = (f"{a.invalid} invalid · {a.skipped} configuration"
+                     f"{'s' if a.skipped != 1 else ''} skipped")
+    return [
+        ("Machine", str(env.get("hostname") or "unknown"), machine_detail),
+        ("Date", started.strftime("%Y-%m-%d %H:%M") if started else "unknown",
+         started.tzname() or "" if started else ""),
+        ("Profile", str(spec.get("profile") or "custom"), profile_detail),
+        ("Duration", fmt.duration(duration), ""),
+        ("Trials", f"{a.valid} valid", trials_detail),
+    ]
+
+
+def environment_items(results: Results) -> list[tuple[str, str]]:
+    """The environment as label/value pairs, known keys first, unknown ones after."""
+    env = dict(results.environment)
+    labels = {
+        "hostname": "host", "cpu_model": "CPU", "cores": "cores",
+        "memory_bytes": "memory", "os": "operating system", "python": "Python",
+        "sqlite_version": "SQLite", "gigq_version": "gigq", "git_commit": "git commit",
+        "started_at": "started", "finished_at": "finished",
+    }
+    items = []
+    for key, label in labels.items():
+        if key not in env:
+            continue
+        value = env.pop(key)
+        if key == "memory_bytes":
+            value = fmt.byte_size(value)
+        items.append((label, "–" if value is None else str(value)))
+    env.pop("filesystems", None)
+    env.pop("command_line", None)
+    for key, value in env.items():
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        items.append((key.replace("_", " "), shown))
+    return items
+
+
+def spec_items(a: Analysis) -> list[tuple[str, str]]:
+    """The sweep spec as label/value pairs."""
+    spec = dict(a.results.spec)
+    items = []
+    for key in ("profile", "design", "repeat", "seed"):
+        if key in spec:
+            items.append((key, str(spec.pop(key))))
+    base = spec.pop("base", None)
+    if isinstance(base, Mapping) and base:
+        items.append(("base configuration", fmt.context_phrase(
+            {k: fmt.normalize(v) for k, v in base.items()})))
+    dims = spec.pop("dimensions", None)
+    if isinstance(dims, Mapping):
+        for dim, values in dims.items():
+            shown = ", ".join(fmt.value_label(dim, v) for v in (values or []))
+            items.append((f"dimension: {fmt.dimension_label(dim)}", shown))
+    spec.pop("command", None)
+    groups = spec.pop("groups", None)
+    if isinstance(groups, list) and len(groups) > 1:
+        for group in groups:
+            if not isinstance(group, Mapping):
+                continue
+            base = {k: fmt.normalize(v) for k, v in (group.get("base") or {}).items()}
+            varies = "; ".join(
+                f"{fmt.dimension_label(d)} " + ", ".join(fmt.value_label(d, v) for v in vals)
+                for d, vals in (group.get("dimensions") or {}).items())
+            text = (f"around {fmt.context_phrase(base)}: " if base else "") + f"varies {varies}"
+            items.append((f"group: {group.get('name', '')}", text))
+    versions = spec.pop("versions", None)
+    if isinstance(versions, Mapping):
+        for label, info in versions.items():
+            if isinstance(info, Mapping):
+                parts = [f"gigq {info['gigq_version']}" if info.get("gigq_version") else "",
+                         str(info.get("description") or ""), str(info.get("interpreter") or "")]
+                items.append((f"version: {label}", " · ".join(p for p in parts if p)))
+            elif info:
+                items.append((f"version: {label}", str(info)))
+    spec.pop("interrupted", None)  # shown as a warning in the Summary when true
+    for key, value in spec.items():
+        if value in (None, "", {}, []):
+            continue
+        if isinstance(value, Mapping) and all(not isinstance(v, (dict, list))
+                                              for v in value.values()):
+            shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
+        elif isinstance(value, (dict, list)):
+            shown = json.dumps(value)
+        else:
+            shown = str(value)
+        items.append((key.replace("_", " "), shown))
+    return items
+
+
+def _chart_svgs(a: Analysis) -> None:
+    for block in a.charts:
+        if block.chart is not None and not block.svg:
+            block.svg = to_svg(block.chart, f"chart-{block.key}")
+
+
+def render_html(results: Results) -> str:
+    """The report of ``results`` as one HTML document."""
+    a = add_charts(analyse(results))
+    _chart_svgs(a)
+    env = a.results.environment
+    spec = a.results.spec
+    command = spec.get("command") or env.get("command_line") or ""
+    command_line = env.get("command_line") or ""
+    source = str(results.path) if results.path else "DIR"
+    template = jinja_environment().get_template("index.html.j2")
+    return template.render(
+        a=a,
+        title=f"GigQ on {env.get('hostname') or 'this machine'}",
+        facts=facts(a),
+        effects=a.effects,
+        charts=[c for c in a.charts if c.svg],
+        omitted=[c for c in a.charts if not c.svg],
+        invalid=invalid_trials(a),
+        skipped=skipped_configs(a),
+        durability=durability_table(a),
+        ram=ram_locations(a),
+        table=results_table(a),
+        constants=[(fmt.dimension_label(d), fmt.value_label(d, v))
+                   for d, v in a.constant.items()],
+        environment=environment_items(results),
+        filesystems=[(loc, (info or {}).get("path") or "–", (info or {}).get("fs_type") or "–")
+                     for loc, info in (env.get("filesystems") or {}).items()],
+        spec=spec_items(a),
+        command=command,
+        command_line=command_line if command_line and command_line != command else "",
+        rerender=f"gigq-bench report {source}",
+        csv_link="results.csv" if results.path and (results.path / "results.csv").exists()
+        else "",
+    )
+
+
+def render_report(results: Results | str | os.PathLike[str],
+                  out_path: str | os.PathLike[str] | None = None) -> Path:
+    """Write the report of ``results`` and return the path of the HTML file.
+
+    ``results`` is a :class:`Results`, or a run directory / ``results.json`` to load
+    (raises :class:`gigq.bench.results.ResultsError` when it holds no usable results).
+    ``out_path`` is the file to write, or a directory to write ``index.html`` into;
+    default: ``index.html`` next to the loaded ``results.json``. The file is written
+    under a temporary name and renamed, so a failure never leaves half a report in place
+    of a good one.
+    """
+    if not isinstance(results, Results):
+        results = load_results(results)
+    if out_path is None:
+        if results.path is None:
+            raise ValueError("out_path is needed for results that were not loaded from disk")
+        out_path = results.path / "index.html"
+    out = Path(out_path)
+    if out.is_dir() or (not out.suffix and not out.exists()):
+        out = out / "index.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    html = render_html(results)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def render_from_path(path: str | os.PathLike[str],
+                     out: str | os.PathLike[str] | None = None) -> Path:
+    """Load a run (directory or ``results.json``) and write its report.
+
+    Default output: ``index.html`` next to ``results.json``. Raises
+    :class:`gigq.bench.results.ResultsError` for a missing or unreadable run.
+    """
+    return render_report(load_results(path), out)

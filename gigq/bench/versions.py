@@ -1,0 +1,266 @@
+"""The code versions an A/B run measures: resolve a REF, build it, clean up after.
+
+A REF is one of:
+
+* a **git revision** of the repository we run in (``HEAD``, ``HEAD~1``, ``main``, a
+  commit id): checked out into a temporary ``git worktree`` and installed into a
+  temporary virtualenv;
+* a **PyPI requirement** (``gigq==0.5.1``, ``gigq>=0.5``): installed into a temporary
+  virtualenv;
+* a **source tree** (a directory holding ``pyproject.toml``): installed into a
+  temporary virtualenv, like a git revision but with whatever the directory holds;
+* a **Python interpreter** (path to an executable): used as it is;
+* ``.`` / ``current``: the interpreter running gigq-bench (this working tree).
+
+Virtualenvs are made without pip (fast) and filled by this interpreter's pip with
+``--python``. Everything lives under one temporary directory that
+:class:`VersionBuilder` removes on exit, worktrees included, even after an error or
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import venv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GIT, PYPI, PATH, INTERPRETER, SELF = "git", "pypi", "path", "interpreter", "self"
+
+# A requirement names a distribution, optionally with extras, a version specifier or
+# a direct reference; git revisions never contain these operators.
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*(==|>=|<=|~=|!=|<|>|@)")
+# What a version reports about itself (run with its interpreter).
+_PROBE = """
+import importlib.metadata, inspect, json, os, sys
+import gigq
+from gigq import JobQueue, Worker
+try:
+    version = importlib.metadata.version("gigq")
+except Exception:
+    version = getattr(gigq, "__version__", "unknown")
+worker = inspect.signature(Worker).parameters
+queue = inspect.signature(JobQueue).parameters
+print(json.dumps({
+    "gigq_version": version,
+    "path": os.path.dirname(gigq.__file__),
+    "python": sys.version.split()[0],
+    "settings": "settings" in worker and "settings" in queue,
+    "burst": "burst" in worker,
+    "lock_stats": hasattr(Worker, "lock_stats"),
+    "submit_many": hasattr(JobQueue, "submit_many"),
+}))
+"""
+
+
+class VersionError(Exception):
+    """A REF that cannot be resolved or built; the message says why."""
+
+
+@dataclass
+class Version:
+    """A code version ready to measure: its interpreter and what it is."""
+
+    label: str
+    ref: str
+    kind: str
+    python: str
+    description: str
+    commit: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        """Capabilities the version lacks (its trials run with its defaults instead)."""
+        names = {"settings": "storage settings (journal_mode, synchronous, cache_size)",
+                 "burst": "burst mode", "lock_stats": "lock-wait counters",
+                 "submit_many": "submit_many"}
+        return [text for key, text in names.items() if self.info.get(key) is False]
+
+
+def run(cmd: list[str], cwd: str | Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing output; raises VersionError with its stderr on failure."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VersionError(f"{' '.join(cmd[:3])}…: {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+        raise VersionError(f"`{' '.join(cmd)}` failed:\n  " + "\n  ".join(tail))
+    return proc
+
+
+def git_root(start: str | Path = ".") -> Path | None:
+    """The top of the git checkout holding ``start`` (None outside one)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start,
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
+def git_commit(repo: Path, ref: str) -> str | None:
+    """The full commit id ``ref`` names in ``repo``, or None."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                              cwd=repo, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def worktree_dirty(repo: Path) -> bool:
+    """Whether tracked files differ from HEAD (so 'current' is not exactly HEAD)."""
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def classify(ref: str, repo: Path | None) -> str:
+    """Which kind of REF this is (see the module docstring); VersionError if none."""
+    if ref in (".", "current", "self"):
+        return SELF
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if (path / "pyproject.toml").exists() or (path / "setup.py").exists():
+            return PATH
+        raise VersionError(f"{ref} is a directory but not a Python project (no pyproject.toml)")
+    if path.is_file() and os.access(path, os.X_OK):
+        return INTERPRETER
+    if _REQUIREMENT.match(ref):
+        return PYPI
+    if repo is not None and git_commit(repo, ref):
+        return GIT
+    hint = (f"no commit {ref!r} in {repo}" if repo is not None else
+            "not inside a git checkout, so git revisions cannot be used")
+    raise VersionError(
+        f"cannot use {ref!r} as a version: {hint}. Give a git revision (HEAD~1, a commit "
+        "id), a requirement (gigq==0.5.1), a source directory or a Python interpreter."
+    )
+
+
+class VersionBuilder:
+    """Builds versions into one temporary directory; a context manager that cleans up."""
+
+    def __init__(self, repo: Path | None = None, log: Any = None,
+                 workdir: str | Path | None = None) -> None:
+        self.repo = repo if repo is not None else git_root(Path.cwd())
+        self._log = log or (lambda message: None)
+        self._parent = workdir
+        self.root: Path | None = None
+        self._worktrees: list[Path] = []
+        # Built environments by what they were built from, so that an A/A run of one
+        # source (or one requirement) builds it once.
+        self._built: dict[tuple[str, str], Version] = {}
+
+    def __enter__(self) -> VersionBuilder:
+        self.root = Path(tempfile.mkdtemp(prefix="gigq-ab-", dir=self._parent))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove worktrees and virtualenvs (safe to call twice)."""
+        for tree in self._worktrees:
+            if self.repo is not None:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)],
+                               cwd=self.repo, capture_output=True, timeout=120)
+        if self._worktrees and self.repo is not None:
+            subprocess.run(["git", "worktree", "prune"], cwd=self.repo, capture_output=True,
+                           timeout=120)
+        self._worktrees.clear()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    # -- building ------------------------------------------------------------------
+
+    def build(self, ref: str, label: str) -> Version:
+        """Resolve ``ref`` and make it runnable; raises VersionError when it cannot."""
+        if self.root is None:
+            raise RuntimeError("use VersionBuilder as a context manager")
+        kind = classify(ref, self.repo)
+        key = (kind, self._identity(ref, kind))
+        if key in self._built:
+            twin = self._built[key]
+            return Version(label, ref, kind, twin.python, twin.description, twin.commit,
+                           dict(twin.info))
+        version = self._build(ref, label, kind)
+        self._built[key] = version
+        return version
+
+    def _identity(self, ref: str, kind: str) -> str:
+        if kind in (PATH, INTERPRETER):
+            return str(Path(ref).expanduser().resolve())
+        if kind == GIT and self.repo is not None:
+            return git_commit(self.repo, ref) or ref
+        return ref
+
+    def _build(self, ref: str, label: str, kind: str) -> Version:
+        commit = None
+        if kind == SELF:
+            python, description = sys.executable, "this working tree"
+            if self.repo is not None:
+                head = git_commit(self.repo, "HEAD")
+                if head:
+                    dirty = " + uncommitted changes" if worktree_dirty(self.repo) else ""
+                    description = f"working tree at {head[:10]}{dirty}"
+        elif kind == INTERPRETER:
+            python, description = str(Path(ref).expanduser()), f"interpreter {ref}"
+        elif kind == PATH:
+            self._log(f"{label}: installing source tree {ref} into a virtualenv")
+            python = self._venv(label, [str(Path(ref).resolve())], deps=False)
+            description = f"source tree {ref}"
+        elif kind == PYPI:
+            self._log(f"{label}: installing {ref} from the package index into a virtualenv")
+            python = self._venv(label, [ref], deps=True)
+            description = f"{ref} (package index)"
+        else:
+            assert self.repo is not None
+            commit = git_commit(self.repo, ref)
+            tree = self.root / f"src-{label}"
+            self._log(f"{label}: checking out {ref} ({commit[:10]}) into a temporary worktree")
+            run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=self.repo)
+            self._worktrees.append(tree)
+            python = self._venv(label, [str(tree)], deps=False)
+            subject = run(["git", "log", "-1", "--format=%s", commit], cwd=self.repo)
+            description = f"git {ref} = {commit[:10]} ({subject.stdout.strip()[:60]})"
+        info = probe(python)
+        if kind == SELF and self.repo is not None:
+            commit = git_commit(self.repo, "HEAD")
+        return Version(label, ref, kind, python, description, commit, info)
+
+    def _venv(self, label: str, targets: list[str], deps: bool) -> str:
+        assert self.root is not None
+        env_dir = self.root / f"venv-{label}"
+        # Without pip: this interpreter's pip fills it (--python), which is much faster
+        # than bootstrapping pip into every throwaway environment.
+        venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
+        python = str(env_dir / "bin" / "python")
+        cmd = [sys.executable, "-m", "pip", "--python", python, "install",
+               "--disable-pip-version-check", "-q"]
+        if not deps:
+            cmd.append("--no-deps")  # GigQ itself needs nothing but the standard library
+        run(cmd + targets, timeout=900)
+        return python
+
+
+def probe(python: str) -> dict[str, Any]:
+    """Ask an interpreter which GigQ it has and what that version can do."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = run([python, "-c", _PROBE], cwd=tempfile.gettempdir(), timeout=120, env=env)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise VersionError(f"{python} did not report its GigQ version: {proc.stdout!r}") from None
