@@ -412,6 +412,11 @@ def tune(job_type: str | None, job: str | None, params: str | None,
         loc = locs.resolve(loc_name)
         if loc.problem:
             raise InputError(f"--location {location or loc_name}: {loc.problem}")
+        if loc.in_ram and durability != "unsafe":
+            raise InputError(f"--location {location}: {loc.path} is a RAM file system "
+                             f"({loc.fs_type}); a reboot or power cut loses it whatever the "
+                             f"settings, so nothing there is {durability}. Tune on a disk, "
+                             "or pass --durability unsafe")
         if loc_name not in ("disk", "tmpfs"):
             spec.locations[loc_name] = loc.path
         wal_ok = loc.fs_type not in NETWORK_FILE_SYSTEMS
@@ -436,7 +441,7 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     context = tune_output.TuneContext(
         job=job_label, objective=objective, metric=metric.name, unit=metric.unit,
         floor=durability, budget=seconds, location=loc_name, location_path=loc.path,
-        fs_type=loc.fs_type, db=shown_db,
+        fs_type=loc.fs_type, db=shown_db, in_ram=loc.in_ram,
         arrival_rate=rate if objective == "latency" else None, command=command,
         reference_notes=ref_notes)
     click.echo(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "

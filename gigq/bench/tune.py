@@ -81,11 +81,13 @@ class TuneError(ValueError):
 # Durability and GigQ's defaults
 
 
-def durability_of(settings: Mapping[str, Any]) -> str:
-    """Durability class of a settings mapping (a database file, not :memory:)."""
+def durability_of(settings: Mapping[str, Any], in_ram: bool = False) -> str:
+    """Durability class of a settings mapping for a database file (``in_ram``: on a
+    RAM file system, where every setting is unsafe)."""
     return durability_class(SQLiteSettings(journal_mode=settings["journal_mode"],
                                            synchronous=settings["synchronous"],
-                                           cache_size=settings.get("cache_size")))
+                                           cache_size=settings.get("cache_size")),
+                            in_memory=in_ram)
 
 
 def meets_floor(settings: Mapping[str, Any], floor: str) -> bool:

@@ -19,18 +19,13 @@ from typing import Any
 
 from gigq.storage import ENV_SETTINGS
 
+from .report.render import DURABILITY_MEANING
 from .stats import Interval
 from .tune import TUNED, TuneResult, durability_of, gigq_defaults, settings_key
 
 TUNE_FORMAT = "gigq-bench-tune"
 TUNE_FORMAT_VERSION = 1
 
-DURABILITY_MEANING = {
-    "power-loss-safe": "committed jobs survive a power cut",
-    "crash-safe": "an application crash loses nothing; a power cut may lose the last "
-                  "transactions",
-    "unsafe": "a crash or power cut can lose or corrupt the queue",
-}
 
 
 @dataclass
@@ -47,6 +42,7 @@ class TuneContext:
     location_path: str | None
     fs_type: str | None
     db: str = "jobs.db"            # database path used in the printed commands
+    in_ram: bool = False           # the location is a RAM file system: all unsafe
     arrival_rate: float | None = None
     command: str = ""
     reference_notes: list[str] = field(default_factory=list)
@@ -270,7 +266,7 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
     lines.append(verdict_text(result))
     recommended = result.recommended
     if recommended is not None:
-        durability = durability_of(recommended)
+        durability = durability_of(recommended, context.in_ram)
         lines.append("")
         which = "GigQ's defaults" if settings_key(recommended) == settings_key(
             result.reference) else "these settings"
@@ -306,7 +302,7 @@ def toml_comments(result: TuneResult, context: TuneContext, when: str) -> list[s
         f"{context.job} jobs, objective {context.objective}, durability floor "
         f"{context.floor}",
         verdict_text(result),
-        f"durability of these settings: {durability_of(recommended)}",
+        f"durability of these settings: {durability_of(recommended, context.in_ram)}",
         f"use: gigq --db {context.db} worker --config FILE",
         f"  or Worker.from_config({json.dumps(context.db)}, \"FILE\")",
     ]
@@ -328,7 +324,7 @@ def tune_document(result: TuneResult, context: TuneContext,
         rec_doc = {
             "settings": dict(recommended),
             "key": settings_key(recommended),
-            "durability": durability_of(recommended),
+            "durability": durability_of(recommended, context.in_ram),
             "flags": worker_flags(recommended, context.db),
             "environment": environment_command(recommended, context.db),
             "python": python_code(recommended, context.db),
@@ -345,7 +341,7 @@ def tune_document(result: TuneResult, context: TuneContext,
                       "notes": list(context.reference_notes)},
         "winner": None if result.winner is None else {
             "settings": dict(result.winner), "key": settings_key(result.winner),
-            "durability": durability_of(result.winner)},
+            "durability": durability_of(result.winner, context.in_ram)},
         "rounds": [r.as_dict() for r in result.rounds],
         "observations": [o.as_dict() for o in result.observations],
         "comparison": None if result.comparison is None else result.comparison.as_dict(),

@@ -90,7 +90,32 @@ class HeatMap:
     unit: str
 
 
-Chart = LineChart | BarChart | HeatMap
+@dataclass
+class Points:
+    """Markers of one kind (e.g. the trials of one search round); ``hollow`` ones
+    are drawn unfilled (e.g. trials that did not complete)."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    hollow: bool = False
+
+
+@dataclass
+class ScatterChart:
+    """Groups of markers against a numeric x axis, with an optional step line (e.g.
+    the best so far) and labelled vertical markers (e.g. where a stage begins)."""
+
+    title: str
+    x_label: str
+    y_label: str
+    groups: list[Points]
+    step: Series | None = None
+    markers: list[tuple[float, str]] = field(default_factory=list)
+    log_y: bool = False
+
+
+Chart = LineChart | BarChart | HeatMap | ScatterChart
 
 
 def to_svg(chart: Chart, chart_id: str) -> str:
@@ -102,6 +127,8 @@ def to_svg(chart: Chart, chart_id: str) -> str:
             _draw_lines(ax, chart)
         elif isinstance(chart, BarChart):
             _draw_bars(ax, chart)
+        elif isinstance(chart, ScatterChart):
+            _draw_scatter(ax, chart)
         else:
             _draw_heatmap(fig, ax, chart)
         buffer = io.StringIO()
@@ -187,6 +214,29 @@ def _draw_bars(ax, chart: BarChart) -> None:
         ax.set_ylim(0, top * 1.15 if top > 0 else 1)
     ax.set_ylabel(chart.y_label)
     ax.set_title(chart.title, loc="left", fontweight="bold")
+
+
+def _draw_scatter(ax, chart: ScatterChart) -> None:
+    for i, group in enumerate(chart.groups):
+        color = PALETTE[i % len(PALETTE)]
+        ax.scatter(group.x, group.y, s=22, label=group.label, zorder=3, linewidths=1.2,
+                   facecolors="none" if group.hollow else color, edgecolors=color)
+    if chart.step is not None and chart.step.x:
+        ax.step(chart.step.x, chart.step.y, where="post", color=TEXT, linewidth=1.2,
+                label=chart.step.label, zorder=2)
+    for x, label in chart.markers:
+        ax.axvline(x, color=GRID, linewidth=1, linestyle=":", zorder=1)
+        ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                    textcoords="offset points", fontsize=7.5, color="#6e7781")
+    if chart.log_y:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    ax.set_title(chart.title, loc="left", fontweight="bold")
+    if chart.groups:
+        ax.legend(loc="best", fontsize=8)
 
 
 def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
