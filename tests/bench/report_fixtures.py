@@ -121,6 +121,7 @@ def _model(config: Mapping[str, Any], rng: random.Random) -> dict[str, float]:
         "busy_errors": 0,
         "cpu_per_1k_jobs": 0.8 + 0.1 * workers,
         "ceiling_ratio": None if config["location"] == "memory" else 0.4 * noise,
+        "db_bytes_per_job": 600.0 + 2 * config.get("payload_bytes", 0),
     }
     assert set(metrics) == set(METRICS), "fixture out of date with the metric registry"
     return metrics

@@ -29,6 +29,8 @@ DIMENSION_LABELS = {
     "mode": "mode",
     "submit": "submit",
     "version": "version",
+    "connections": "connections",
+    "payload_bytes": "payload per job",
 }
 
 # Column headers, where space is short; the full label goes in the tooltip.
@@ -59,6 +61,7 @@ METRIC_LABELS = {
     "busy_errors": "busy errors",
     "cpu_per_1k_jobs": "CPU per 1k jobs",
     "ceiling_ratio": "share of SQLite ceiling",
+    "db_bytes_per_job": "database bytes per job",
 }
 
 
