@@ -598,8 +598,11 @@ class Tuner:
                 "score": median, "n": len(obs), "valid_n": sum(o.valid for o in obs),
                 "reason": next((o.reason for o in reversed(obs) if o.reason), None),
             })
-        # Unusable last; among the rest, best median first; ties by key (stable).
-        entries.sort(key=lambda e: (e["score"] is None, -(e["score"] or 0.0), e["key"]))
+        # Candidates with a valid trial first, best median first; then those whose
+        # trials did not complete (their partial values can rank them out, never in);
+        # then the unusable. Ties by key, so the order is stable.
+        entries.sort(key=lambda e: (e["score"] is None, not e["valid_n"],
+                                    -(e["score"] or 0.0), e["key"]))
         return entries
 
     def halving(self, candidates: Sequence[Mapping[str, Any]], name: str, round_no: int,
@@ -842,6 +845,8 @@ class TrialEvaluator:
         self.window = window
         self.runner = Runner(harness, spec)
         self.rates: dict[str, list[float]] = {}
+        # Rates reached by trials cut off as too slow: they size the next trial.
+        self.partial_rates: dict[str, list[float]] = {}
         self.calibration: list[float] = []
         self.trials = 0
         self.repetitions: dict[str, int] = {}
@@ -852,7 +857,7 @@ class TrialEvaluator:
 
     def job_count(self, config: Mapping[str, Any]) -> int:
         """Jobs for a drain trial of about ``window`` seconds."""
-        own = self.rates.get(config_id(config))
+        own = self.rates.get(config_id(config)) or self.partial_rates.get(config_id(config))
         if own:
             rate = _median(own)
         else:
@@ -896,6 +901,8 @@ class TrialEvaluator:
             if timed_out:
                 # The rate it reached before the cut-off ranks it; it cannot win
                 # without a complete, verified trial.
+                if rate:
+                    self.partial_rates.setdefault(cid, []).append(rate)
                 reason = (f"too slow: not done within {self.harness.timeout:.0f} s "
                           f"({row.get('jobs_completed') or 0} of {jobs} jobs)")
             elif not valid:

@@ -1,0 +1,334 @@
+"""The tuner's search on synthetic objectives: known optimum, noise, floors, budgets.
+
+Costs are simulated seconds reported by the evaluator, so nothing here depends on
+how fast this machine is; every run is deterministic for its seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from gigq.bench.tune import (
+    TUNED,
+    EvalContext,
+    Observation,
+    SearchSpace,
+    TuneError,
+    Tuner,
+    build_space,
+    durability_of,
+    gigq_defaults,
+    latin_sample,
+    meets_floor,
+    parse_duration,
+    reference_settings,
+    settings_key,
+)
+from gigq.storage import DURABILITY_CLASSES
+
+# -- a synthetic queue: throughput limited by threads and by the commit cost ------------
+
+COMMIT_CAP = {  # jobs/s the journal x synchronous combination allows
+    ("wal", "off"): 3600, ("wal", "normal"): 3000, ("wal", "full"): 1500,
+    ("wal", "extra"): 1400,
+}
+
+
+def true_rate(s) -> float:
+    """Jobs/s of a configuration: threads x 150/s up to the commit cap, a penalty for
+    too many threads or processes, a small gain from a bigger cache."""
+    cap = COMMIT_CAP.get((s["journal_mode"], s["synchronous"]))
+    if cap is None:
+        cap = {"off": 2500, "normal": 800, "full": 200, "extra": 180}[s["synchronous"]]
+        if s["journal_mode"] in ("memory", "off"):
+            cap *= 1.5
+    threads = s["workers"] * s["concurrency"]
+    rate = min(threads * 150, cap)
+    rate *= 1 - 0.004 * max(0, threads - 32)
+    rate *= 1 - 0.05 * max(0, s["workers"] - 4)
+    rate *= {None: 1.0, -10000: 1.01, -64000: 1.02}[s["cache_size"]]
+    return rate
+
+
+def trial_cost(s) -> float:
+    """Simulated seconds of one trial: start-up grows with processes."""
+    return 1.2 + 0.15 * s["workers"] + 1.0
+
+
+class Synthetic:
+    """An evaluator: the true rate times lognormal noise, at a simulated cost."""
+
+    def __init__(self, rate=true_rate, noise=0.05, seed=7, fail=None):
+        self.rate = rate
+        self.noise = noise
+        self.rng = random.Random(seed)
+        self.fail = fail or (lambda s: None)
+        self.calls: list[tuple[dict, EvalContext]] = []
+
+    def __call__(self, settings, context):
+        self.calls.append((dict(settings), context))
+        cost = trial_cost(settings)
+        failure = self.fail(settings)
+        if failure is not None:
+            value, reason = failure
+            return Observation(settings, value, False, cost, reason)
+        value = self.rate(settings) * math.exp(self.rng.gauss(0, self.noise))
+        return Observation(settings, value, True, cost)
+
+
+def all_configs(space: SearchSpace):
+    combos = itertools.product(*(space.levels[d] for d in TUNED))
+    return [c for c in (dict(zip(TUNED, combo, strict=True)) for combo in combos)
+            if space.allowed(c)]
+
+
+def tune(floor="crash-safe", budget=300.0, seed=1, evaluator=None, **kw):
+    space = build_space(floor, "throughput", cores=2)
+    reference, _ = reference_settings(floor)
+    evaluator = evaluator or Synthetic(seed=seed + 100)
+    tuner = Tuner(space, evaluator, budget=budget, reference=reference, seed=seed, **kw)
+    return tuner.run(), space, evaluator
+
+
+# -- finding the optimum -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_finds_the_optimum_or_one_within_the_noise(seed):
+    result, space, _ = tune(seed=seed)
+    best = max(true_rate(c) for c in all_configs(space))
+    assert result.winner is not None
+    # 5% noise per trial: the winner is the optimum or indistinguishable from it.
+    assert true_rate(result.winner) >= 0.9 * best, settings_key(result.winner)
+    assert result.verdict == "gain" and result.comparison.significant
+    # The winner is ~20x the defaults in this model; the interval says so.
+    ratio = result.comparison.ratio
+    assert ratio.low > 10 and ratio.low <= ratio.estimate <= ratio.high
+    assert result.recommended == result.winner
+
+
+def test_finds_the_latency_optimum_when_lower_is_better():
+    def p95(s):  # ms: best with 8-16 threads in all and a short poll
+        threads = s["workers"] * s["concurrency"]
+        return 20 + abs(math.log2(threads / 12)) * 15 + s["polling_interval"] * 2
+
+    space = build_space("crash-safe", "latency", cores=2)
+    reference, _ = reference_settings("crash-safe")
+    evaluator = Synthetic(rate=p95, seed=11)
+    result = Tuner(space, evaluator, budget=300, reference=reference,
+                   higher_is_better=False, seed=3).run()
+    best = min(p95(c) for c in all_configs(space))
+    assert p95(result.winner) <= best * 1.1 + 2
+    assert result.verdict == "gain"
+    assert result.comparison.ratio.high < 1  # a lower p95 than the defaults
+
+
+def test_a_flat_objective_says_the_defaults_are_fine():
+    result, _, _ = tune(evaluator=Synthetic(rate=lambda s: 1000.0, noise=0.05, seed=3))
+    assert result.verdict == "defaults-fine"
+    assert result.recommended == result.reference
+
+
+# -- durability floor ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("floor", DURABILITY_CLASSES)
+def test_never_measures_or_recommends_below_the_floor(floor):
+    # Unsafe settings are by far the fastest here: a tuner that looks below the
+    # floor would pick them.
+    def rate(s):
+        return true_rate(s) * (10 if durability_of(s) == "unsafe" else 1)
+
+    result, space, evaluator = tune(floor=floor, evaluator=Synthetic(rate=rate, seed=5))
+    assert evaluator.calls
+    for settings, _ in evaluator.calls:
+        assert meets_floor(settings, floor), settings
+    assert meets_floor(result.winner, floor) and meets_floor(result.recommended, floor)
+    assert meets_floor(result.reference, floor)
+    if floor == "unsafe":
+        assert durability_of(result.winner) == "unsafe"
+    else:
+        assert all(meets_floor(c, floor) for c in space.coarse_grid())
+
+
+def test_power_loss_safe_floor_raises_the_defaults_to_it():
+    reference, notes = reference_settings("power-loss-safe")
+    assert reference["synchronous"] == "full" and notes
+    assert {k: v for k, v in reference.items() if k != "synchronous"} == \
+        {k: v for k, v in gigq_defaults().items() if k != "synchronous"}
+    assert reference_settings("crash-safe") == (gigq_defaults(), [])
+
+
+def test_the_space_without_wal_keeps_a_runnable_reference():
+    space = build_space("crash-safe", wal_ok=False)
+    assert "wal" not in space.levels["journal_mode"]
+    reference, notes = reference_settings("crash-safe", wal_ok=False)
+    assert reference["journal_mode"] == "delete" and space.allowed(reference) and notes
+
+
+# -- budget --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [20.0, 60.0, 300.0, 1200.0])
+def test_the_budget_is_respected(budget):
+    result, _, evaluator = tune(budget=budget)
+    costs = [trial_cost(s) for s, _ in evaluator.calls]
+    assert sum(costs) == pytest.approx(result.spent)
+    assert result.spent <= budget
+    assert result.evaluations == len(evaluator.calls) <= budget / min(costs)
+    # Every trial was told how much budget was left when it started.
+    spent = 0.0
+    for (_, context), cost in zip(evaluator.calls, costs, strict=True):
+        assert context.remaining == pytest.approx(budget - spent)
+        spent += cost
+    # The final comparison always gets its pairs, interleaved winner/reference.
+    assert result.comparison is not None and result.comparison.pairs >= 2
+    final = [o for o in result.observations if o.stage == "final"]
+    for pair in range(result.comparison.pairs):
+        roles = sorted(o.role for o in final if o.rung == pair)
+        assert roles == ["reference", "winner"]
+
+
+def test_a_bigger_budget_buys_more_of_the_search():
+    small, _, _ = tune(budget=60)
+    large, _, _ = tune(budget=600)
+    search = [o for o in large.observations if o.stage != "final"]
+    assert len(search) > 3 * len([o for o in small.observations if o.stage != "final"])
+    assert len(large.rounds) > 1 and large.rounds[0].name == "coarse"
+    assert large.rounds[1].name.startswith("fine")
+
+
+def test_successive_halving_gives_the_contenders_more_trials():
+    result, _, _ = tune(budget=600)
+    coarse = result.rounds[0]
+    sizes = [sum(1 for e in r.ranking if e["n"]) for r in coarse.rungs]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    assert [r.reps for r in coarse.rungs] == [2 ** k for k in range(len(coarse.rungs))]
+    # The last rung's candidates were measured as often as the rung says.
+    last = coarse.rungs[-1]
+    assert all(e["n"] == last.reps for e in last.ranking if e["n"])
+
+
+def test_non_positive_budget_is_refused():
+    space = build_space()
+    with pytest.raises(TuneError):
+        Tuner(space, Synthetic(), budget=0, reference=gigq_defaults())
+
+
+# -- failures and Ctrl-C ---------------------------------------------------------------------
+
+
+def test_candidates_that_did_not_complete_never_win():
+    # Configurations with 16+ threads per process "time out" while claiming a
+    # great partial rate: they may rank, never win.
+    def fail(s):
+        if s["concurrency"] >= 16:
+            return 1e6, "too slow: not done within 10 s"
+        return None
+
+    result, _, _ = tune(evaluator=Synthetic(seed=9, fail=fail))
+    assert result.winner["concurrency"] < 16
+    assert any(not o.valid for o in result.observations)
+
+
+def test_failed_trials_without_a_value_are_dropped_at_once():
+    def fail(s):
+        return (None, "2 jobs ran more than once") if s["workers"] == 8 else None
+
+    result, _, _ = tune(evaluator=Synthetic(seed=9, fail=fail))
+    for record in result.rounds:
+        for rung in record.rungs[1:]:
+            assert all(e["settings"]["workers"] != 8 for e in rung.ranking)
+
+
+class Interrupting(Synthetic):
+    def __init__(self, at: int, **kw):
+        super().__init__(**kw)
+        self.at = at
+
+    def __call__(self, settings, context):
+        if len(self.calls) + 1 == self.at:
+            raise KeyboardInterrupt
+        return super().__call__(settings, context)
+
+
+def test_ctrl_c_during_the_search_keeps_the_best_so_far():
+    result, _, _ = tune(evaluator=Interrupting(at=12, seed=4))
+    assert result.interrupted and result.evaluations == 11
+    assert result.comparison is None and result.verdict == "unverified"
+    measured = {}
+    for o in result.observations:
+        measured.setdefault(o.key, []).append(o.value)
+    best = max(measured, key=lambda k: sorted(measured[k])[len(measured[k]) // 2])
+    assert settings_key(result.winner) == best
+
+
+def test_ctrl_c_during_the_final_comparison_keeps_the_finished_pairs():
+    full, _, _ = tune(budget=120)
+    first_final = next(i for i, o in enumerate(full.observations) if o.stage == "final")
+    result, _, _ = tune(budget=120, evaluator=Interrupting(at=first_final + 6, seed=101))
+    assert result.interrupted
+    assert settings_key(result.winner) == settings_key(full.winner)
+    assert result.comparison.pairs == 2  # pairs 1-2 complete, pair 3 half done
+
+
+# -- the space ---------------------------------------------------------------------------
+
+
+def test_space_levels_follow_the_floor():
+    safe = build_space("power-loss-safe")
+    assert set(safe.levels["synchronous"]) == {"full", "extra"}
+    crash = build_space("crash-safe")
+    assert "off" not in crash.levels["synchronous"]
+    assert not {"memory", "off"} & set(crash.levels["journal_mode"])
+    unsafe = build_space("unsafe")
+    assert {"memory", "off"} <= set(unsafe.levels["journal_mode"])
+    assert "off" in unsafe.levels["synchronous"]
+    assert build_space(cores=2).levels["workers"] == (1, 2, 4, 8)
+    assert build_space(cores=4).levels["workers"] == (1, 2, 4, 8, 16)
+    with pytest.raises(TuneError):
+        build_space("paranoid")
+    with pytest.raises(TuneError):
+        build_space(objective="fun")
+
+
+def test_neighbours_are_one_step_away_and_in_the_space():
+    space = build_space("crash-safe", cores=2)
+    start = {**gigq_defaults(), "workers": 2, "concurrency": 8}
+    near = space.neighbours(start)
+    assert near and all(space.allowed(c) for c in near)
+    for c in near:
+        changed = [d for d in TUNED if c[d] != start[d]]
+        assert len(changed) == 1
+    assert {"workers": 1} in [{"workers": c["workers"]} for c in near]
+    assert {c["concurrency"] for c in near} >= {4, 16}
+    assert {c["journal_mode"] for c in near} == {"wal", "delete", "truncate", "persist"}
+
+
+def test_latin_sample_is_distinct_balanced_and_from_the_grid():
+    space = build_space("crash-safe", cores=2)
+    grid = space.coarse_grid()
+    sample = latin_sample(grid, space.coarse, 12, random.Random(1))
+    keys = [settings_key(c) for c in sample]
+    assert len(keys) == len(set(keys)) == 12
+    assert set(keys) <= {settings_key(c) for c in grid}
+    for dim in ("workers", "concurrency", "journal_mode"):
+        counts = {v: sum(1 for c in sample if c[dim] == v) for v in space.coarse[dim]}
+        assert min(counts.values()) >= 1, (dim, counts)
+    assert len(latin_sample(grid, space.coarse, 10_000, random.Random(1))) == len(grid)
+
+
+@pytest.mark.parametrize("text,seconds", [("20s", 20), ("5m", 300), ("1h", 3600),
+                                          ("90", 90), ("2.5min", 150), ("500ms", 0.5)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "five minutes", "-3s", "0s", "5d"])
+def test_parse_duration_refuses_nonsense(text):
+    with pytest.raises(TuneError, match=r"e\.g\. 20s, 5m|positive"):
+        parse_duration(text)
