@@ -42,7 +42,9 @@ def open_in_browser(path: Path) -> bool:
               help="Where to write the page: a file, or a directory for index.html. "
                    "Default: index.html next to results.json.")
 @click.option("--open", "open_", is_flag=True, help="Open the page in a browser afterwards.")
-def report_command(source: Path, out: Path | None, open_: bool) -> None:
+@click.option("--charts", "charts", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write each chart as DIR/<name>.svg (e.g. for docs).")
+def report_command(source: Path, out: Path | None, open_: bool, charts: Path | None) -> None:
     """Render the HTML report of a sweep from its saved results.
 
     SOURCE is a run directory written by 'gigq-bench sweep' (reports/<run>/) or its
@@ -60,6 +62,11 @@ def report_command(source: Path, out: Path | None, open_: bool) -> None:
         click.echo(f"gigq-bench report: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"Report: {path}")
+    if charts is not None:
+        from .render import export_charts
+
+        for chart in export_charts(source, charts):
+            click.echo(f"Chart: {chart}")
     if open_ and not open_in_browser(path):
         click.echo(f"No browser could be started; open {path.resolve().as_uri()}", err=True)
 

@@ -459,6 +459,25 @@ def render_report(results: Results | str | os.PathLike[str],
     return out
 
 
+def export_charts(results: Results | str | os.PathLike[str],
+                  out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write every chart of the report as ``out_dir/<key>.svg`` (for documents that
+    embed them); returns the paths. Charts the run cannot draw are left out."""
+    if not isinstance(results, Results):
+        results = load_results(results)
+    a = add_charts(analyse(results))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for block in a.charts:
+        if block.chart is None:
+            continue
+        path = out / f"{block.key}.svg"
+        path.write_text(to_svg(block.chart, f"chart-{block.key}") + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def render_from_path(path: str | os.PathLike[str],
                      out: str | os.PathLike[str] | None = None) -> Path:
     """Load a run (directory or ``results.json``) and write its report.

@@ -1,0 +1,197 @@
+"""The ``connections`` and ``payload_bytes`` dimensions and job_type ``custom``."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from gigq import Job, JobQueue, Worker
+from gigq.bench import space, trial_worker, workloads
+from gigq.bench.locations import Locations, Scratch
+from gigq.bench.metrics import METRICS
+from gigq.bench.space import (
+    SpaceError,
+    build_spec,
+    config_id,
+    describe,
+    make_plan,
+    normalise,
+    parse_custom_job,
+    parse_value,
+)
+from gigq.bench.trial import Harness
+from gigq.storage import Storage
+
+OLD_ID = ("job_type=noop;workers=2;concurrency=1;journal_mode=wal;synchronous=normal;"
+          "cache_size=default;polling_interval=1;location=disk;jobs=auto;mode=drain;"
+          "submit=batch")
+
+
+def test_new_dimensions_parse_and_keep_old_ids():
+    assert parse_value("connections", "PER_CALL") == "per_call"
+    assert parse_value("payload_bytes", "1000") == 1000
+    with pytest.raises(SpaceError, match="one of reused, per_call"):
+        parse_value("connections", "pooled")
+    with pytest.raises(SpaceError, match="integer >= 0"):
+        parse_value("payload_bytes", -1)
+    base = dict(space.DEFAULT_BASE)
+    # At their defaults the new dimensions leave the id of a configuration as it was
+    # before they existed, so runs stay comparable (compare matches by config_id).
+    assert config_id(base) == OLD_ID
+    old = {k: v for k, v in base.items() if k not in ("connections", "payload_bytes")}
+    assert config_id(old) == OLD_ID
+    assert normalise(old)["connections"] == "reused"
+    assert config_id({**base, "connections": "per_call"}) == OLD_ID + ";connections=per_call"
+    assert config_id({**base, "payload_bytes": 10}) == OLD_ID + ";payload_bytes=10"
+    assert "connections" not in describe(base)
+    assert describe({**base, "payload_bytes": 10}, base) == "payload_bytes=10"
+
+
+def test_standard_profile_measures_connections_payload_and_the_cache_rule_of_thumb(tmp_path):
+    plan = make_plan(build_spec("standard"), Locations(tmp_path, create=False))
+    per_call = [c for c in plan.configs if c["connections"] == "per_call"]
+    assert len(per_call) == 1 and per_call[0]["submit"] == "single"
+    assert {c["payload_bytes"] for c in plan.configs} == {0, 1000, 10000, 100000}
+    assert -10000 in {c["cache_size"] for c in plan.configs}
+
+
+def test_job_params_carry_the_payload_and_custom_jobs():
+    params = workloads.job_params("io", 3, {}, payload_bytes=5)
+    assert params == {"n": 3, "ms": 5.0, "pad": "xxxxx"}
+    assert "pad" not in workloads.job_params("noop", 3, {})
+    custom = workloads.job_params("custom", 4, {}, custom_job={"function": "m.f",
+                                                               "params": {"a": 1}})
+    assert custom == {"n": 4, "target": "m.f", "params": {"a": 1}}
+    with pytest.raises(ValueError, match="needs the user's job"):
+        workloads.job_params("custom", 4, {})
+
+
+USER_JOBS = textwrap.dedent('''
+    import os
+
+    def resize(width, out_dir):
+        with open(os.path.join(out_dir, "calls.txt"), "a") as f:
+            f.write(f"{width}\\n")
+        return {"width": width}
+
+    def broken(width=1):
+        raise RuntimeError("no such image")
+
+    square = lambda x: x * x
+
+    def factory():
+        def inner():
+            return 1
+        return inner
+
+    nested = factory()
+''')
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "tune_user_jobs.py").write_text(USER_JOBS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("tune_user_jobs", None)
+
+
+def test_parse_custom_job_checks_what_workers_could_never_run(user_module):
+    job = parse_custom_job("tune_user_jobs.resize", '{"width": 3, "out_dir": "."}')
+    assert job == {"function": "tune_user_jobs.resize", "params": {"width": 3, "out_dir": "."}}
+    for function, params, fragment in (
+        ("resize", None, "module.function"),
+        ("no_such_module_xyz.f", None, "cannot import"),
+        ("tune_user_jobs.missing", None, "cannot import"),
+        ("tune_user_jobs.square", None, "lambdas and nested functions"),
+        ("tune_user_jobs.nested", None, "lambdas and nested functions"),
+        ("tune_user_jobs.resize", "{width: 3}", "not valid JSON"),
+        ("tune_user_jobs.resize", "[1, 2]", "JSON object"),
+    ):
+        with pytest.raises(SpaceError, match=fragment):
+            parse_custom_job(function, params)
+
+
+def test_custom_job_type_needs_the_job(tmp_path):
+    spec = build_spec(config_file=None, set_values=["job_type=custom"])
+    with pytest.raises(SpaceError, match=r"--job module\.function"):
+        make_plan(spec, Locations(tmp_path, create=False))
+
+
+def _harness(tmp_path, **kw):
+    scratch = Scratch()
+    return Harness(Locations(tmp_path / "out"), scratch, timeout=120, **kw), scratch
+
+
+def _config(**changes):
+    return normalise({**space.DEFAULT_BASE, "workers": 1, "polling_interval": 0.1, **changes})
+
+
+def test_a_custom_job_runs_exactly_once_through_its_wrapper(user_module):
+    out_dir = user_module / "calls"
+    out_dir.mkdir()
+    custom = parse_custom_job("tune_user_jobs.resize",
+                              {"width": 7, "out_dir": str(out_dir)})
+    harness, scratch = _harness(user_module, custom_job=custom, job_path=str(user_module))
+    try:
+        outcome = harness.run(_config(job_type="custom", jobs=40, concurrency=2))
+    finally:
+        scratch.cleanup()
+    assert outcome.valid, outcome.values["invalid_reason"]
+    assert (out_dir / "calls.txt").read_text().split() == ["7"] * 40
+    assert outcome.values["jobs_completed"] == 40
+
+
+def test_a_custom_job_that_raises_makes_the_trial_invalid(user_module):
+    custom = parse_custom_job("tune_user_jobs.broken", {})
+    harness, scratch = _harness(user_module, custom_job=custom, job_path=str(user_module))
+    try:
+        outcome = harness.run(_config(job_type="custom", jobs=5))
+    finally:
+        scratch.cleanup()
+    assert not outcome.valid
+    assert "did not complete" in outcome.values["invalid_reason"]
+
+
+def test_payload_bytes_grow_the_database_by_params_and_results(tmp_path):
+    assert "db_bytes_per_job" in METRICS
+    harness, scratch = _harness(tmp_path)
+    try:
+        small = harness.run(_config(jobs=60))
+        big = harness.run(_config(jobs=60, payload_bytes=20000, connections="per_call",
+                                  submit="single"))
+    finally:
+        scratch.cleanup()
+    assert small.valid and big.valid, big.values["invalid_reason"]
+    # The padding is stored in the params and again as the result.
+    assert big.values["db_bytes_per_job"] > 2 * 20000
+    assert small.values["db_bytes_per_job"] < 20000
+
+
+def test_per_call_reopens_the_worker_connection_after_every_job(db_path):
+    """What the trial worker does for connections=per_call, in this process: the
+    after-job hook closes the thread's connection, so each job's "record the outcome
+    and claim the next" transaction opens a new one (each adds its lock counters)."""
+    module = trial_worker.load_workloads(workloads.__file__)
+    queue = JobQueue(db_path)
+
+    def connections_opened(per_call: bool, jobs: int = 25) -> int:
+        queue.submit_many([Job("n", module.noop, {"n": i}) for i in range(jobs)])
+        if per_call:
+            import gigq
+
+            module.set_after_job(gigq.close_connections)
+        storage = Storage.shared(db_path)
+        before = len(storage._all_stats)
+        try:
+            Worker(db_path, polling_interval=0.05, burst=True).start()
+        finally:
+            module.set_after_job(None)
+        return len(storage._all_stats) - before
+
+    assert connections_opened(per_call=False) <= 3
+    assert connections_opened(per_call=True) >= 25
+    assert queue.stats()["completed"] == 50
