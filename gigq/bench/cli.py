@@ -73,7 +73,9 @@ def cli() -> None:
 
     Start with `gigq-bench sweep` (the quick profile, a few minutes), then look at
     the summary it prints and the results it writes. `gigq-bench profiles` lists
-    the built-in sweeps.
+    the built-in sweeps. `gigq-bench tune --job-type io` (or `--job module.function`)
+    searches for the best worker settings for one kind of job and prints them ready
+    to paste.
     """
 
 
