@@ -220,13 +220,19 @@ def parse_value(dim: str, value: Any) -> Any:
     return dimension.parse(value)
 
 
+def _missing_as_none(value: Any) -> Any:
+    # Rows read back through pandas carry NaN where a configuration had None (e.g.
+    # cache_size "default" in a column that also holds numbers).
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def normalise(config: Mapping[str, Any]) -> dict[str, Any]:
     """A configuration with the dimensions that do not apply to its mode blanked.
 
     Drain trials have no arrival rate or duration; a steady trial's job count is
     arrival_rate x duration. Blanking them makes equal trials equal (one config_id).
     """
-    out = {dim: config.get(dim) for dim in CONFIG_ORDER}
+    out = {dim: _missing_as_none(config.get(dim)) for dim in CONFIG_ORDER}
     for dim, default in QUIET_DEFAULTS.items():
         if out[dim] is None:  # a configuration from before the dimension existed
             out[dim] = default
