@@ -67,6 +67,10 @@ ETA = 3
 # Trials one round of successive halving costs per candidate, about (1 + 1/3 + 2/9 +
 # 4/27 + ...): used to size a round to its budget.
 HALVING_COST = 1.8
+# Settings the final comparison also tries at the reference's values: the search
+# often moves them within the noise (polling while draining, cache on a small queue),
+# and a recommendation should not change what makes no measurable difference.
+SIMPLIFIABLE = ("journal_mode", "synchronous", "cache_size", "polling_interval")
 FINAL_SHARE = 0.3
 MIN_PAIRS = 2
 MAX_PAIRS = 15
@@ -383,7 +387,13 @@ class TuneResult:
     spent: float
     interrupted: bool = False
     higher_is_better: bool = True
-    notes: list[str] = field(default_factory=list)
+    # The search's winner, and the same with the SIMPLIFIABLE settings at the
+    # reference's values (None when that changes nothing); ``simplification`` is
+    # simplified / found from the final comparison. ``winner`` is the one of the two
+    # that was recommended: the simplified one unless it was significantly worse.
+    found: dict[str, Any] | None = None
+    simplified: dict[str, Any] | None = None
+    simplification: stats.Interval | None = None
 
     @property
     def evaluations(self) -> int:
@@ -516,10 +526,13 @@ class Tuner:
         self.rounds: list[RoundRecord] = []
         self.spent = 0.0
         # Reserved for the final comparison from the start: at least min_pairs pairs.
+        # (a round of the final comparison measures up to three settings)
         self.final_reserve = min(max(final_share * self.budget,
-                                     2 * min_pairs * prior_cost), 0.6 * self.budget)
+                                     3 * min_pairs * prior_cost), 0.6 * self.budget)
         self._best: tuple[str, float] | None = None
         self._stage = "start"
+        self._tried: set[str] = set()
+        self._round_no = 0
 
     # -- budget --------------------------------------------------------------
 
@@ -543,7 +556,7 @@ class Tuner:
     def _search_limit(self) -> float:
         # The reserve shrinks once trial costs are known: no more than max_pairs
         # pairs are ever run, and what they will not need goes to the search.
-        needed = self.max_pairs * (self.estimate(self.reference) + self.typical_cost())
+        needed = self.max_pairs * (self.estimate(self.reference) + 2 * self.typical_cost())
         return self.budget - min(self.final_reserve, needed)
 
     # -- measuring -----------------------------------------------------------
@@ -667,23 +680,58 @@ class Tuner:
     def run(self) -> TuneResult:
         """Search, then compare; returns what was found (also after Ctrl-C)."""
         interrupted = False
-        winner: dict[str, Any] | None = None
-        comparison: Comparison | None = None
+        found: dict[str, Any] | None = None
+        simplified: dict[str, Any] | None = None
         ranking: list[dict[str, Any]] = []
         try:
             ranking = self._search()
-            winner = self._pick(ranking)
-            if winner is not None and settings_key(winner) != settings_key(self.reference):
-                comparison = self._compare(winner)
+            found = self._pick(ranking)
+            if found is not None and settings_key(found) != settings_key(self.reference):
+                simplified = self.simplify(found)
+                self._compare(found, simplified)
         except KeyboardInterrupt:
             interrupted = True
-            if winner is None:
-                winner = self._pick(ranking) or self._best_so_far()
-            comparison = self._comparison_so_far(winner)
+            if found is None:
+                found = self._pick(ranking) or self._best_so_far()
+        winner, simplification = self._choose(found, simplified)
+        comparison = self._comparison_so_far(
+            winner, "simplified" if winner is not None and winner is simplified else "winner")
         self._tell("done", "interrupted" if interrupted else "finished")
         return TuneResult(self.space, self.reference, winner, self.observations, self.rounds,
                           comparison, self.budget, self.spent, interrupted,
-                          self.higher_is_better)
+                          self.higher_is_better, found=found, simplified=simplified,
+                          simplification=simplification)
+
+    def simplify(self, found: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``found`` with the SIMPLIFIABLE settings at the reference's values, or None
+        when that is ``found`` itself, the reference itself, or below the floor."""
+        candidate = {**found, **{d: self.reference[d] for d in SIMPLIFIABLE}}
+        key = settings_key(candidate)
+        if key in (settings_key(found), settings_key(self.reference)) or \
+                not self.space.allowed(candidate):
+            return None
+        return candidate
+
+    def _final_values(self, role: str, other: str) -> tuple[list[float], list[float]]:
+        """Paired values of two roles: one each per final round where both are valid."""
+        by_round: dict[int, dict[str, float]] = {}
+        for o in self.observations:
+            if o.stage == "final" and o.valid and o.value is not None:
+                by_round.setdefault(o.rung, {})[o.role] = float(o.value)
+        pairs = [r for _, r in sorted(by_round.items()) if role in r and other in r]
+        return [r[role] for r in pairs], [r[other] for r in pairs]
+
+    def _choose(self, found: dict[str, Any] | None, simplified: dict[str, Any] | None
+                ) -> tuple[dict[str, Any] | None, stats.Interval | None]:
+        """The simplified settings unless they were significantly worse than found."""
+        if found is None or simplified is None:
+            return found, None
+        simple, best = self._final_values("simplified", "winner")
+        if len(simple) < 2:
+            return found, None
+        ratio = stats.ratio_of_medians(best, simple, paired=True, seed=self.seed)
+        worse = ratio.high < 1.0 if self.higher_is_better else ratio.low > 1.0
+        return (found if worse else simplified), ratio
 
     def _search(self) -> list[dict[str, Any]]:
         limit = self._search_limit()
@@ -696,29 +744,44 @@ class Tuner:
         candidates = [dict(self.reference)] + [c for c in sample if settings_key(c) != ref_key]
         self._stage = "coarse"
         ranking = self.halving(candidates, "coarse", 0, coarse_limit)
-        tried = {settings_key(c) for c in candidates}
-        round_no = 0
-        # Fine rounds: the two best and their untried neighbours, until the search
-        # budget is spent or nothing new is left to try.
+        self._tried = {settings_key(c) for c in candidates}
+        ranking = self._fine_rounds(ranking, limit)
+        found = self._pick(ranking)
+        if found is not None and settings_key(found) == ref_key:
+            # Nothing beat the defaults: no comparison will be needed, so the budget
+            # kept for it goes to the search — all but what a comparison of a late
+            # winner needs at least.
+            keep = self.min_pairs * (self.estimate(self.reference) + self.typical_cost())
+            ranking = self._fine_rounds(ranking, self.budget - keep)
+        return ranking
+
+    def _fine_rounds(self, ranking: list[dict[str, Any]], limit: float
+                     ) -> list[dict[str, Any]]:
+        """The two best and their untried neighbours, round after round, until the
+        budget up to ``limit`` is spent or nothing new is left to try."""
         while True:
             incumbents = [e["settings"] for e in ranking if e["score"] is not None][:2]
             if not incumbents:
                 break
             pool: list[dict[str, Any]] = []
             for inc in incumbents:
-                near = [c for c in self.space.neighbours(inc) if settings_key(c) not in tried
-                        and settings_key(c) not in {settings_key(p) for p in pool}]
+                near = [c for c in self.space.neighbours(inc) if settings_key(c) not in
+                        self._tried and settings_key(c) not in {settings_key(p) for p in pool}]
                 self.rng.shuffle(near)
                 pool.extend(near)
             room = self._affordable(limit) - len(incumbents)
+            if room < 1:
+                # Not enough for successive halving: a single rung, one trial each.
+                trials = int(max(limit - self.spent, 0.0) / self.typical_cost())
+                room = trials - len(incumbents)
             if not pool or room < 1:
                 break
             # Neighbours of the best first, then of the runner-up.
             new = pool[:room]
-            round_no += 1
-            tried.update(settings_key(c) for c in new)
-            round_ranking = self.halving([*incumbents, *new], f"fine {round_no}", round_no,
-                                         limit)
+            self._round_no += 1
+            self._tried.update(settings_key(c) for c in new)
+            round_ranking = self.halving([*incumbents, *new], f"fine {self._round_no}",
+                                         self._round_no, limit)
             if not any(e["n"] for e in round_ranking):
                 break
             ranking = round_ranking
@@ -745,36 +808,41 @@ class Tuner:
         best = max(by_key, key=lambda k: (_median(by_key[k]), k))
         return dict(settings[best])
 
-    def _compare(self, winner: Mapping[str, Any]) -> Comparison:
-        """Interleaved pairs, winner and reference in random order within each."""
-        pairs = 0
-        while pairs < self.max_pairs:
-            pair_cost = self.estimate(winner) + self.estimate(self.reference)
-            if pairs >= self.min_pairs and self.spent + pair_cost > self.budget:
+    def _compare(self, found: Mapping[str, Any], simplified: Mapping[str, Any] | None) -> None:
+        """Interleaved rounds of the winner, its simplified form (if any) and the
+        reference, in random order within each round, while the budget lasts."""
+        members = [("winner", found), ("reference", self.reference)]
+        if simplified is not None:
+            members.append(("simplified", simplified))
+            # Too little budget left for the three of them: the comparison with the
+            # reference comes first.
+            cost = sum(self.estimate(settings) for _, settings in members)
+            if self.spent + self.min_pairs * cost > self.budget:
+                members.pop()
+        rounds = 0
+        while rounds < self.max_pairs:
+            cost = sum(self.estimate(settings) for _, settings in members)
+            if rounds >= self.min_pairs and self.spent + cost > self.budget:
                 break
-            order = [("winner", winner), ("reference", self.reference)]
+            order = list(members)
             self.rng.shuffle(order)
             for role, settings in order:
-                self._measure(settings, math.inf, stage="final", round_no=-1, rung=pairs,
+                self._measure(settings, math.inf, stage="final", round_no=-1, rung=rounds,
                               role=role)
-            pairs += 1
-        return self._comparison_so_far(winner)
+            rounds += 1
 
-    def _comparison_so_far(self, winner: Mapping[str, Any] | None) -> Comparison | None:
-        final = [o for o in self.observations if o.stage == "final"]
-        if winner is None or not final:
+    def _comparison_so_far(self, winner: Mapping[str, Any] | None,
+                           role: str = "winner") -> Comparison | None:
+        """``role``'s final trials against the reference's, paired by round."""
+        if winner is None:
             return None
-        by_pair: dict[int, dict[str, float]] = {}
-        for o in final:
-            if o.valid and o.value is not None:
-                by_pair.setdefault(o.rung, {})[o.role] = float(o.value)
-        complete = [p for _, p in sorted(by_pair.items()) if len(p) == 2]
-        w = [p["winner"] for p in complete]
-        r = [p["reference"] for p in complete]
-        ratio = stats.ratio_of_medians(r, w, paired=True, seed=self.seed) if complete else None
+        w, r = self._final_values(role, "reference")
+        if not w:
+            return None
+        ratio = stats.ratio_of_medians(r, w, paired=True, seed=self.seed)
         return Comparison(w, r, ratio, self.higher_is_better,
-                          stats.bootstrap_median(w, seed=self.seed) if w else None,
-                          stats.bootstrap_median(r, seed=self.seed) if r else None)
+                          stats.bootstrap_median(w, seed=self.seed),
+                          stats.bootstrap_median(r, seed=self.seed))
 
 
 # ---------------------------------------------------------------------------
@@ -903,8 +971,10 @@ class TrialEvaluator:
                 # without a complete, verified trial.
                 if rate:
                     self.partial_rates.setdefault(cid, []).append(rate)
-                reason = (f"too slow: not done within {self.harness.timeout:.0f} s "
-                          f"({row.get('jobs_completed') or 0} of {jobs} jobs)")
+                done = int(row.get("jobs_completed") or 0)
+                progress = (f"{done} of {jobs} jobs done" if done < (jobs or 0) else
+                            f"all {jobs} jobs done, but its processes had not finished")
+                reason = f"too slow: not done within {self.harness.timeout:.0f} s ({progress})"
             elif not valid:
                 value = None
         elif not valid:

@@ -250,13 +250,16 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
     if result.winner is None:
         lines.append(verdict_text(result))
         return "\n".join(lines + _written(paths))
-    lines.append(f"Best found: {settings_key(result.winner)}")
+    lines.append(f"Best found: {settings_key(result.found or result.winner)}")
+    simple = simplification_text(result)
+    if simple:
+        lines.append(f"  {simple}")
     comparison = result.comparison
     defaults = settings_key(result.reference)
     if comparison is not None and comparison.pairs:
         lines.append(f"Re-measured against GigQ's defaults ({defaults}) in "
-                     f"{comparison.pairs} interleaved pairs:")
-        for label, ci in (("best found", comparison.winner_ci),
+                     f"{comparison.pairs} interleaved rounds:")
+        for label, ci in (("tuned", comparison.winner_ci),
                           ("defaults", comparison.reference_ci)):
             if ci is not None:
                 lines.append(f"  {label:<11} {_fmt_value(ci.estimate, unit):>14}  "
@@ -285,6 +288,25 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
                          "(JobQueue(db, settings=settings)): the journal mode belongs to "
                          "the file.")
     return "\n".join(lines + _written(paths))
+
+
+def simplification_text(result: TuneResult) -> str:
+    """What the final comparison said about the minor settings (journal mode,
+    synchronous, cache size, polling interval) at GigQ's defaults, if it tried them."""
+    ratio = result.simplification
+    if result.simplified is None or ratio is None:
+        return ""
+    changed = [d.replace("_", " ") for d in ("journal_mode", "synchronous", "cache_size",
+                                               "polling_interval")
+               if (result.found or {}).get(d) != result.simplified.get(d)]
+    what = "throughput" if result.higher_is_better else "p95 latency"
+    measured = (f"×{ratio.estimate:.2f} [95% CI ×{ratio.low:.2f}-×{ratio.high:.2f}] of its "
+                f"{what}")
+    if result.winner == result.simplified:
+        return (f"With {', '.join(changed)} at GigQ's defaults: {measured} — no measurable "
+                "loss, so those stay at the defaults.")
+    return (f"With {', '.join(changed)} at GigQ's defaults: {measured} — a real loss, so "
+            "the best found is kept.")
 
 
 def _written(paths: list[Path]) -> list[str]:
@@ -342,6 +364,16 @@ def tune_document(result: TuneResult, context: TuneContext,
         "winner": None if result.winner is None else {
             "settings": dict(result.winner), "key": settings_key(result.winner),
             "durability": durability_of(result.winner, context.in_ram)},
+        "found": None if result.found is None else {
+            "settings": dict(result.found), "key": settings_key(result.found)},
+        "simplified": None if result.simplified is None else {
+            "settings": dict(result.simplified), "key": settings_key(result.simplified),
+            "adopted": result.winner == result.simplified,
+            "ratio": None if result.simplification is None else {
+                "estimate": result.simplification.estimate,
+                "low": result.simplification.low, "high": result.simplification.high,
+                "n": result.simplification.n, "level": result.simplification.level},
+            "text": simplification_text(result)},
         "rounds": [r.as_dict() for r in result.rounds],
         "observations": [o.as_dict() for o in result.observations],
         "comparison": None if result.comparison is None else result.comparison.as_dict(),
@@ -379,7 +411,8 @@ def write_tune_json(path: str | Path, document: Mapping[str, Any]) -> Path:
 
 def trial_rows(result: TuneResult) -> list[dict[str, Any]]:
     """Every trial's row (sweep format) with the tune columns ``tune_stage``,
-    ``tune_round``, ``tune_rung`` and ``tune_role`` (candidate, winner, reference)."""
+    ``tune_round``, ``tune_rung`` and ``tune_role`` (candidate; in the final comparison
+    winner, simplified or reference)."""
     rows = []
     for o in result.observations:
         if o.row is None:

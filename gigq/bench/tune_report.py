@@ -24,6 +24,8 @@ from .stats import Interval
 from .tune import TUNED
 
 PAGE = "index.html"
+FINAL_LABELS = {"winner": "final: best found", "simplified": "final: minor settings at defaults",
+                "reference": "final: GigQ defaults"}
 
 
 def _interval(data: Mapping[str, Any] | None) -> Interval | None:
@@ -63,8 +65,7 @@ def search_chart(doc: Mapping[str, Any]) -> ScatterChart | None:
     best = None
     last_stage = None
     for i, o in enumerate(doc["observations"], 1):
-        stage = o["stage"] if o["stage"] != "final" else (
-            "final: best found" if o["role"] == "winner" else "final: GigQ defaults")
+        stage = o["stage"] if o["stage"] != "final" else FINAL_LABELS.get(o["role"], o["role"])
         if o["stage"] != last_stage:
             markers.append((i - 0.5, o["stage"]))
             last_stage = o["stage"]
@@ -110,9 +111,9 @@ def comparison_chart(doc: Mapping[str, Any]) -> BarChart | None:
     colors = [DURABILITY_COLORS.get((doc.get("winner") or {}).get("durability"), "#4C6A92"),
               "#999999"]
     return BarChart(
-        title="Final comparison, interleaved pairs",
+        title="Final comparison, interleaved rounds",
         y_label=fmt.metric_label(metric),
-        labels=["best found", "GigQ defaults"],
+        labels=["tuned", "GigQ defaults"],
         y=[scale(winner.estimate), scale(reference.estimate)],
         low=[scale(winner.low), scale(reference.low)],
         high=[scale(winner.high), scale(reference.high)],
@@ -129,7 +130,7 @@ def rounds_table(doc: Mapping[str, Any]) -> Table:
     """One row per candidate per rung: its median, trials, and whether it went on."""
     metric = doc["context"]["metric"]
     reference = doc["reference"]["settings"]
-    winner_key = (doc.get("winner") or {}).get("key")
+    winner_key = (doc.get("found") or doc.get("winner") or {}).get("key")
     table = Table([
         Column("round"), Column("rung", numeric=True), Column("settings (vs GigQ's defaults)"),
         Column(fmt.METRIC_LABELS.get(metric, metric), fmt.display_unit(metric), numeric=True,
@@ -144,7 +145,7 @@ def rounds_table(doc: Mapping[str, Any]) -> Table:
                 if not e["n"]:
                     continue
                 if e["key"] == winner_key and last and record is doc["rounds"][-1]:
-                    outcome, badge = "winner", "ok"
+                    outcome, badge = "best found", "ok"
                 elif e.get("kept"):
                     outcome, badge = "went on", "clear"
                 elif e.get("score") is None:
@@ -163,7 +164,7 @@ def rounds_table(doc: Mapping[str, Any]) -> Table:
                          sort=fmt.scaled(metric, median), numeric=True),
                     Cell(f"{e['valid_n']}/{e['n']}", sort=e["n"], numeric=True),
                     Cell(outcome, badge=badge, wrap=badge == "invalid"),
-                ], "recommended" if outcome == "winner" else
+                ], "recommended" if outcome == "best found" else
                     ("invalid" if badge == "invalid" else "")))
     return table
 
@@ -173,7 +174,7 @@ def pairs_table(doc: Mapping[str, Any]) -> Table:
     metric = doc["context"]["metric"]
     comparison = doc.get("comparison") or {}
     table = Table([Column("pair", numeric=True),
-                   Column("best found", fmt.display_unit(metric), numeric=True),
+                   Column("tuned", fmt.display_unit(metric), numeric=True),
                    Column("GigQ defaults", fmt.display_unit(metric), numeric=True),
                    Column("ratio", numeric=True)])
     for i, (w, r) in enumerate(zip(comparison.get("winner") or [],
@@ -237,9 +238,9 @@ def render_html(doc: Mapping[str, Any], results: Results | None = None) -> str:
     charts = []
     for key, chart, caption in (
         ("comparison", comparison_chart(doc),
-         "The winner and GigQ's defaults re-measured in interleaved pairs (order random "
-         "within each pair): medians with bootstrap 95% confidence intervals; the label is "
-         "the paired ratio of medians."),
+         "The recommended settings and GigQ's defaults re-measured in interleaved rounds "
+         "(order random within each round): medians with bootstrap 95% confidence "
+         "intervals; the label is the paired ratio of medians."),
         ("search", search_chart(doc),
          "Each dot is one trial. Successive halving gives most trials to the contenders: "
          "the best third of each rung is measured again with twice the repetitions. "
@@ -268,6 +269,8 @@ def render_html(doc: Mapping[str, Any], results: Results | None = None) -> str:
         rec=rec,
         rec_phrase=settings_phrase(rec["settings"]) if rec else "",
         winner_phrase=settings_phrase(doc["winner"]["settings"]) if doc.get("winner") else "",
+        found_phrase=settings_phrase(doc["found"]["settings"]) if doc.get("found") else "",
+        simplified_text=(doc.get("simplified") or {}).get("text", ""),
         reference_phrase=settings_phrase(doc["reference"]["settings"]),
         winner_median=fmt.interval(c["metric"], _interval(comparison.get("winner_median"))),
         reference_median=fmt.interval(c["metric"],

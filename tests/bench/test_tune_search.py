@@ -185,12 +185,13 @@ def test_the_budget_is_respected(budget):
     for (_, context), cost in zip(evaluator.calls, costs, strict=True):
         assert context.remaining == pytest.approx(budget - spent)
         spent += cost
-    # The final comparison always gets its pairs, interleaved winner/reference.
+    # The final comparison always gets its rounds: the winner, the reference and (when
+    # it differs) the winner with the minor settings at their defaults.
     assert result.comparison is not None and result.comparison.pairs >= 2
     final = [o for o in result.observations if o.stage == "final"]
     for pair in range(result.comparison.pairs):
-        roles = sorted(o.role for o in final if o.rung == pair)
-        assert roles == ["reference", "winner"]
+        roles = {o.role for o in final if o.rung == pair}
+        assert {"reference", "winner"} <= roles <= {"reference", "winner", "simplified"}
 
 
 def test_a_bigger_budget_buys_more_of_the_search():
@@ -270,10 +271,13 @@ def test_ctrl_c_during_the_search_keeps_the_best_so_far():
 def test_ctrl_c_during_the_final_comparison_keeps_the_finished_pairs():
     full, _, _ = tune(budget=120)
     first_final = next(i for i, o in enumerate(full.observations) if o.stage == "final")
-    result, _, _ = tune(budget=120, evaluator=Interrupting(at=first_final + 6, seed=101))
+    per_round = len({o.role for o in full.observations if o.stage == "final"})
+    # Interrupted in the middle of the third round of the final comparison.
+    at = first_final + 2 * per_round + 2
+    result, _, _ = tune(budget=120, evaluator=Interrupting(at=at, seed=101))
     assert result.interrupted
-    assert settings_key(result.winner) == settings_key(full.winner)
-    assert result.comparison.pairs == 2  # pairs 1-2 complete, pair 3 half done
+    assert settings_key(result.found) == settings_key(full.found)
+    assert result.comparison.pairs == 2  # rounds 1-2 complete, round 3 cut short
 
 
 # -- the space ---------------------------------------------------------------------------
@@ -332,3 +336,46 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_refuses_nonsense(text):
     with pytest.raises(TuneError, match=r"e\.g\. 20s, 5m|positive"):
         parse_duration(text)
+
+
+def test_settings_that_make_no_difference_go_back_to_the_defaults():
+    # Only threads count in this model; journal, synchronous, cache and polling are
+    # noise. Whatever the search lands on for them, GigQ's defaults are recommended.
+    def rate(s):
+        return min(s["workers"] * s["concurrency"] * 150, 3000)
+
+    result, _, _ = tune(budget=300, evaluator=Synthetic(rate=rate, seed=21))
+    assert result.verdict == "gain"
+    defaults = gigq_defaults()
+    for dim in ("journal_mode", "synchronous", "cache_size", "polling_interval"):
+        assert result.winner[dim] == defaults[dim], dim
+    assert rate(result.winner) == 3000
+    if result.simplified is not None:
+        assert result.winner == result.simplified
+        assert result.simplification.low <= 1 <= result.simplification.high or \
+            result.simplification.estimate >= 1
+
+
+def test_settings_that_matter_are_kept():
+    # synchronous=FULL is what makes this model fast: simplifying would lose it.
+    def rate(s):
+        threads = min(s["workers"] * s["concurrency"] * 150, 3000)
+        return threads * (3 if s["synchronous"] == "full" else 1)
+
+    result, _, _ = tune(budget=300, evaluator=Synthetic(rate=rate, seed=22))
+    assert result.winner["synchronous"] == "full"
+    assert result.verdict == "gain"
+
+
+def test_when_the_defaults_win_the_search_uses_the_comparison_budget():
+    reference, _ = reference_settings("crash-safe")
+
+    def rate(s):
+        return 1000.0 if settings_key(s) == settings_key(reference) else 500.0
+
+    result, _, _ = tune(budget=120, evaluator=Synthetic(rate=rate, seed=23))
+    assert result.winner_is_reference and result.verdict == "defaults-fine"
+    assert result.comparison is None
+    # No comparison was needed: the search went on instead of leaving the reserve idle.
+    assert result.spent > 0.8 * 120
+    assert result.spent <= 120
