@@ -198,12 +198,19 @@ class ClaimFilter:
 ALL_JOBS = ClaimFilter()
 
 
-_id_state = {"base": int.from_bytes(os.urandom(8), "big"), "count": itertools.count(1)}
+def _new_id_prefix() -> str:
+    r = os.urandom(10).hex()
+    return f"{r[:8]}-{r[8:12]}-4{r[12:15]}-{'89ab'[int(r[15], 16) % 4]}{r[16:19]}-"
+
+
+# Claim ids are UUID-shaped: 76 random bits per process, then a counter, so they are
+# unique without a system call per claim (reseeded in a forked child).
+_ids = {"prefix": _new_id_prefix(), "count": itertools.count(1)}
 
 
 def _reseed_ids() -> None:
-    _id_state["base"] = int.from_bytes(os.urandom(8), "big")
-    _id_state["count"] = itertools.count(1)
+    _ids["prefix"] = _new_id_prefix()
+    _ids["count"] = itertools.count(1)
 
 
 if hasattr(os, "register_at_fork"):
@@ -211,13 +218,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def new_claim_id() -> str:
-    """A UUIDv7-style id: time-ordered, so execution rows append to their index."""
-    seq = (_id_state["base"] + next(_id_state["count"])) & 0xFFFF_FFFF_FFFF_FFFF
-    ms = time.time_ns() // 1_000_000
-    return (
-        f"{(ms >> 16) & 0xFFFFFFFF:08x}-{ms & 0xFFFF:04x}-7{(seq >> 52) & 0xFFF:03x}-"
-        f"{0x8000 | ((seq >> 38) & 0x3FFF):04x}-{seq & 0xFFFFFFFFFFFF:012x}"
-    )
+    """A fresh execution/claim id (UUID-shaped string)."""
+    return f"{_ids['prefix']}{next(_ids['count']):012x}"
 
 
 def claim(
