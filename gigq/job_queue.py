@@ -100,7 +100,8 @@ class JobQueue:
         pass_val = None if job.pass_parent_results is None else int(job.pass_parent_results)
         return (
             job.id, job.name, name, module, params, job.priority,
-            json.dumps(job.dependencies), job.max_attempts, job.timeout, job.description,
+            json.dumps(job.dependencies) if job.dependencies else "[]", job.max_attempts,
+            job.timeout, job.description,
             job.created_at, now_iso, pass_val, job.retry_delay, job.queue, job.retry_backoff,
             getattr(job, "created_epoch", None) or time.time(),
         )
