@@ -77,6 +77,16 @@ def _bool_or_none(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
+# The claim: one UPDATE … RETURNING of the row chosen by {target}.
+_CLAIM_SQL = f"""
+UPDATE jobs SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,
+    attempts = attempts + 1, claim_id = ?, lease_owner = ?, lease_expires_at = ?,
+    started_epoch = ?
+WHERE rowid = {{target}} AND status = 'pending'
+RETURNING {_RETURNING}
+"""
+_CLAIM_BY_ROWID_SQL = _CLAIM_SQL.format(target="?")
+
 _CLAIMABLE = "jobs INDEXED BY jobs_claimable WHERE status = 'pending' AND blocked_by = 0"
 _NEXT_QUEUE_SQL = f"SELECT queue FROM {_CLAIMABLE} AND queue > ? ORDER BY queue LIMIT 1"
 
@@ -119,6 +129,9 @@ class ClaimFilter:
             "ORDER BY priority DESC, rowid LIMIT 1"
         )
         self._head_priority_sql = self._head_sql.replace("SELECT rowid", "SELECT rowid, priority")
+        target_sql, self.claim_args = self.single_statement_target()
+        # The common claim, formatted once: it runs for every job.
+        self.claim_sql = _CLAIM_SQL.format(target=target_sql) if target_sql else ""
         self._next_ready_sql = (
             f"SELECT MIN(ready_at) FROM {_CLAIMABLE} AND queue = ? AND ready_at > 0{bounds}"
         )
@@ -198,12 +211,19 @@ class ClaimFilter:
 ALL_JOBS = ClaimFilter()
 
 
-_id_state = {"base": int.from_bytes(os.urandom(8), "big"), "count": itertools.count(1)}
+def _new_id_prefix() -> str:
+    r = os.urandom(10).hex()
+    return f"{r[:8]}-{r[8:12]}-4{r[12:15]}-{'89ab'[int(r[15], 16) % 4]}{r[16:19]}-"
+
+
+# Claim ids are UUID-shaped: 76 random bits per process, then a counter, so they are
+# unique without a system call per claim (reseeded in a forked child).
+_ids = {"prefix": _new_id_prefix(), "count": itertools.count(1)}
 
 
 def _reseed_ids() -> None:
-    _id_state["base"] = int.from_bytes(os.urandom(8), "big")
-    _id_state["count"] = itertools.count(1)
+    _ids["prefix"] = _new_id_prefix()
+    _ids["count"] = itertools.count(1)
 
 
 if hasattr(os, "register_at_fork"):
@@ -211,13 +231,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def new_claim_id() -> str:
-    """A UUIDv7-style id: time-ordered, so execution rows append to their index."""
-    seq = (_id_state["base"] + next(_id_state["count"])) & 0xFFFF_FFFF_FFFF_FFFF
-    ms = time.time_ns() // 1_000_000
-    return (
-        f"{(ms >> 16) & 0xFFFFFFFF:08x}-{ms & 0xFFFF:04x}-7{(seq >> 52) & 0xFFF:03x}-"
-        f"{0x8000 | ((seq >> 38) & 0x3FFF):04x}-{seq & 0xFFFFFFFFFFFF:012x}"
-    )
+    """A fresh execution/claim id (UUID-shaped string)."""
+    return f"{_ids['prefix']}{next(_ids['count']):012x}"
 
 
 def claim(
@@ -237,17 +252,14 @@ def claim(
     claim_id = new_claim_id()
     values = (worker_id, now_iso, now_iso, claim_id, lease_owner, now + lease_timeout, now)
     rows: list[Any] = []
-    target_sql, target_args = filt.single_statement_target()
-    if target_sql:
-        rows = conn.execute(
-            _CLAIM_SQL.format(target=target_sql), (*values, *target_args[:1], now,
-                                                   *filt.extra, *target_args[1:]),
-        ).fetchall()
+    if filt.claim_sql:
+        rows = conn.execute(filt.claim_sql, (*values, *filt.claim_args, now, *filt.extra)
+                            ).fetchall()
     if not rows:
         rowid = filt.multi_queue_target(conn, now)
         if rowid is None:
             return None
-        rows = conn.execute(_CLAIM_SQL.format(target="?"), (*values, rowid)).fetchall()
+        rows = conn.execute(_CLAIM_BY_ROWID_SQL, (*values, rowid)).fetchall()
         if not rows:
             return None
     (job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
@@ -273,13 +285,6 @@ def claim(
     )
 
 
-_CLAIM_SQL = f"""
-UPDATE jobs SET status = 'running', worker_id = ?, started_at = ?, updated_at = ?,
-    attempts = attempts + 1, claim_id = ?, lease_owner = ?, lease_expires_at = ?,
-    started_epoch = ?
-WHERE rowid = {{target}} AND status = 'pending'
-RETURNING {_RETURNING}
-"""
 
 
 def has_unfinished_work(conn: sqlite3.Connection, filt: ClaimFilter = ALL_JOBS) -> bool:

@@ -183,6 +183,9 @@ def _resolve_main_module(main: object) -> str | None:
     return None
 
 
+_reference_cache: dict[tuple[Any, bool], tuple[str, str]] = {}
+
+
 def importable_reference(function: Any, in_process_only: bool) -> tuple[str, str]:
     """Like :func:`function_reference`, resolving ``__main__`` for other processes.
 
@@ -190,8 +193,18 @@ def importable_reference(function: Any, in_process_only: bool) -> tuple[str, str
     name, so a worker in another process can import it. When the script cannot be
     imported (an interactive session) only an in-process queue accepts it.
     """
+    try:
+        cached = _reference_cache.get((function, in_process_only))
+    except TypeError:  # an unhashable callable: resolve it every time
+        cached = None
+    if cached is not None:
+        return cached
     module, name = function_reference(function)
     if module != "__main__":
+        try:
+            _reference_cache[(function, in_process_only)] = (module, name)
+        except TypeError:
+            pass
         return module, name
     resolved = main_script_module()
     if resolved is not None:

@@ -95,12 +95,12 @@ class JobQueue:
 
     def _row(self, job: Job, now_iso: str) -> tuple[Any, ...]:
         module, name = importable_reference(job.function, self._storage.in_memory)
-        what = f"params of job {job.name!r}"
-        params = encode_json(job.params, what) if job.params else "{}"
+        params = encode_json(job.params, f"params of job {job.name!r}") if job.params else "{}"
         pass_val = None if job.pass_parent_results is None else int(job.pass_parent_results)
         return (
             job.id, job.name, name, module, params, job.priority,
-            json.dumps(job.dependencies), job.max_attempts, job.timeout, job.description,
+            json.dumps(job.dependencies) if job.dependencies else "[]", job.max_attempts,
+            job.timeout, job.description,
             job.created_at, now_iso, pass_val, job.retry_delay, job.queue, job.retry_backoff,
             getattr(job, "created_epoch", None) or time.time(),
         )

@@ -14,7 +14,7 @@ import jobfns
 from conftest import wait_until
 
 from gigq import Job, JobQueue, SQLiteSettings, Worker
-from gigq.claims import _CLAIM_SQL, ALL_JOBS
+from gigq.claims import ALL_JOBS
 
 
 def test_a_stale_run_cannot_overwrite_a_newer_claim(db_path, tmp_path):
@@ -47,8 +47,7 @@ def test_a_stale_run_cannot_overwrite_a_newer_claim(db_path, tmp_path):
 def test_claim_reads_one_index_entry_not_the_whole_backlog(db_path):
     q = JobQueue(db_path)
     q.submit_many([Job("n", jobfns.noop, priority=i % 3) for i in range(50)])
-    target_sql, _ = ALL_JOBS.single_statement_target()
-    sql = _CLAIM_SQL.format(target=target_sql)
+    sql = ALL_JOBS.claim_sql
     with sqlite3.connect(db_path) as conn:
         plan = " | ".join(r[3] for r in conn.execute(
             "EXPLAIN QUERY PLAN " + sql, ("w", "t", "t", "c", "o", 0.0, 0.0, time.time())))
