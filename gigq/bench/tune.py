@@ -17,11 +17,14 @@ The search is coarse-to-fine, with successive halving inside every round:
    spent or no untried neighbour is left. Each round measures its candidates
    afresh and interleaved (in seeded random order), so a drift of the machine's
    load between rounds does not favour the candidates of a quiet minute;
-3. **final comparison** — the winner and GigQ's defaults are re-measured in
-   interleaved pairs (order within each pair random) and the ratio of their
-   medians is reported with a paired bootstrap 95% interval
-   (:func:`gigq.bench.stats.ratio_of_medians`). A gain whose interval includes 1
-   is not significant: "the defaults are fine here".
+3. **final comparison** — the winner, the winner with its minor settings
+   (:data:`SIMPLIFIABLE`) at the defaults' values, and GigQ's defaults are
+   re-measured in interleaved rounds (order within each round random). The
+   simplified settings are recommended unless they are significantly worse than
+   the winner, so a recommendation changes only what was shown to matter. The
+   ratio of the recommended settings' median to the defaults' is reported with a
+   paired bootstrap 95% interval (:func:`gigq.bench.stats.ratio_of_medians`). A gain
+   whose interval includes 1 is not significant: "the defaults are fine here".
 
 The budget is counted in the cost the evaluator reports for each trial (wall
 seconds for real trials, simulated seconds in tests): before every trial the tuner
@@ -530,7 +533,6 @@ class Tuner:
         self.final_reserve = min(max(final_share * self.budget,
                                      3 * min_pairs * prior_cost), 0.6 * self.budget)
         self._best: tuple[str, float] | None = None
-        self._stage = "start"
         self._tried: set[str] = set()
         self._round_no = 0
 
@@ -742,7 +744,6 @@ class Tuner:
         sample = latin_sample(grid, self.space.coarse, n - 1, self.rng)
         ref_key = settings_key(self.reference)
         candidates = [dict(self.reference)] + [c for c in sample if settings_key(c) != ref_key]
-        self._stage = "coarse"
         ranking = self.halving(candidates, "coarse", 0, coarse_limit)
         self._tried = {settings_key(c) for c in candidates}
         ranking = self._fine_rounds(ranking, limit)
