@@ -174,13 +174,16 @@ DIMENSIONS: dict[str, Dimension] = {
                   "code that connects per call)", CONNECTION_MODES),
         Dimension("payload_bytes", _int("payload_bytes", 0),
                   "characters of padding in each job's params, returned as its result"),
+        Dimension("queues", _int("queues", 1),
+                  "named queues the jobs are spread over; above 1, each worker process "
+                  "serves only its share of them (specialised workers)"),
     )
 }
 
 # Dimensions added after results format 1 was fixed: at these values they are left
 # out of config_id and of short descriptions, so a configuration keeps the id it had
 # in runs made before the dimension existed (compare matches runs by config_id).
-QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0}
+QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0, "queues": 1}
 
 # Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
 CONFIG_ORDER = tuple(DIMENSIONS)
@@ -201,6 +204,7 @@ DEFAULT_BASE: dict[str, Any] = {
     "duration": 3.0,
     "connections": "reused",
     "payload_bytes": 0,
+    "queues": 1,
 }
 
 DEFAULT_TARGET_SECONDS = 1.5

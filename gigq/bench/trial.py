@@ -363,6 +363,7 @@ class Harness:
             "workloads_path": WORKLOADS_FILE,
             "connections": config.get("connections") or "reused",
             "payload_bytes": int(config.get("payload_bytes") or 0),
+            "queues": int(config.get("queues") or 1),
             "custom_job": self.custom_job,
             "job_path": self.job_path or os.getcwd(),
         }
@@ -416,7 +417,8 @@ class Harness:
                     # processes are opening at the same moment can fail.
                     producer = start("produce")
                     caps = producer.wait_for("ready", deadline, "while starting")["capabilities"]
-                workers = [start("work") for _ in range(config["workers"])]
+                workers = [start("work", worker_index=i, worker_count=config["workers"])
+                           for i in range(config["workers"])]
                 for child in workers:
                     caps = child.wait_for("ready", deadline, "while starting")["capabilities"]
                 barrier = time.time()

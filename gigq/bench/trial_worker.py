@@ -96,6 +96,9 @@ def capabilities() -> dict[str, Any]:
         "backup": hasattr(JobQueue, "backup"),
         # connections=per_call closes the thread's connection after every operation.
         "close_connections": hasattr(gigq, "close_connections") and hasattr(JobQueue, "close"),
+        # queues > 1: jobs carry a queue name and workers serve chosen queues.
+        "queues": "queues" in worker_params
+        and "queue" in inspect.signature(gigq.Job).parameters,
         "python": sys.version.split()[0],
         "sqlite_version": __import__("sqlite3").sqlite_version,
     }
@@ -125,11 +128,44 @@ def build_jobs(spec: dict[str, Any], start: int, count: int) -> list[Any]:
     sizes = spec.get("sizes") or {}
     payload = int(spec.get("payload_bytes") or 0)
     custom_job = spec.get("custom_job")
+    queues = int(spec.get("queues") or 1)
+
+    def routing(n: int) -> dict[str, str]:
+        # Only versions with named queues get the argument (checked by check_queues).
+        return {"queue": queue_name(n % queues)} if queues > 1 else {}
+
     return [
         Job("bench", func, workloads.job_params(spec["job_type"], n, sizes, payload,
-                                                custom_job))
+                                                custom_job), **routing(n))
         for n in range(start, start + count)
     ]
+
+
+def queue_name(i: int) -> str:
+    """Name of the i-th queue when a trial spreads jobs over several."""
+    return f"q{i}"
+
+
+def served_queues(spec: dict[str, Any]) -> list[str] | None:
+    """The queues this worker process serves (None: all of them).
+
+    With W workers and Q queues, worker i serves queue i mod Q when W >= Q, else the
+    queues j with j mod W = i: every queue has a worker, and none serves them all.
+    """
+    queues = int(spec.get("queues") or 1)
+    index, count = spec.get("worker_index"), spec.get("worker_count")
+    if queues == 1 or index is None or not count:
+        return None
+    if count >= queues:
+        return [queue_name(index % queues)]
+    return [queue_name(j) for j in range(queues) if j % count == index]
+
+
+def check_queues(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    """Refuse queues > 1 on a GigQ without named queues."""
+    if int(spec.get("queues") or 1) > 1 and not caps["queues"]:
+        raise RuntimeError(f"GigQ {caps['gigq_version']} has no named queues: "
+                           "queues > 1 cannot run")
 
 
 def per_call(spec: dict[str, Any]) -> bool:
@@ -225,6 +261,9 @@ def make_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any, burst
         kwargs["settings"] = settings
     if burst:
         kwargs["burst"] = True
+    served = served_queues(spec)
+    if served is not None:
+        kwargs["queues"] = served
     return Worker(spec["db"], **kwargs)
 
 
@@ -444,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.insert(0, spec["job_path"])
         caps = capabilities()
         check_connections(spec, caps)
+        check_queues(spec, caps)
         ROLES[spec["role"]](spec, caps)
     except SystemExit:
         raise

@@ -178,6 +178,8 @@ def make_results(
             completed = jobs - (3 if reason else 0)
             rows.append({
                 **{k: config.get(k) for k in CONFIG_COLUMNS},
+                # Dimensions added later (queues, payload_bytes, ...) when a test varies them.
+                **{k: v for k, v in config.items() if k not in CONFIG_COLUMNS},
                 "jobs": jobs,
                 "config_id": cid,
                 "trial_id": f"t{order:04d}",

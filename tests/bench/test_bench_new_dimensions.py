@@ -195,3 +195,69 @@ def test_per_call_reopens_the_worker_connection_after_every_job(db_path):
     assert connections_opened(per_call=False) <= 3
     assert connections_opened(per_call=True) >= 25
     assert queue.stats()["completed"] == 50
+
+
+def test_queues_dimension_parses_and_keeps_old_ids():
+    assert parse_value("queues", "3") == 3
+    with pytest.raises(SpaceError, match="integer >= 1"):
+        parse_value("queues", 0)
+    base = dict(space.DEFAULT_BASE)
+    assert config_id(base) == OLD_ID
+    assert config_id({**base, "queues": 2}) == OLD_ID + ";queues=2"
+    assert describe({**base, "queues": 2}, base) == "queues=2"
+
+
+@pytest.mark.parametrize("workers,queues", [(1, 2), (2, 2), (3, 2), (2, 3), (4, 2), (2, 5)])
+def test_specialised_workers_cover_every_queue_and_none_serves_all(workers, queues):
+    served = [trial_worker.served_queues({"queues": queues, "worker_index": i,
+                                          "worker_count": workers})
+              for i in range(workers)]
+    names = {trial_worker.queue_name(j) for j in range(queues)}
+    assert set().union(*served) == names
+    assert all(s for s in served)
+    if workers > 1:
+        assert all(set(s) != names for s in served)
+    # One queue: every worker serves all (no filter at all).
+    assert trial_worker.served_queues({"queues": 1, "worker_index": 0,
+                                       "worker_count": workers}) is None
+
+
+def test_jobs_are_routed_round_robin_and_workers_filter_by_queue(tmp_path):
+    spec = {"job_type": "noop", "workloads_path": workloads.__file__, "queues": 3,
+            "polling_interval": 0.1, "concurrency": 1, "db": str(tmp_path / "q.db"),
+            "worker_index": 1, "worker_count": 3}
+    jobs = trial_worker.build_jobs(spec, 0, 7)
+    assert [j.queue for j in jobs] == ["q0", "q1", "q2", "q0", "q1", "q2", "q0"]
+    caps = trial_worker.capabilities()
+    assert caps["queues"]
+    worker = trial_worker.make_worker(spec, caps, None, burst=True)
+    assert list(worker.queues) == ["q1"]
+    JobQueue(spec["db"]).submit_many(jobs)
+    worker.start()
+    counts = JobQueue(spec["db"]).stats(by_queue=True)
+    # Only its own queue's jobs ran; the others are still waiting for their workers.
+    assert counts["q1"]["completed"] == 2
+    assert counts["q0"]["pending"] == 3
+    assert counts["q2"]["pending"] == 2
+
+
+def test_a_version_without_named_queues_refuses_queues_above_one():
+    caps = {"queues": False, "gigq_version": "0.5.1"}
+    trial_worker.check_queues({"queues": 1}, caps)
+    with pytest.raises(RuntimeError, match="no named queues"):
+        trial_worker.check_queues({"queues": 2}, caps)
+
+
+def test_a_trial_with_specialised_workers_completes_every_job_once(tmp_path):
+    harness, scratch = _harness(tmp_path)
+    try:
+        outcome = harness.run(_config(workers=2, queues=2, jobs=80))
+    finally:
+        scratch.cleanup()
+    assert outcome.valid, outcome.values["invalid_reason"]
+    assert outcome.values["jobs_completed"] == 80
+
+
+def test_standard_profile_measures_specialised_workers(tmp_path):
+    plan = make_plan(build_spec("standard"), Locations(tmp_path, create=False))
+    assert {c["queues"] for c in plan.configs if c["workers"] == 4} >= {1, 2, 4}

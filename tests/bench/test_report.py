@@ -634,3 +634,14 @@ def test_report_command_opens_the_page_in_the_browser(tmp_path, oat_run, monkeyp
             break
         time.sleep(0.05)
     assert opened.read_text().strip() == (run / "index.html").resolve().as_uri()
+
+
+def test_specialised_workers_chart_only_when_queues_were_swept(oat_page):
+    assert not oat_page.select('#charts [data-chart="queues"]')
+    results = fx.make_results({"queues": [1, 2, 4]}, repeat=2)
+    page = render(results)
+    figure = page.select_one('#charts figure[data-chart="queues"]')
+    assert figure is not None and figure.select_one("svg")
+    caption = figure.get_text(" ", strip=True)
+    assert "2 queues:" in caption and "4 queues:" in caption
+    assert "dedicating workers to queues" in caption

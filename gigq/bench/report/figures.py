@@ -499,6 +499,30 @@ def job_type_chart(a: Analysis) -> ChartBlock:
     return block
 
 
+def queues_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s with one shared queue vs several queues served by specialised workers."""
+    block, ordered = _bar_chart(a, "queues", "queues", "Specialised workers",
+                                lambda m: f"{m.values.get('queues')} "
+                                          f"queue{'s' if m.values.get('queues') != 1 else ''}")
+    if not ordered:
+        return block
+    one = next((m for m in ordered if m.values.get("queues") == 1), ordered[0])
+    parts = []
+    for m in ordered:
+        if m is one:
+            continue
+        ratio = m.median() / one.median() if one.median() else math.nan
+        parts.append(f"{m.values['queues']} queues: {ratio:.2g}× "
+                     + ("(within noise)" if overlaps(m.stats[THROUGHPUT], one.stats[THROUGHPUT])
+                        else "(a clear difference)"))
+    block.caption = (
+        "Median jobs/s when all workers share one queue, and when the jobs are spread over "
+        "several queues with each worker process serving only its own (as with "
+        "gigq worker --queue NAME): " + "; ".join(parts)
+        + ". This is the price, if any, of dedicating workers to queues.")
+    return block
+
+
 def _all_overlap(configs: Sequence[Config]) -> bool:
     ivs = [c.stats[THROUGHPUT] for c in configs]
     return all(overlaps(x, y) for x in ivs for y in ivs) and all(iv.n >= 2 for iv in ivs)
@@ -507,8 +531,16 @@ def _all_overlap(configs: Sequence[Config]) -> bool:
 CHART_BUILDERS = (throughput_chart, io_concurrency_chart, latency_chart, lock_wait_chart,
                   heatmap_chart, location_chart, cache_chart, job_type_chart)
 
+# Charts of dimensions that few runs vary: drawn when swept, otherwise left out
+# without a note (one per run would be noise).
+OPTIONAL_CHART_BUILDERS = {"queues": queues_chart}
+
 
 def add_charts(a: Analysis) -> Analysis:
     """Fill ``a.charts`` (nothing to draw when no trial is valid); returns ``a``."""
-    a.charts = [] if a.empty else [build(a) for build in CHART_BUILDERS]
+    if a.empty:
+        a.charts = []
+        return a
+    a.charts = [build(a) for build in CHART_BUILDERS]
+    a.charts += [build(a) for dim, build in OPTIONAL_CHART_BUILDERS.items() if dim in a.swept]
     return a

@@ -31,6 +31,7 @@ DIMENSION_LABELS = {
     "version": "version",
     "connections": "connections",
     "payload_bytes": "payload per job",
+    "queues": "queues",
 }
 
 # Column headers, where space is short; the full label goes in the tooltip.
