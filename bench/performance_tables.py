@@ -3,6 +3,7 @@
     python bench/performance_tables.py standard reports/standard-1
     python bench/performance_tables.py workers reports/workers-per-job-type-1
     python bench/performance_tables.py backlog reports/backlog-1
+    python bench/performance_tables.py queues reports/queues-1
 
 Each table row is one configuration of the run: the median over its valid
 repetitions with a bootstrap 95% confidence interval (gigq.bench.stats, as in the
@@ -169,6 +170,18 @@ def backlog(run: Run) -> None:
                  ("database bytes per job", "db_bytes_per_job", lambda v: f"{v:,.0f}")]))
 
 
+def queues(run: Run) -> None:
+    print(f"load during the run: {run.load()}\n")
+    for job_type in ("noop", "io"):
+        print(f"## {job_type} jobs, 4 worker processes\n")
+        rows = [(f"{q} queue{'s' if q > 1 else ''}", {"job_type": job_type, "queues": q})
+                for q in (1, 2, 4)]
+        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
+                    [("lock-wait share", "lock_wait_share", lambda v: f"{v * 100:.0f}%")]))
+        print()
+
+
 if __name__ == "__main__":
     which, path = sys.argv[1], sys.argv[2]
-    {"standard": standard, "workers": workers, "backlog": backlog}[which](Run(path))
+    {"standard": standard, "workers": workers, "backlog": backlog,
+     "queues": queues}[which](Run(path))
