@@ -27,6 +27,7 @@ from . import metadata
 from .gate_cli import ab_command, compare_command
 from .locations import LocationError, Locations
 from .report.cli import report_command
+from .report.format import clock
 from .space import (
     AUTO,
     DIMENSIONS,
@@ -49,13 +50,6 @@ class InputError(click.ClickException):
     """Bad input: shown as ``Error: …``, exit code 2, before any trial runs."""
 
     exit_code = EXIT_INPUT
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def _dimension_help() -> str:
@@ -83,26 +77,50 @@ def cli() -> None:
 # sweep
 
 
-class _ProgressLine:
-    """One status line on stderr: trial n/N, what runs, elapsed, remaining."""
+class _StatusLine:
+    """One line of progress on stderr: redrawn in place on a terminal, one line per
+    update otherwise (CI logs)."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.width = 0
 
+    def show(self, text: str) -> None:
+        """Replace the line with ``text``."""
+        if self.tty:
+            import shutil
+
+            columns = shutil.get_terminal_size((120, 20)).columns - 1
+            text = text[:columns]
+            self.stream.write("\r" + text + " " * max(self.width - len(text), 0))
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Erase the line (on a terminal) when the work is done."""
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _bar(fraction: float, length: int = 20) -> str:
+    filled = max(0, min(length, int(length * fraction)))
+    return "[" + "#" * filled + "-" * (length - filled) + "]"
+
+
+class _ProgressLine(_StatusLine):
+    """Sweep progress: trial n/N, what runs, elapsed, remaining."""
+
     def __call__(self, p: Progress) -> None:
         if p.stage == "done":
-            if self.tty and self.width:
-                self.stream.write("\r" + " " * self.width + "\r")
-                self.stream.flush()
+            self.clear()
             return
         done = p.index
-        bar_len = 20
-        filled = int(bar_len * done / p.total) if p.total else bar_len
-        bar = "#" * filled + "-" * (bar_len - filled)
-        head = f"[{bar}] {done}/{p.total} trials  elapsed {_duration(p.elapsed)}  " \
-               f"remaining ~{_duration(p.remaining)}  "
+        head = f"{_bar(done / p.total if p.total else 1)} {done}/{p.total} trials  " \
+               f"elapsed {clock(p.elapsed)}  remaining ~{clock(p.remaining)}  "
         if p.stage == "trial" and p.last_row is not None:
             row = p.last_row
             rate = row.get("jobs_per_sec")
@@ -111,17 +129,7 @@ class _ProgressLine:
                    f"{rate:,.0f} jobs/s {verdict}" if rate else f"{head}{verdict}"
         else:
             text = f"{head}{p.stage}: {p.label}"
-        if self.tty:
-            import shutil
-
-            columns = shutil.get_terminal_size((120, 20)).columns - 1
-            text = text[:columns]
-            pad = max(self.width - len(text), 0)
-            self.stream.write("\r" + text + " " * pad)
-            self.width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        self.show(text)
 
 
 def _default_out(profile: str) -> Path:
@@ -156,7 +164,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
         for item in plan.skipped:
             click.echo(f"  {describe(item['config'], spec.base)}: {item['reason']}")
     click.echo("")
-    click.echo(f"Estimated duration: about {_duration(seconds)} (rough; the progress bar "
+    click.echo(f"Estimated duration: about {clock(seconds)} (rough; the progress bar "
                "refines it as trials finish).")
 
 
@@ -241,7 +249,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
         return EXIT_OK
     command = "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     click.echo(f"gigq-bench sweep: profile {spec.profile}, {len(plan.configs)} configurations "
-               f"x {spec.repeat} = {plan.trials} trials, about {_duration(seconds)}; "
+               f"x {spec.repeat} = {plan.trials} trials, about {clock(seconds)}; "
                f"results in {out}/", err=True)
     t0 = time.monotonic()
     outcome = run_plan(plan, out, versions=versions, version_descriptions=descriptions,
@@ -256,7 +264,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
     from .summary import summary_text
 
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
-    click.echo(f"\nWall time {_duration(time.monotonic() - t0)}.")
+    click.echo(f"\nWall time {clock(time.monotonic() - t0)}.")
     if report_path is not None:
         click.echo(f"Report: {report_path}  (open it in a browser; it needs no network)")
     if outcome.interrupted:
@@ -272,39 +280,23 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
 # tune
 
 
-class _TuneProgress:
-    """One status line on stderr: budget used, trials, stage, best so far."""
+class _TuneProgress(_StatusLine):
+    """Tune progress: budget used, trials, stage, best so far."""
 
     def __init__(self, unit: str, stream: Any = None) -> None:
+        super().__init__(stream)
         self.unit = unit
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.width = 0
 
     def __call__(self, p: Any) -> None:
         if p.stage == "done":
-            if self.tty and self.width:
-                self.stream.write("\r" + " " * self.width + "\r")
-                self.stream.flush()
+            self.clear()
             return
-        bar_len = 20
-        filled = min(bar_len, int(bar_len * p.spent / p.budget)) if p.budget else bar_len
         best = ""
         if p.best_value is not None:
             best = f"  best {p.best_value:,.0f} {self.unit}" if p.best_value >= 100 else \
                 f"  best {p.best_value:,.1f} {self.unit}"
-        text = (f"[{'#' * filled}{'-' * (bar_len - filled)}] {_duration(p.spent)} of "
-                f"{_duration(p.budget)}  {p.evaluations} trials{best}  {p.label}")
-        if self.tty:
-            import shutil
-
-            columns = shutil.get_terminal_size((120, 20)).columns - 1
-            text = text[:columns]
-            self.stream.write("\r" + text + " " * max(self.width - len(text), 0))
-            self.width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {clock(p.spent)} of "
+                  f"{clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
 
 
 def _tune_location(value: str | None, locations: Locations) -> str:
@@ -447,7 +439,7 @@ def tune(job_type: str | None, job: str | None, params: str | None,
         arrival_rate=rate if objective == "latency" else None, command=command,
         reference_notes=ref_notes)
     click.echo(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "
-               f"{durability}, budget {_duration(seconds)}; results in {out}/", err=True)
+               f"{durability}, budget {clock(seconds)}; results in {out}/", err=True)
     environment = metadata.collect({loc_name: loc}, command)
     with harness_for(spec, out) as harness:
         evaluator = tuning.TrialEvaluator(harness, spec, base, objective, window)
@@ -512,7 +504,7 @@ def profiles(show: str | None) -> int:
         click.echo(f"{name}{' (default)' if name == 'quick' else ''}: {spec.description}")
         click.echo(f"    {spec.design} design, {len(plan.configs)} configurations x "
                    f"{spec.repeat} repetitions = {plan.trials} trials, about "
-                   f"{_duration(estimate_plan(plan))}; "
+                   f"{clock(estimate_plan(plan))}; "
                    f"{len(plan.skipped)} skipped on this machine")
         click.echo(f"    varies: {varied}")
         click.echo(f"    groups: {', '.join(g.name for g in spec.groups) or '-'}")

@@ -78,21 +78,27 @@ def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _clean_value(v) for k, v in row.items()}
 
 
-def save(results: Results, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.csv`` into ``out_dir``; returns both paths.
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary name and a rename, so an
+    interrupted write never leaves a half-written file in place of a good one."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
-    Written to a temporary name first and renamed, so an interrupted save never
-    leaves a half-written file in place of a good one.
-    """
+
+def save(results: Results, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.csv`` into ``out_dir`` (each atomically);
+    returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = out / "results.json", out / "results.csv"
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results.to_json_dict(), indent=1, default=str))
-    tmp.replace(json_path)
-    tmp = csv_path.with_suffix(".csv.tmp")
-    results.rows.to_csv(tmp, index=False)
-    tmp.replace(csv_path)
+    json_path = write_atomic(out / "results.json",
+                             json.dumps(results.to_json_dict(), indent=1, default=str))
+    csv_path = write_atomic(out / "results.csv", results.rows.to_csv(index=False))
     results.path = out
     return json_path, csv_path
 

@@ -250,9 +250,10 @@ def normalise(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any, none: str = "-") -> str:
+    """A dimension's value as text (floats without trailing zeros; None as ``none``)."""
     if value is None:
-        return "-"
+        return none
     if isinstance(value, float):
         return format(value, "g")
     return str(value)
@@ -271,7 +272,7 @@ def config_id(config: Mapping[str, Any]) -> str:
             continue
         if dim in QUIET_DEFAULTS and value == QUIET_DEFAULTS[dim]:
             continue
-        parts.append(f"{dim}={'default' if value is None else _fmt(value)}")
+        parts.append(f"{dim}={'default' if value is None else format_value(value)}")
     return ";".join(parts)
 
 
@@ -291,7 +292,7 @@ def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -
         shown = {k: v for k, v in cfg.items() if reference(k) != v and v is not None}
     if not shown:
         return "base configuration"
-    return " ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
+    return " ".join(f"{k}={format_value(v)}" for k, v in shown.items())
 
 
 # ---------------------------------------------------------------------------

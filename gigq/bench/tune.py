@@ -54,7 +54,7 @@ from gigq import Worker
 from gigq.storage import DURABILITY_CLASSES, SQLiteSettings, durability_class
 
 from . import metrics, stats
-from .space import MAX_AUTO_JOBS, SweepSpec, config_id, normalise
+from .space import MAX_AUTO_JOBS, SweepSpec, config_id, format_value, normalise
 from .sweep import Runner, measure, rough_rate
 from .trial import Harness
 
@@ -137,17 +137,9 @@ def reference_settings(floor: str, wal_ok: bool = True) -> tuple[dict[str, Any],
 # The search space
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "default"
-    if isinstance(value, float):
-        return format(value, "g")
-    return str(value)
-
-
 def settings_key(settings: Mapping[str, Any]) -> str:
     """Stable text id of a candidate: ``workers=2 concurrency=16 …`` in TUNED order."""
-    return " ".join(f"{dim}={_fmt(settings[dim])}" for dim in TUNED)
+    return " ".join(f"{dim}={format_value(settings[dim], none='default')}" for dim in TUNED)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ from typing import Any
 
 from gigq.storage import ENV_SETTINGS
 
+from .report.format import clock
 from .report.render import DURABILITY_MEANING
+from .results import write_atomic
+from .space import format_value
 from .stats import Interval
 from .tune import TUNED, TuneResult, durability_of, gigq_defaults, settings_key
 
@@ -52,12 +55,6 @@ class TuneContext:
         return dict(self.__dict__)
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, float):
-        return format(value, "g")
-    return str(value)
-
-
 def _fmt_value(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -70,11 +67,6 @@ def _fmt_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
 
-def _fmt_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 # ---------------------------------------------------------------------------
 # Settings in every form
 
@@ -85,7 +77,7 @@ def worker_flags(settings: Mapping[str, Any], db: str = "jobs.db") -> str:
     if settings["workers"] > 1:
         parts += ["--processes", str(settings["workers"])]
     parts += ["--concurrency", str(settings["concurrency"]),
-              "--polling-interval", _num(settings["polling_interval"]),
+              "--polling-interval", format_value(settings["polling_interval"]),
               "--journal-mode", settings["journal_mode"],
               "--synchronous", settings["synchronous"]]
     if settings["cache_size"] is not None:
@@ -102,7 +94,7 @@ def environment(settings: Mapping[str, Any]) -> dict[str, str]:
            ENV_SETTINGS["synchronous"]: settings["synchronous"]}
     if settings["cache_size"] is not None:
         env[ENV_SETTINGS["cache_size"]] = str(settings["cache_size"])
-    env["GIGQ_POLLING_INTERVAL"] = _num(settings["polling_interval"])
+    env["GIGQ_POLLING_INTERVAL"] = format_value(settings["polling_interval"])
     return env
 
 
@@ -170,11 +162,7 @@ def toml_text(settings: Mapping[str, Any], comments: list[str] = ()) -> str:
 
 def write_toml(path: str | Path, settings: Mapping[str, Any], comments: list[str] = ()) -> Path:
     """Write :func:`toml_text` to ``path`` (atomically); returns the path."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(toml_text(settings, comments))
-    tmp.replace(target)
-    return target
+    return write_atomic(path, toml_text(settings, comments))
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +223,8 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
     state = "interrupted" if result.interrupted else "finished"
     lines.append(f"Tune {state}: {context.job} jobs, {target}, durability floor "
                  f"{context.floor}, database on {where}.")
-    lines.append(f"  {result.evaluations} trials in {_fmt_duration(result.spent)} of a "
-                 f"{_fmt_duration(result.budget)} budget; search rounds (candidates per "
+    lines.append(f"  {result.evaluations} trials in {clock(result.spent)} of a "
+                 f"{clock(result.budget)} budget; search rounds (candidates per "
                  f"rung): {_rounds_line(result) or '-'}.")
     invalid = [o for o in result.observations if not o.valid]
     if invalid:
@@ -402,11 +390,7 @@ def _clean(value: Any) -> Any:
 
 def write_tune_json(path: str | Path, document: Mapping[str, Any]) -> Path:
     """Write tune.json (NaN/inf as null), atomically."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(dict(document)), indent=1, default=str))
-    tmp.replace(target)
-    return target
+    return write_atomic(path, json.dumps(_clean(dict(document)), indent=1, default=str))
 
 
 def trial_rows(result: TuneResult) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from .metrics import METRICS
 from .report import format as fmt
 from .report.charts import DURABILITY_COLORS, BarChart, Points, ScatterChart, Series, to_svg
 from .report.render import Cell, Column, Row, Table, environment_items, jinja_environment
-from .results import Results, load_results
+from .results import Results, load_results, write_atomic
 from .stats import Interval
 from .tune import TUNED
 
@@ -300,15 +300,7 @@ def render_tune_report(out_dir: str | os.PathLike[str],
         document = json.loads((out / "tune.json").read_text())
     if results is None and (out / "results.json").exists():
         results = load_results(out)
-    html = render_html(document, results)
-    target = out / PAGE
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_atomic(out / PAGE, render_html(document, results))
 
 
 

@@ -271,6 +271,14 @@ def _ratio_number(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
+def clock(seconds: float) -> str:
+    """``3:25`` (``1h05m`` from an hour), for progress lines and terminal summaries."""
+    seconds = max(0, round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def duration(seconds: float | None) -> str:
     """``3 min 25 s``."""
     if seconds is None or is_missing(seconds):

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from ..metrics import METRICS
-from ..results import Results, load_results
+from ..results import Results, load_results, write_atomic
 from . import format as fmt
 from .charts import to_svg
 from .figures import add_charts
@@ -449,14 +449,7 @@ def render_report(results: Results | str | os.PathLike[str],
     if out.is_dir() or (not out.suffix and not out.exists()):
         out = out / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(results)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_atomic(out, render_html(results))
 
 
 def export_charts(results: Results | str | os.PathLike[str],
