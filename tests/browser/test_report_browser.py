@@ -221,3 +221,63 @@ def test_reads_fully_without_javascript(playwright, tmp_path_factory, report):
         assert pg.locator("#summary article.rec").count() == 4
     finally:
         context.close()
+
+
+# -- the tune page -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tune_page_file(tmp_path_factory) -> Path:
+    """A tune page from a search over a synthetic queue (the page, not the search, is
+    under test here; tests/bench/test_tune_cli.py runs a real one)."""
+    import math
+    import random
+
+    from gigq.bench import tune as tuning
+    from gigq.bench import tune_output
+    from gigq.bench.tune_report import render_tune_report
+
+    rng = random.Random(5)
+
+    def evaluate(settings, context):
+        threads = settings["workers"] * settings["concurrency"]
+        rate = min(threads * 150.0, 3000.0) * math.exp(rng.gauss(0, 0.05))
+        return tuning.Observation(settings, rate, True, 2.0 + 0.2 * settings["workers"])
+
+    space = tuning.build_space("crash-safe", "throughput", cores=2)
+    reference, _ = tuning.reference_settings("crash-safe")
+    result = tuning.Tuner(space, evaluate, budget=240.0, reference=reference, seed=2).run()
+    context = tune_output.TuneContext(
+        job="io", objective="throughput", metric="jobs_per_sec", unit="jobs/s",
+        floor="crash-safe", budget=240.0, location="disk", location_path="/tmp",
+        fs_type="ext4", command="gigq-bench tune --job-type io --budget 4m")
+    out = tmp_path_factory.mktemp("tune")
+    document = tune_output.tune_document(result, context, {"hostname": "bench-host"})
+    tune_output.write_tune_json(out / "tune.json", document)
+    return render_tune_report(out, document)
+
+
+def test_tune_page_opens_offline_with_its_charts_and_verdict(browser_context, tune_page_file,
+                                                            tmp_path):
+    pg = browser_context.new_page()
+    log = PageLog(pg)
+    try:
+        pg.goto(tune_page_file.resolve().as_uri(), wait_until="load")
+        assert pg.title().startswith("Tuning GigQ on bench-host")
+        assert log.errors == []
+        assert all(u.startswith(("file://", "data:", "about:")) for u in log.requests)
+        assert pg.locator("#verdict").is_visible()
+        assert "gigq --db jobs.db worker" in pg.locator("body").inner_text()
+        charts = pg.locator("svg.chart")
+        assert charts.count() == 2
+        for i in range(charts.count()):
+            charts.nth(i).scroll_into_view_if_needed()
+            box = charts.nth(i).bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 100
+        for width in (1366, 800):
+            pg.set_viewport_size({"width": width, "height": 800})
+            overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the tune page scrolls sideways at {width}px"
+        pg.screenshot(path=str(tmp_path / "tune.png"), full_page=True)
+    finally:
+        pg.close()
