@@ -12,9 +12,8 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from jinja2 import Environment
-
 from .compare import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, Comparison, Row
+from .report.render import jinja_environment
 
 ANSI = {SLOWER: "\x1b[1;31m", FASTER: "\x1b[32m", INCONCLUSIVE: "\x1b[33m", UNCHANGED: ""}
 ANSI_RESET = "\x1b[0m"
@@ -210,114 +209,8 @@ def _side_text(comparison: Comparison, which: str) -> str:
 # HTML
 
 
-# Mirrors the sweep report's stylesheet (palette, masthead, fact cards, callouts) so
-# both pages look like one product; self-contained like it.
-STYLE = """
-:root { --text:#1f2328; --muted:#59636e; --line:#d1d9e0; --soft:#f6f8fa; --accent:#0969da;
-  --accent-soft:#ddf4ff; --safe:#1a7f37; --safe-soft:#dafbe1; --crash:#9a6700;
-  --crash-soft:#fff8c5; --unsafe:#cf222e; --unsafe-soft:#ffebe9;
-  --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--text); background: #fff;
-  font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-        "Noto Sans", "DejaVu Sans", sans-serif; }
-.page { max-width: 1180px; margin: 0 auto; padding: 0 28px 48px; }
-code { font-family: var(--mono); font-size: .86em; background: var(--soft); padding: 1px 4px;
-  border-radius: 4px; }
-h1, h2, h3 { line-height: 1.25; margin: 0; }
-h2 { font-size: 1.45rem; margin: 28px 0 14px; padding-bottom: 8px;
-  border-bottom: 1px solid var(--line); }
-h3 { font-size: 1.05rem; margin: 18px 0 8px; }
-p { margin: 0 0 10px; }
-.muted { color: var(--muted); }
-.masthead { border-bottom: 1px solid var(--line); background: linear-gradient(#f6f8fa, #fff); }
-.masthead .page { padding-top: 26px; padding-bottom: 18px; }
-.eyebrow { text-transform: uppercase; letter-spacing: .08em; font-size: .75rem; font-weight: 600;
-  color: var(--accent); margin-bottom: 6px; }
-.masthead h1 { font-size: 1.9rem; margin-bottom: 6px; }
-.lede { color: var(--muted); margin: 0; }
-.facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px;
-  margin: 18px 0; padding: 0; }
-.fact { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 0; }
-.fact dt { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--muted); }
-.fact dd { margin: 2px 0 0; font-weight: 600; font-size: 1.3rem; }
-.callout { border-left: 4px solid var(--crash); background: var(--crash-soft);
-  padding: 10px 14px; border-radius: 0 6px 6px 0; margin: 18px 0 12px; font-weight: 600; }
-.callout.bad { border-color: var(--unsafe); background: var(--unsafe-soft); }
-.callout.good { border-color: var(--safe); background: var(--safe-soft); }
-.warnings { padding-left: 18px; color: var(--crash); }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
-  vertical-align: middle; }
-th { background: var(--soft); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.slower td.verdict { color: var(--unsafe); font-weight: 700; }
-tr.faster td.verdict { color: var(--safe); font-weight: 600; }
-tr.inconclusive td.verdict { color: var(--crash); font-weight: 600; }
-.reason { color: var(--muted); font-size: .86rem; }
-svg.ci { display: block; }
-dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
-dl.env dt { color: var(--muted); } dl.env dd { margin: 0; word-break: break-all; }
-footer { margin-top: 36px; color: var(--muted); font-size: .8rem; }
-@media print { .masthead { background: none; } }
-@media (max-width: 800px) { td.chart, th.chart { display: none; } .page { padding: 0 14px; } }
-"""
-
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="gigq-bench">
-<title>gigq-bench comparison: {{ headline }}</title>
-<style>{{ style }}</style></head>
-<body>
-<header class="masthead"><div class="page">
-<div class="eyebrow">gigq-bench comparison</div>
-<h1>{{ title }}</h1>
-<p class="lede">{{ run }} &middot; generated {{ generated }}</p>
-</div></header>
-<main class="page">
-<div class="callout {{ banner_class }}">{{ banner }}</div>
-<dl class="facts">
-{% for v, n in counts %}<div class="fact"><dt>{{ v }}</dt><dd>{{ n }}</dd></div>{% endfor %}
-<div class="fact"><dt>default threshold</dt><dd>{{ threshold }}</dd></div>
-<div class="fact"><dt>confidence</dt><dd>{{ level }}</dd></div>
-</dl>
-{% if warnings %}<ul class="warnings">{% for w in warnings %}<li>{{ w }}</li>{% endfor %}
-</ul>{% endif %}
-<h2>Ratios with confidence intervals</h2>
-<p>Each bar is the 95% interval of the <em>slowdown factor</em> (how many times worse the
-current version is; log scale), the dot its estimate. Right of 1 is worse, left is better,
-for every metric. The shaded band is the threshold: a row fails only when its estimate is
-beyond the right edge and the change is statistically clear.</p>
-{% if rows %}
-<table>
-<thead><tr><th>verdict</th><th>configuration</th><th>metric</th><th class="num">base</th>
-<th class="num">current</th><th class="num">current/base [CI]</th>
-<th class="chart">{{ axis|safe }}</th><th>why</th></tr></thead>
-<tbody>
-{% for r in rows %}<tr class="{{ r.verdict }}">
-<td class="verdict">{{ r.verdict }}</td><td>{{ r.label }}</td>
-<td title="{{ r.metric_help }}" style="white-space:nowrap">{{ r.metric }}</td>
-<td class="num">{{ r.base }}</td><td class="num">{{ r.current }}</td>
-<td class="num">{{ r.ratio }}</td><td class="chart">{{ r.svg|safe }}</td>
-<td class="reason">{{ r.reason }}{% if r.note %}<br>{{ r.note }}{% endif %}</td></tr>
-{% endfor %}</tbody></table>
-{% else %}<p>Nothing was comparable.</p>{% endif %}
-{% if only_base or only_current %}<h2>Not compared</h2>
-<ul>{% for c in only_base %}<li>only in base: <code>{{ c }}</code></li>{% endfor %}
-{% for c in only_current %}<li>only in current: <code>{{ c }}</code></li>{% endfor %}</ul>
-{% endif %}
-<h2>The two sides</h2>
-{% for side in sides %}<h3>{{ side.title }}</h3><dl class="env">
-{% for k, v in side.fields %}<dt>{{ k }}</dt><dd>{{ v }}</dd>{% endfor %}</dl>{% endfor %}
-<h2>Reproduce</h2><p><code>{{ command }}</code></p>
-<footer>Made by gigq-bench. This page is self-contained: it loads nothing and works
-offline.</footer>
-</main></body></html>
-"""
-
 _CHART_W, _CHART_H = 220, 22
+_TICK_LABEL_W = 34  # px between tick centres, so labels such as 0.67× never overlap
 
 
 class _Axis:
@@ -370,8 +263,13 @@ def _svg_bar(row: Row, axis: _Axis) -> str:
 
 
 def _svg_axis(axis: _Axis) -> str:
-    ticks = [t for t in (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
-             if axis.lo <= math.log(t) <= axis.hi]
+    # Outward from 1, each tick only where its label clears the ones kept already.
+    candidates = (1.0, 1.25, 0.8, 1.5, 0.67, 2.0, 0.5, 3.0, 0.33, 5.0, 0.2, 10.0, 0.1)
+    ticks: list[float] = []
+    for t in candidates:
+        if axis.lo <= math.log(t) <= axis.hi and all(
+                abs(axis.x(t) - axis.x(k)) >= _TICK_LABEL_W for k in ticks):
+            ticks.append(t)
     parts = [f'<svg width="{_CHART_W}" height="16" xmlns="http://www.w3.org/2000/svg" '
              'role="img" aria-label="slowdown factor axis">']
     for t in ticks:
@@ -391,7 +289,6 @@ def render_html(comparison: Comparison, command: str = "") -> str:
     banner_class = {0: "good", 1: "bad"}.get(code, "")
     if code == 0 and comparison.count(INCONCLUSIVE):
         banner_class = ""
-    env = Environment(autoescape=True)
     sides = []
     for title, side in (("Base", comparison.base), ("Current", comparison.current)):
         e = side.results.environment
@@ -403,8 +300,7 @@ def render_html(comparison: Comparison, command: str = "") -> str:
             if e.get(key) is not None:
                 items.append((key.replace("_", " "), e[key]))
         sides.append({"title": f"{title}: {side.label}", "fields": items})
-    return env.from_string(TEMPLATE).render(
-        style=STYLE,
+    return jinja_environment().get_template("compare.html.j2").render(
         headline=comparison.headline,
         title={0: "No performance regression", 1: "Performance regression",
                2: "Nothing comparable", 3: "Inconclusive"}[code],

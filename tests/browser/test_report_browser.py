@@ -281,3 +281,40 @@ def test_tune_page_opens_offline_with_its_charts_and_verdict(browser_context, tu
         pg.screenshot(path=str(tmp_path / "tune.png"), full_page=True)
     finally:
         pg.close()
+
+
+# -- the comparison page ---------------------------------------------------------------------
+
+
+def test_comparison_page_reads_offline_without_script_and_fits_a_laptop(browser_context,
+                                                                        tmp_path):
+    from gigq.bench.compare import compare
+    from gigq.bench.compare_report import render_html as render_comparison
+
+    fx = _fixtures()
+    base = fx.make_results({"workers": [1, 2, 4]}, repeat=5, seed=1)
+    current = fx.make_results({"workers": [1, 2, 4]}, repeat=5, seed=2)
+    slow = current.rows["workers"] == 4
+    current.rows.loc[slow, "jobs_per_sec"] *= 0.6  # a clear regression in one row
+    comparison = compare(base, current)
+    assert comparison.exit_code == 1
+    page_file = tmp_path / "compare.html"
+    page_file.write_text(render_comparison(comparison, "gigq-bench compare a b"))
+
+    pg = browser_context.new_page()
+    log = PageLog(pg)
+    try:
+        pg.goto(page_file.resolve().as_uri(), wait_until="load")
+        assert log.errors == []
+        assert all(u.startswith(("file://", "data:", "about:")) for u in log.requests)
+        assert pg.locator("script").count() == 0
+        assert pg.locator("h1").inner_text() == "Performance regression"
+        slower = pg.locator("#ratios tr.slower")
+        assert slower.count() >= 1 and "workers=4" in slower.first.inner_text()
+        assert pg.locator("#ratios tr.slower svg").first.is_visible()
+        pg.set_viewport_size(LAPTOP)
+        assert pg.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert pg.locator("#ratios td.reason").first.is_visible()
+        pg.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    finally:
+        pg.close()
