@@ -4,6 +4,7 @@
     python bench/performance_tables.py workers reports/workers-per-job-type-1
     python bench/performance_tables.py backlog reports/backlog-1
     python bench/performance_tables.py queues reports/queues-1
+    python bench/performance_tables.py isolation reports/isolation-1
 
 Each table row is one configuration of the run: the median over its valid
 repetitions with a bootstrap 95% confidence interval (gigq.bench.stats, as in the
@@ -181,7 +182,19 @@ def queues(run: Run) -> None:
         print()
 
 
+def isolation(run: Run) -> None:
+    print(f"load during the run: {run.load()}\n")
+    for job_type in ("noop", "io"):
+        print(f"## {job_type} jobs, 1 worker process\n")
+        rows = [(f"{c} thread{'s' if c > 1 else ''}, isolation={i}",
+                 {"job_type": job_type, "concurrency": c, "isolation": i})
+                for c in (1, 4) for i in ("thread", "process")]
+        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
+                    [("worker CPU s per 1k jobs", "cpu_per_1k_jobs", _num)]))
+        print()
+
+
 if __name__ == "__main__":
     which, path = sys.argv[1], sys.argv[2]
     {"standard": standard, "workers": workers, "backlog": backlog,
-     "queues": queues}[which](Run(path))
+     "queues": queues, "isolation": isolation}[which](Run(path))

@@ -45,6 +45,7 @@ DESIGNS = ("oat", "grid")
 MODES = ("drain", "steady")
 SUBMIT_MODES = ("single", "batch")
 CONNECTION_MODES = ("reused", "per_call")
+ISOLATION_MODES = ("thread", "process")
 AUTO = "auto"
 # Job types a configuration may name: the built-in workloads and "custom" (a user's
 # own function, given with --job module.function).
@@ -174,6 +175,9 @@ DIMENSIONS: dict[str, Dimension] = {
                   "code that connects per call)", CONNECTION_MODES),
         Dimension("payload_bytes", _int("payload_bytes", 0),
                   "characters of padding in each job's params, returned as its result"),
+        Dimension("isolation", _choice("isolation", ISOLATION_MODES),
+                  "thread (GigQ's default: jobs run in the worker's threads) or process "
+                  "(each job in a child process that a timeout can kill)", ISOLATION_MODES),
         Dimension("queues", _int("queues", 1),
                   "named queues the jobs are spread over; above 1, each worker process "
                   "serves only its share of them (specialised workers)"),
@@ -183,7 +187,8 @@ DIMENSIONS: dict[str, Dimension] = {
 # Dimensions added after results format 1 was fixed: at these values they are left
 # out of config_id and of short descriptions, so a configuration keeps the id it had
 # in runs made before the dimension existed (compare matches runs by config_id).
-QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0, "queues": 1}
+QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0,
+                                  "isolation": "thread", "queues": 1}
 
 # Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
 CONFIG_ORDER = tuple(DIMENSIONS)
@@ -204,6 +209,7 @@ DEFAULT_BASE: dict[str, Any] = {
     "duration": 3.0,
     "connections": "reused",
     "payload_bytes": 0,
+    "isolation": "thread",
     "queues": 1,
 }
 
@@ -717,6 +723,10 @@ def skip_reason(config: Mapping[str, Any], locations: Locations) -> str | None:
     loc = locations.resolve(config["location"])
     if loc.problem:
         return loc.problem
+    if config.get("isolation") == "process" and config.get("connections") == "per_call":
+        return ("connections=per_call closes the worker thread's connection after each "
+                "job, but with isolation=process the job runs in a child process: measure "
+                "them one at a time")
     if loc.in_memory:
         if config["workers"] > 1:
             return ("an in-memory database lives inside one process: workers > 1 needs a "

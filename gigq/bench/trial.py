@@ -364,9 +364,18 @@ class Harness:
             "connections": config.get("connections") or "reused",
             "payload_bytes": int(config.get("payload_bytes") or 0),
             "queues": int(config.get("queues") or 1),
+            "isolation": config.get("isolation") or "thread",
             "custom_job": self.custom_job,
             "job_path": self.job_path or os.getcwd(),
         }
+        if spec["isolation"] == "process":
+            # The job children import the workloads by name from the worker's sys.path,
+            # so they need a file of that name (worker processes load it by path).
+            module_dir = os.path.join(trial_dir, "modules")
+            os.mkdir(module_dir)
+            spec["workloads_path"] = shutil.copy(
+                WORKLOADS_FILE, os.path.join(module_dir, f"{workloads.MODULE_NAME}.py"))
+            spec["module_dir"] = module_dir
         env = {**os.environ, LEDGER_ENV: ledger}
         if python != python_for(None):
             # Another interpreter must import its own GigQ, not this tree's.

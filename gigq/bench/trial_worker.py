@@ -97,6 +97,8 @@ def capabilities() -> dict[str, Any]:
         # connections=per_call closes the thread's connection after every operation.
         "close_connections": hasattr(gigq, "close_connections") and hasattr(JobQueue, "close"),
         # queues > 1: jobs carry a queue name and workers serve chosen queues.
+        # isolation=process: each job runs in a child process the worker can kill.
+        "isolation": "isolation" in worker_params,
         "queues": "queues" in worker_params
         and "queue" in inspect.signature(gigq.Job).parameters,
         "python": sys.version.split()[0],
@@ -166,6 +168,13 @@ def check_queues(spec: dict[str, Any], caps: dict[str, Any]) -> None:
     if int(spec.get("queues") or 1) > 1 and not caps["queues"]:
         raise RuntimeError(f"GigQ {caps['gigq_version']} has no named queues: "
                            "queues > 1 cannot run")
+
+
+def check_isolation(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    """Refuse isolation=process on a GigQ that runs jobs only in threads."""
+    if spec.get("isolation", "thread") != "thread" and not caps["isolation"]:
+        raise RuntimeError(f"GigQ {caps['gigq_version']} has no isolation option: "
+                           "isolation=process cannot run")
 
 
 def per_call(spec: dict[str, Any]) -> bool:
@@ -261,6 +270,8 @@ def make_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any, burst
         kwargs["settings"] = settings
     if burst:
         kwargs["burst"] = True
+    if spec.get("isolation", "thread") != "thread":
+        kwargs["isolation"] = spec["isolation"]
     served = served_queues(spec)
     if served is not None:
         kwargs["queues"] = served
@@ -481,9 +492,14 @@ def main(argv: list[str] | None = None) -> int:
             # The user's job module is found where gigq-bench was started, as
             # `gigq worker` finds modules in its current directory.
             sys.path.insert(0, spec["job_path"])
+        if spec.get("module_dir"):
+            # On sys.path, so job child processes (isolation=process) import the
+            # workloads by the name the jobs refer to.
+            sys.path.insert(0, spec["module_dir"])
         caps = capabilities()
         check_connections(spec, caps)
         check_queues(spec, caps)
+        check_isolation(spec, caps)
         ROLES[spec["role"]](spec, caps)
     except SystemExit:
         raise

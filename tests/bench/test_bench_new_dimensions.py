@@ -261,3 +261,44 @@ def test_a_trial_with_specialised_workers_completes_every_job_once(tmp_path):
 def test_standard_profile_measures_specialised_workers(tmp_path):
     plan = make_plan(build_spec("standard"), Locations(tmp_path, create=False))
     assert {c["queues"] for c in plan.configs if c["workers"] == 4} >= {1, 2, 4}
+
+
+def test_isolation_dimension_parses_keeps_old_ids_and_refuses_per_call(tmp_path):
+    assert parse_value("isolation", "Process") == "process"
+    with pytest.raises(SpaceError, match="one of thread, process"):
+        parse_value("isolation", "fork")
+    base = dict(space.DEFAULT_BASE)
+    assert config_id({**base, "isolation": "thread"}) == OLD_ID
+    assert config_id({**base, "isolation": "process"}) == OLD_ID + ";isolation=process"
+    locations = Locations(tmp_path, create=False)
+    assert space.skip_reason(normalise({**base, "isolation": "process"}), locations) is None
+    reason = space.skip_reason(normalise({**base, "isolation": "process",
+                                          "connections": "per_call"}), locations)
+    assert "one at a time" in reason
+    plan = make_plan(build_spec("standard"), locations)
+    assert {c["isolation"] for c in plan.configs} == {"thread", "process"}
+
+
+def test_process_isolation_reaches_the_worker_and_a_version_without_it_refuses(tmp_path):
+    spec = {"polling_interval": 0.1, "concurrency": 1, "db": str(tmp_path / "i.db"),
+            "isolation": "process"}
+    caps = trial_worker.capabilities()
+    assert caps["isolation"]
+    assert trial_worker.make_worker(spec, caps, None, burst=True).isolation == "process"
+    assert trial_worker.make_worker({**spec, "isolation": "thread"}, caps, None,
+                                    burst=True).isolation == "thread"
+    caps = {"isolation": False, "gigq_version": "0.5.1"}
+    trial_worker.check_isolation({"isolation": "thread"}, caps)
+    with pytest.raises(RuntimeError, match="no isolation option"):
+        trial_worker.check_isolation({"isolation": "process"}, caps)
+
+
+def test_a_trial_with_process_isolation_runs_every_job_once_in_child_processes(tmp_path):
+    harness, scratch = _harness(tmp_path)
+    try:
+        outcome = harness.run(_config(isolation="process", concurrency=2, jobs=60))
+    finally:
+        scratch.cleanup()
+    # Valid means the ledgers (written by the job children) hold each job exactly once.
+    assert outcome.valid, outcome.values["invalid_reason"]
+    assert outcome.values["jobs_completed"] == 60

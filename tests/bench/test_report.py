@@ -645,3 +645,11 @@ def test_specialised_workers_chart_only_when_queues_were_swept(oat_page):
     caption = figure.get_text(" ", strip=True)
     assert "2 queues:" in caption and "4 queues:" in caption
     assert "dedicating workers to queues" in caption
+
+
+def test_process_isolation_chart_only_when_isolation_was_swept(oat_page):
+    assert not oat_page.select('#charts [data-chart="isolation"]')
+    page = render(fx.make_results({"isolation": ["thread", "process"]}, repeat=3))
+    figure = page.select_one('#charts figure[data-chart="isolation"]')
+    assert figure is not None and figure.select_one("svg")
+    assert "isolation=process" in figure.get_text(" ", strip=True)

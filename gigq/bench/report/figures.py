@@ -523,6 +523,25 @@ def queues_chart(a: Analysis) -> ChartBlock:
     return block
 
 
+def isolation_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s with jobs in the worker's threads vs in killable child processes."""
+    block, ordered = _bar_chart(a, "isolation", "isolation", "Process isolation",
+                                lambda m: f"isolation={m.values.get('isolation')}")
+    thread = next((m for m in ordered if m.values.get("isolation") == "thread"), None)
+    process = next((m for m in ordered if m.values.get("isolation") == "process"), None)
+    if thread is None or process is None or not thread.median():
+        return block
+    ratio = process.median() / thread.median()
+    clear = not overlaps(process.stats[THROUGHPUT], thread.stats[THROUGHPUT])
+    block.caption = (
+        "Median jobs/s with jobs run in the worker's own threads (the default) and in a "
+        "child process per worker thread, which a timeout can kill "
+        f"(isolation=process): {ratio:.2g}× "
+        + ("(a clear difference)" if clear else "(within noise)")
+        + ". The cost is a round trip to the child per job; it matters for short jobs.")
+    return block
+
+
 def _all_overlap(configs: Sequence[Config]) -> bool:
     ivs = [c.stats[THROUGHPUT] for c in configs]
     return all(overlaps(x, y) for x in ivs for y in ivs) and all(iv.n >= 2 for iv in ivs)
@@ -533,7 +552,7 @@ CHART_BUILDERS = (throughput_chart, io_concurrency_chart, latency_chart, lock_wa
 
 # Charts of dimensions that few runs vary: drawn when swept, otherwise left out
 # without a note (one per run would be noise).
-OPTIONAL_CHART_BUILDERS = {"queues": queues_chart}
+OPTIONAL_CHART_BUILDERS = {"isolation": isolation_chart, "queues": queues_chart}
 
 
 def add_charts(a: Analysis) -> Analysis:

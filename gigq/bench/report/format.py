@@ -32,6 +32,7 @@ DIMENSION_LABELS = {
     "connections": "connections",
     "payload_bytes": "payload per job",
     "queues": "queues",
+    "isolation": "isolation",
 }
 
 # Column headers, where space is short; the full label goes in the tooltip.
