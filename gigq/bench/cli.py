@@ -382,6 +382,7 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     from .locations import NETWORK_FILE_SYSTEMS
     from .space import DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
     from .sweep import harness_for
+    from .tune_trials import TrialEvaluator, trial_window
 
     try:
         seconds = tuning.parse_duration(budget)
@@ -422,7 +423,7 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     job_label = f"custom ({spec.custom_job['function']})" if spec.custom_job else \
         (job_type or "io")
     rate = arrival_rate or tuning.DEFAULT_ARRIVAL_RATE
-    window = tuning.trial_window(seconds)
+    window = trial_window(seconds)
     base = {**DEFAULT_BASE, "job_type": "custom" if spec.custom_job else (job_type or "io"),
             "location": loc_name, "jobs": AUTO, "submit": "batch",
             "mode": "drain" if objective == "throughput" else "steady",
@@ -442,7 +443,7 @@ def tune(job_type: str | None, job: str | None, params: str | None,
                f"{durability}, budget {clock(seconds)}; results in {out}/", err=True)
     environment = metadata.collect({loc_name: loc}, command)
     with harness_for(spec, out) as harness:
-        evaluator = tuning.TrialEvaluator(harness, spec, base, objective, window)
+        evaluator = TrialEvaluator(harness, spec, base, objective, window)
         tuner = tuning.Tuner(space, evaluator, budget=seconds, reference=reference,
                              higher_is_better=metric.higher_is_better, seed=seed,
                              progress=_TuneProgress(metric.unit))
