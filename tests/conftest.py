@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -74,6 +75,18 @@ def run_cli(
         [sys.executable, "-m", "gigq.cli", *args], cwd=cwd, env=subprocess_env(),
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+def registered_workers(db: str | Path) -> list[tuple[str, int]]:
+    """(worker_id, concurrency) of every worker registered in the database."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT worker_id, concurrency FROM gigq_workers").fetchall()
+
+
+def journal_mode_of(db: str | Path) -> str:
+    """The database file's journal mode, as a fresh connection sees it."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import jobfns
 import pytest
-from conftest import run_cli
+from conftest import journal_mode_of, registered_workers, run_cli
 
 from gigq import Job, JobQueue, SQLiteSettings, Worker
 from gigq.errors import SettingsError
@@ -23,14 +21,6 @@ cache_size = -10000
 """
 
 
-def _registered(db_path: str) -> list[tuple[str, int]]:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT worker_id, concurrency FROM gigq_workers").fetchall()
-
-
-def _journal_mode(db_path: str) -> str:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 
 def test_from_config_reads_a_toml_file_and_ignores_processes(tmp_path, db_path):
@@ -44,7 +34,7 @@ def test_from_config_reads_a_toml_file_and_ignores_processes(tmp_path, db_path):
             journal_mode="delete", synchronous="full", cache_size=-10000)
     finally:
         worker.close()
-    assert _journal_mode(db_path) == "delete"
+    assert journal_mode_of(db_path) == "delete"
 
 
 def test_from_config_refuses_a_bad_process_count(db_path):
@@ -60,10 +50,10 @@ def test_gigq_worker_config_starts_the_processes_it_names(tmp_path, db_path):
     done = run_cli("--db", db_path, "worker", "--config", str(path), "--burst")
     assert done.returncode == 0, done.stderr
     assert "Starting 2 worker processes" in done.stdout
-    workers = _registered(db_path)
+    workers = registered_workers(db_path)
     assert len(workers) == 2 and {c for _, c in workers} == {3}
     assert queue.stats()["completed"] == 30
-    assert _journal_mode(db_path) == "delete"
+    assert journal_mode_of(db_path) == "delete"
 
 
 def test_explicit_flags_win_over_the_config_file(tmp_path, db_path):
@@ -74,7 +64,7 @@ def test_explicit_flags_win_over_the_config_file(tmp_path, db_path):
     done = run_cli("--db", db_path, "worker", "--config", str(path), "--burst",
                    "--processes", "1", "--concurrency", "2")
     assert done.returncode == 0, done.stderr
-    assert [c for _, c in _registered(db_path)] == [2]
+    assert [c for _, c in registered_workers(db_path)] == [2]
     # --once runs one job in this process, whatever the file says about processes.
     queue.submit(Job("n", jobfns.noop))
     done = run_cli("--db", db_path, "worker", "--config", str(path), "--once")

@@ -4,14 +4,13 @@ round trip through ``gigq worker --config`` and ``Worker.from_config``."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import jobfns
 import pytest
-from conftest import run_cli
+from conftest import journal_mode_of, registered_workers, run_cli
 
 from gigq import Job, JobQueue, SQLiteSettings, Worker
 from gigq.bench.results import load
@@ -33,14 +32,6 @@ def _tune(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _registered(db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT worker_id, concurrency FROM gigq_workers").fetchall()
-
-
-def _journal_mode(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 
 def _run_worker_with(config_file: Path, db: Path, jobs: int = 12) -> dict:
@@ -99,8 +90,8 @@ def test_tune_end_to_end_with_a_tiny_budget(tmp_path):
     assert worker_config(rec["settings"]) == load_config(settings_file)
     db = tmp_path / "check.db"
     wanted = _run_worker_with(settings_file, db)
-    assert _journal_mode(db) == wanted["journal_mode"]
-    workers = _registered(db)
+    assert journal_mode_of(db) == wanted["journal_mode"]
+    workers = registered_workers(db)
     assert len(workers) == wanted.get("processes", 1)
     assert {c for _, c in workers} == {wanted["concurrency"]}
     assert not list(out.rglob("*.db")), "trial databases are removed"
@@ -113,8 +104,8 @@ def test_settings_file_round_trip_through_gigq_worker_and_from_config(tmp_path):
     assert path.read_text().startswith("# made by a test\n[worker]\n")
     db = tmp_path / "jobs.db"
     _run_worker_with(path, db, jobs=20)
-    assert _journal_mode(db) == "delete"
-    assert sorted(c for _, c in _registered(db)) == [3, 3]  # 2 processes x 3 threads
+    assert journal_mode_of(db) == "delete"
+    assert sorted(c for _, c in registered_workers(db)) == [3, 3]  # 2 processes x 3 threads
     worker = Worker.from_config(str(db), path)
     try:
         assert worker.concurrency == 3 and worker.polling_interval == 0.2
