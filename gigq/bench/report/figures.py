@@ -512,7 +512,7 @@ def queues_chart(a: Analysis) -> ChartBlock:
         if m is one:
             continue
         ratio = m.median() / one.median() if one.median() else math.nan
-        parts.append(f"{m.values['queues']} queues: {ratio:.2g}× "
+        parts.append(f"{m.values['queues']} queues: {ratio:.2f}× "
                      + ("(within noise)" if overlaps(m.stats[THROUGHPUT], one.stats[THROUGHPUT])
                         else "(a clear difference)"))
     block.caption = (
@@ -536,7 +536,7 @@ def isolation_chart(a: Analysis) -> ChartBlock:
     block.caption = (
         "Median jobs/s with jobs run in the worker's own threads (the default) and in a "
         "child process per worker thread, which a timeout can kill "
-        f"(isolation=process): {ratio:.2g}× "
+        f"(isolation=process): {ratio:.2f}× "
         + ("(a clear difference)" if clear else "(within noise)")
         + ". The cost is a round trip to the child per job; it matters for short jobs.")
     return block
