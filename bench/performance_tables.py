@@ -5,6 +5,7 @@
     python bench/performance_tables.py backlog reports/backlog-1
     python bench/performance_tables.py queues reports/queues-1
     python bench/performance_tables.py isolation reports/isolation-1
+    python bench/performance_tables.py leases reports/leases-1
 
 Each table row is one configuration of the run: the median over its valid
 repetitions with a bootstrap 95% confidence interval (gigq.bench.stats, as in the
@@ -194,7 +195,18 @@ def isolation(run: Run) -> None:
         print()
 
 
+def leases(run: Run) -> None:
+    print(f"load during the run: {run.load()}\n")
+    for job_type in ("noop", "io"):
+        print(f"## {job_type} jobs, 2 worker processes\n")
+        rows = [(f"lease {t:g} s (heartbeat every {t / 3:.2g} s)",
+                 {"job_type": job_type, "lease_timeout": t}) for t in (30.0, 3.0, 1.0)]
+        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
+                    [("CPU s per 1k jobs", "cpu_per_1k_jobs", _num)]))
+        print()
+
+
 if __name__ == "__main__":
     which, path = sys.argv[1], sys.argv[2]
     {"standard": standard, "workers": workers, "backlog": backlog,
-     "queues": queues, "isolation": isolation}[which](Run(path))
+     "queues": queues, "isolation": isolation, "leases": leases}[which](Run(path))

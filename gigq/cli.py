@@ -19,10 +19,18 @@ from .errors import GigQError, SettingsError
 from .job import Job
 from .job_queue import JobQueue
 from .job_status import JobStatus
+from .leases import DEFAULT_LEASE_TIMEOUT
 from .storage import MEMORY, SQLiteSettings, Storage
 from .table_formatter import format_table
 from .utils import format_timestamp, setup_logging
-from .worker import DEPLOYMENT_KEYS, ISOLATION_MODES, Worker, check_processes, load_config
+from .worker import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEPLOYMENT_KEYS,
+    ISOLATION_MODES,
+    Worker,
+    check_processes,
+    load_config,
+)
 
 format_time = format_timestamp
 
@@ -232,8 +240,8 @@ def _worker_from_args(args: argparse.Namespace) -> Worker:
         "polling_interval": polling,
         "concurrency": _opt(args, "concurrency", 1),
         "isolation": _opt(args, "isolation", "thread"),
-        "lease_timeout": _opt(args, "lease_timeout", 30.0),
-        "shutdown_timeout": _opt(args, "shutdown_timeout", 30.0),
+        "lease_timeout": _opt(args, "lease_timeout", DEFAULT_LEASE_TIMEOUT),
+        "shutdown_timeout": _opt(args, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT),
         "allowed_modules": _opt(args, "allow_module"),
         "queues": _opt(args, "queue"),
         "min_priority": _opt(args, "min_priority"),
@@ -320,8 +328,9 @@ def _supervise(args: argparse.Namespace, processes: int) -> int:
 
     _worker_from_args(args).close()  # validates every option (and the database) up front
     print(f"Starting {processes} worker processes...", flush=True)
-    supervisor = Supervisor(argv_for, processes, burst=_opt(args, "burst", False),
-                            shutdown_timeout=_opt(args, "shutdown_timeout", 30.0))
+    supervisor = Supervisor(
+        argv_for, processes, burst=_opt(args, "burst", False),
+        shutdown_timeout=_opt(args, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT))
     return supervisor.run()
 
 
@@ -353,7 +362,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
     queue = _queue(args)
     workers = list_workers(Storage.shared(queue.db_path, queue.settings),
-                           _opt(args, "lease_timeout", 30.0))
+                           _opt(args, "lease_timeout", DEFAULT_LEASE_TIMEOUT))
     if not _opt(args, "all", False):
         workers = [w for w in workers if w["state"] != "stopped"]
     if not workers:
@@ -539,10 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "in a child process that is killed at its timeout")
     p.add_argument("--lease-timeout", type=float, default=None,
                    help="seconds without heartbeat before another worker reclaims this "
-                        "worker's jobs (default: 30)")
+                        f"worker's jobs (default: {DEFAULT_LEASE_TIMEOUT:g})")
     p.add_argument("--shutdown-timeout", type=float, default=None,
                    help="on SIGTERM/SIGINT, seconds running jobs get to finish before they "
-                        "are handed back (default: 30)")
+                        f"are handed back (default: {DEFAULT_SHUTDOWN_TIMEOUT:g})")
     p.add_argument("--allow-module", action="append", metavar="PREFIX",
                    help="only run functions from modules under PREFIX (repeatable)")
     p.add_argument("--queue", action="append", metavar="NAME",

@@ -19,6 +19,8 @@ from . import claims
 from .storage import Storage
 
 HOST = socket.gethostname()
+# Seconds a running job's lease lasts without a heartbeat (workers renew at a third).
+DEFAULT_LEASE_TIMEOUT = 30.0
 
 
 def process_start_token(pid: int) -> str | None:
@@ -157,7 +159,9 @@ def reap(storage: Storage) -> list[tuple[str, str]]:
     return reclaimed
 
 
-def list_workers(storage: Storage, lease_timeout: float = 30.0) -> list[dict[str, Any]]:
+def list_workers(
+    storage: Storage, lease_timeout: float = DEFAULT_LEASE_TIMEOUT
+) -> list[dict[str, Any]]:
     """Every registered worker with its state: live, stale, dead or stopped."""
     now = time.time()
     with storage.read() as conn:

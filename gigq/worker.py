@@ -39,6 +39,8 @@ _TRANSIENT = (DatabaseBusyError, DiskFullError, DatabaseFileError)
 # query on the jobs table): the latency of waking up for another process's commit.
 _CHANGE_CHECK = 0.01
 _RECONCILE_EVERY = 30.0
+# Seconds running jobs get to finish after SIGTERM/stop() before they are handed back.
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 
 # Config-file keys about how many processes run, not about one Worker.
@@ -100,8 +102,8 @@ class Worker:
         *,
         settings: SQLiteSettings | None = None,
         isolation: str = "thread",
-        lease_timeout: float = 30.0,
-        shutdown_timeout: float | None = 30.0,
+        lease_timeout: float = leases.DEFAULT_LEASE_TIMEOUT,
+        shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
         allowed_modules: list[str] | tuple[str, ...] | None = None,
         queues: list[str] | tuple[str, ...] | None = None,
         min_priority: int | None = None,

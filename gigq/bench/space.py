@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gigq.leases import DEFAULT_LEASE_TIMEOUT
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
 
 from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
@@ -178,6 +179,9 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("isolation", _choice("isolation", ISOLATION_MODES),
                   "thread (GigQ's default: jobs run in the worker's threads) or process "
                   "(each job in a child process that a timeout can kill)", ISOLATION_MODES),
+        Dimension("lease_timeout", _float("lease_timeout", 0, strict=True),
+                  "seconds a running job's lease lasts; workers renew it by heartbeat every "
+                  "third of it, and their service thread wakes every sixth (at most 0.5 s)"),
         Dimension("queues", _int("queues", 1),
                   "named queues the jobs are spread over; above 1, each worker process "
                   "serves only its share of them (specialised workers)"),
@@ -188,7 +192,8 @@ DIMENSIONS: dict[str, Dimension] = {
 # out of config_id and of short descriptions, so a configuration keeps the id it had
 # in runs made before the dimension existed (compare matches runs by config_id).
 QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0,
-                                  "isolation": "thread", "queues": 1}
+                                  "isolation": "thread",
+                                  "lease_timeout": DEFAULT_LEASE_TIMEOUT, "queues": 1}
 
 # Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
 CONFIG_ORDER = tuple(DIMENSIONS)
@@ -210,6 +215,7 @@ DEFAULT_BASE: dict[str, Any] = {
     "connections": "reused",
     "payload_bytes": 0,
     "isolation": "thread",
+    "lease_timeout": DEFAULT_LEASE_TIMEOUT,
     "queues": 1,
 }
 

@@ -45,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gigq.leases import DEFAULT_LEASE_TIMEOUT
 from gigq.storage import SQLiteSettings, durability_class
 
 from . import ceiling, metrics, trial_worker, workloads
@@ -347,6 +348,7 @@ class Harness:
         count = jobs if jobs is not None else config["jobs"]
         if not steady and not isinstance(count, int):
             raise ValueError(f"drain trial needs a job count, got {count!r}")
+        lease = float(config.get("lease_timeout") or DEFAULT_LEASE_TIMEOUT)
         spec = {
             "db": ":memory:" if loc.in_memory else db_file,
             "settings": settings_of(config),
@@ -365,6 +367,8 @@ class Harness:
             "payload_bytes": int(config.get("payload_bytes") or 0),
             "queues": int(config.get("queues") or 1),
             "isolation": config.get("isolation") or "thread",
+            # Only a non-default lease is passed on (other versions have no leases).
+            "lease_timeout": None if lease == DEFAULT_LEASE_TIMEOUT else lease,
             "custom_job": self.custom_job,
             "job_path": self.job_path or os.getcwd(),
         }

@@ -97,6 +97,8 @@ def capabilities() -> dict[str, Any]:
         # connections=per_call closes the thread's connection after every operation.
         "close_connections": hasattr(gigq, "close_connections") and hasattr(JobQueue, "close"),
         # queues > 1: jobs carry a queue name and workers serve chosen queues.
+        # lease_timeout: leases renewed by a heartbeat (other versions: None).
+        "lease_timeout": "lease_timeout" in worker_params,
         # isolation=process: each job runs in a child process the worker can kill.
         "isolation": "isolation" in worker_params,
         "queues": "queues" in worker_params
@@ -170,11 +172,15 @@ def check_queues(spec: dict[str, Any], caps: dict[str, Any]) -> None:
                            "queues > 1 cannot run")
 
 
-def check_isolation(spec: dict[str, Any], caps: dict[str, Any]) -> None:
-    """Refuse isolation=process on a GigQ that runs jobs only in threads."""
+def check_worker_options(spec: dict[str, Any], caps: dict[str, Any]) -> None:
+    """Refuse isolation=process, or a lease other than the default, on a GigQ that
+    runs jobs only in threads, or has no leases."""
     if spec.get("isolation", "thread") != "thread" and not caps["isolation"]:
         raise RuntimeError(f"GigQ {caps['gigq_version']} has no isolation option: "
                            "isolation=process cannot run")
+    if spec.get("lease_timeout") is not None and not caps["lease_timeout"]:
+        raise RuntimeError(f"GigQ {caps['gigq_version']} has no leases: "
+                           f"lease_timeout={spec['lease_timeout']:g} cannot run")
 
 
 def per_call(spec: dict[str, Any]) -> bool:
@@ -272,6 +278,8 @@ def make_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any, burst
         kwargs["burst"] = True
     if spec.get("isolation", "thread") != "thread":
         kwargs["isolation"] = spec["isolation"]
+    if spec.get("lease_timeout") is not None:
+        kwargs["lease_timeout"] = spec["lease_timeout"]
     served = served_queues(spec)
     if served is not None:
         kwargs["queues"] = served
@@ -499,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         caps = capabilities()
         check_connections(spec, caps)
         check_queues(spec, caps)
-        check_isolation(spec, caps)
+        check_worker_options(spec, caps)
         ROLES[spec["role"]](spec, caps)
     except SystemExit:
         raise

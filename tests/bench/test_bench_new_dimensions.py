@@ -287,10 +287,10 @@ def test_process_isolation_reaches_the_worker_and_a_version_without_it_refuses(t
     assert trial_worker.make_worker(spec, caps, None, burst=True).isolation == "process"
     assert trial_worker.make_worker({**spec, "isolation": "thread"}, caps, None,
                                     burst=True).isolation == "thread"
-    caps = {"isolation": False, "gigq_version": "0.5.1"}
-    trial_worker.check_isolation({"isolation": "thread"}, caps)
+    caps = {"isolation": False, "lease_timeout": False, "gigq_version": "0.5.1"}
+    trial_worker.check_worker_options({"isolation": "thread"}, caps)
     with pytest.raises(RuntimeError, match="no isolation option"):
-        trial_worker.check_isolation({"isolation": "process"}, caps)
+        trial_worker.check_worker_options({"isolation": "process"}, caps)
 
 
 def test_a_trial_with_process_isolation_runs_every_job_once_in_child_processes(tmp_path):
@@ -302,3 +302,36 @@ def test_a_trial_with_process_isolation_runs_every_job_once_in_child_processes(t
     # Valid means the ledgers (written by the job children) hold each job exactly once.
     assert outcome.valid, outcome.values["invalid_reason"]
     assert outcome.values["jobs_completed"] == 60
+
+
+def test_lease_timeout_dimension_keeps_old_ids_and_reaches_the_worker(tmp_path):
+    from gigq.leases import DEFAULT_LEASE_TIMEOUT
+
+    assert parse_value("lease_timeout", "2.5") == 2.5
+    with pytest.raises(SpaceError, match="lease_timeout"):
+        parse_value("lease_timeout", 0)
+    base = dict(space.DEFAULT_BASE)
+    assert base["lease_timeout"] == DEFAULT_LEASE_TIMEOUT
+    assert config_id({**base, "lease_timeout": DEFAULT_LEASE_TIMEOUT}) == OLD_ID
+    assert config_id({**base, "lease_timeout": 1}) == OLD_ID + ";lease_timeout=1"
+    caps = trial_worker.capabilities()
+    assert caps["lease_timeout"]
+    spec = {"polling_interval": 0.1, "concurrency": 1, "db": str(tmp_path / "l.db"),
+            "lease_timeout": 1.5}
+    assert trial_worker.make_worker(spec, caps, None, burst=True).lease_timeout == 1.5
+    default = trial_worker.make_worker({**spec, "lease_timeout": None}, caps, None, burst=True)
+    assert default.lease_timeout == DEFAULT_LEASE_TIMEOUT
+    old = {"isolation": False, "lease_timeout": False, "gigq_version": "0.5.1"}
+    trial_worker.check_worker_options({"lease_timeout": None}, old)
+    with pytest.raises(RuntimeError, match="no leases"):
+        trial_worker.check_worker_options({"lease_timeout": 1.0}, old)
+
+
+def test_a_trial_with_a_short_lease_completes_every_job_once(tmp_path):
+    harness, scratch = _harness(tmp_path)
+    try:
+        outcome = harness.run(_config(lease_timeout=1, workers=2, jobs=200))
+    finally:
+        scratch.cleanup()
+    assert outcome.valid, outcome.values["invalid_reason"]
+    assert outcome.values["jobs_completed"] == 200

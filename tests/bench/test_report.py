@@ -653,3 +653,13 @@ def test_process_isolation_chart_only_when_isolation_was_swept(oat_page):
     figure = page.select_one('#charts figure[data-chart="isolation"]')
     assert figure is not None and figure.select_one("svg")
     assert "isolation=process" in figure.get_text(" ", strip=True)
+
+
+def test_lease_chart_only_when_the_lease_was_swept(oat_page):
+    assert not oat_page.select('#charts [data-chart="leases"]')
+    page = render(fx.make_results({"lease_timeout": [30.0, 3.0, 1.0]},
+                                  base={"lease_timeout": 30.0}, repeat=3))
+    figure = page.select_one('#charts figure[data-chart="leases"]')
+    assert figure is not None and figure.select_one("svg")
+    caption = figure.get_text(" ", strip=True)
+    assert "Against 30 s: 1 s:" in caption and "; 3 s:" in caption

@@ -542,6 +542,29 @@ def isolation_chart(a: Analysis) -> ChartBlock:
     return block
 
 
+def lease_chart(a: Analysis) -> ChartBlock:
+    """Jobs/s against the lease timeout (heartbeat every third of it)."""
+    block, ordered = _bar_chart(a, "leases", "lease_timeout", "Leases and heartbeats",
+                                lambda m: f"lease {m.values.get('lease_timeout'):g} s")
+    if len(ordered) < 2:
+        return block
+    longest = max(ordered, key=lambda m: m.values["lease_timeout"])
+    parts = []
+    for m in ordered:
+        if m is longest or not longest.median():
+            continue
+        ratio = m.median() / longest.median()
+        parts.append(f"{m.values['lease_timeout']:g} s: {ratio:.2f}× "
+                     + ("(within noise)" if overlaps(m.stats[THROUGHPUT],
+                                                     longest.stats[THROUGHPUT])
+                        else "(a clear difference)"))
+    block.caption = (
+        "Median jobs/s by lease timeout: workers renew their leases every third of it, "
+        "and a shorter lease lets a hung worker's jobs be reclaimed sooner. Against "
+        f"{longest.values['lease_timeout']:g} s: " + "; ".join(parts) + ".")
+    return block
+
+
 def _all_overlap(configs: Sequence[Config]) -> bool:
     ivs = [c.stats[THROUGHPUT] for c in configs]
     return all(overlaps(x, y) for x in ivs for y in ivs) and all(iv.n >= 2 for iv in ivs)
@@ -552,7 +575,8 @@ CHART_BUILDERS = (throughput_chart, io_concurrency_chart, latency_chart, lock_wa
 
 # Charts of dimensions that few runs vary: drawn when swept, otherwise left out
 # without a note (one per run would be noise).
-OPTIONAL_CHART_BUILDERS = {"isolation": isolation_chart, "queues": queues_chart}
+OPTIONAL_CHART_BUILDERS = {"isolation": isolation_chart, "lease_timeout": lease_chart,
+                           "queues": queues_chart}
 
 
 def add_charts(a: Analysis) -> Analysis:

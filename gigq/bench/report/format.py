@@ -33,6 +33,7 @@ DIMENSION_LABELS = {
     "payload_bytes": "payload per job",
     "queues": "queues",
     "isolation": "isolation",
+    "lease_timeout": "lease (s)",
 }
 
 # Column headers, where space is short; the full label goes in the tooltip.
