@@ -96,11 +96,11 @@ def capabilities() -> dict[str, Any]:
         "backup": hasattr(JobQueue, "backup"),
         # connections=per_call closes the thread's connection after every operation.
         "close_connections": hasattr(gigq, "close_connections") and hasattr(JobQueue, "close"),
-        # queues > 1: jobs carry a queue name and workers serve chosen queues.
-        # lease_timeout: leases renewed by a heartbeat (other versions: None).
+        # lease_timeout: leases renewed by a heartbeat.
         "lease_timeout": "lease_timeout" in worker_params,
         # isolation=process: each job runs in a child process the worker can kill.
         "isolation": "isolation" in worker_params,
+        # queues > 1: jobs carry a queue name and workers serve chosen queues.
         "queues": "queues" in worker_params
         and "queue" in inspect.signature(gigq.Job).parameters,
         "python": sys.version.split()[0],
