@@ -172,38 +172,34 @@ def backlog(run: Run) -> None:
                  ("database bytes per job", "db_bytes_per_job", lambda v: f"{v:,.0f}")]))
 
 
-def queues(run: Run) -> None:
+def _by_job_type(run: Run, setup: str, rows: Callable[[str], list[tuple[str, dict]]],
+                 extra: tuple[str, str, Callable[[float], str]]) -> None:
+    """One jobs/s table per job type (noop, io), rows relative to the job type's base."""
     print(f"load during the run: {run.load()}\n")
     for job_type in ("noop", "io"):
-        print(f"## {job_type} jobs, 4 worker processes\n")
-        rows = [(f"{q} queue{'s' if q > 1 else ''}", {"job_type": job_type, "queues": q})
-                for q in (1, 2, 4)]
-        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
-                    [("lock-wait share", "lock_wait_share", lambda v: f"{v * 100:.0f}%")]))
+        print(f"## {job_type} jobs, {setup}\n")
+        print(table(run, "jobs_per_sec", rows(job_type), {"job_type": job_type}, [extra]))
         print()
+
+
+def queues(run: Run) -> None:
+    _by_job_type(run, "4 worker processes", lambda jt: [
+        (f"{q} queue{'s' if q > 1 else ''}", {"job_type": jt, "queues": q})
+        for q in (1, 2, 4)], ("lock-wait share", "lock_wait_share", lambda v: f"{v * 100:.0f}%"))
 
 
 def isolation(run: Run) -> None:
-    print(f"load during the run: {run.load()}\n")
-    for job_type in ("noop", "io"):
-        print(f"## {job_type} jobs, 1 worker process\n")
-        rows = [(f"{c} thread{'s' if c > 1 else ''}, isolation={i}",
-                 {"job_type": job_type, "concurrency": c, "isolation": i})
-                for c in (1, 4) for i in ("thread", "process")]
-        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
-                    [("worker CPU s per 1k jobs", "cpu_per_1k_jobs", _num)]))
-        print()
+    _by_job_type(run, "1 worker process", lambda jt: [
+        (f"{c} thread{'s' if c > 1 else ''}, isolation={i}",
+         {"job_type": jt, "concurrency": c, "isolation": i})
+        for c in (1, 4) for i in ("thread", "process")],
+        ("worker CPU s per 1k jobs", "cpu_per_1k_jobs", _num))
 
 
 def leases(run: Run) -> None:
-    print(f"load during the run: {run.load()}\n")
-    for job_type in ("noop", "io"):
-        print(f"## {job_type} jobs, 2 worker processes\n")
-        rows = [(f"lease {t:g} s (heartbeat every {t / 3:.2g} s)",
-                 {"job_type": job_type, "lease_timeout": t}) for t in (30.0, 3.0, 1.0)]
-        print(table(run, "jobs_per_sec", rows, {"job_type": job_type},
-                    [("CPU s per 1k jobs", "cpu_per_1k_jobs", _num)]))
-        print()
+    _by_job_type(run, "2 worker processes", lambda jt: [
+        (f"lease {t:g} s (heartbeat every {t / 3:.2g} s)", {"job_type": jt, "lease_timeout": t})
+        for t in (30.0, 3.0, 1.0)], ("CPU s per 1k jobs", "cpu_per_1k_jobs", _num))
 
 
 if __name__ == "__main__":

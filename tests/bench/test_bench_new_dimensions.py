@@ -248,16 +248,6 @@ def test_a_version_without_named_queues_refuses_queues_above_one():
         trial_worker.check_queues({"queues": 2}, caps)
 
 
-def test_a_trial_with_specialised_workers_completes_every_job_once(tmp_path):
-    harness, scratch = _harness(tmp_path)
-    try:
-        outcome = harness.run(_config(workers=2, queues=2, jobs=80))
-    finally:
-        scratch.cleanup()
-    assert outcome.valid, outcome.values["invalid_reason"]
-    assert outcome.values["jobs_completed"] == 80
-
-
 def test_standard_profile_measures_specialised_workers(tmp_path):
     plan = make_plan(build_spec("standard"), Locations(tmp_path, create=False))
     assert {c["queues"] for c in plan.configs if c["workers"] == 4} >= {1, 2, 4}
@@ -293,17 +283,6 @@ def test_process_isolation_reaches_the_worker_and_a_version_without_it_refuses(t
         trial_worker.check_worker_options({"isolation": "process"}, caps)
 
 
-def test_a_trial_with_process_isolation_runs_every_job_once_in_child_processes(tmp_path):
-    harness, scratch = _harness(tmp_path)
-    try:
-        outcome = harness.run(_config(isolation="process", concurrency=2, jobs=60))
-    finally:
-        scratch.cleanup()
-    # Valid means the ledgers (written by the job children) hold each job exactly once.
-    assert outcome.valid, outcome.values["invalid_reason"]
-    assert outcome.values["jobs_completed"] == 60
-
-
 def test_lease_timeout_dimension_keeps_old_ids_and_reaches_the_worker(tmp_path):
     from gigq.leases import DEFAULT_LEASE_TIMEOUT
 
@@ -327,11 +306,18 @@ def test_lease_timeout_dimension_keeps_old_ids_and_reaches_the_worker(tmp_path):
         trial_worker.check_worker_options({"lease_timeout": 1.0}, old)
 
 
-def test_a_trial_with_a_short_lease_completes_every_job_once(tmp_path):
+@pytest.mark.parametrize("changes", [
+    {"workers": 2, "queues": 2, "jobs": 80},             # specialised workers
+    {"isolation": "process", "concurrency": 2, "jobs": 60},  # jobs in child processes
+    {"lease_timeout": 1, "workers": 2, "jobs": 200},     # heartbeats 3 times a second
+], ids=["queues", "isolation", "lease"])
+def test_a_trial_on_the_new_dimensions_runs_every_job_once(tmp_path, changes):
     harness, scratch = _harness(tmp_path)
     try:
-        outcome = harness.run(_config(lease_timeout=1, workers=2, jobs=200))
+        outcome = harness.run(_config(**changes))
     finally:
         scratch.cleanup()
+    # Valid means the ledgers (written wherever the jobs ran, child processes included)
+    # hold each job exactly once.
     assert outcome.valid, outcome.values["invalid_reason"]
-    assert outcome.values["jobs_completed"] == 200
+    assert outcome.values["jobs_completed"] == changes["jobs"]
