@@ -288,23 +288,34 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _median(trials: list[dict], key: str, **match: object) -> float:
+    values = [t[key] for t in trials
+              if t["valid"] and all(t[k] == v for k, v in match.items())]
+    return statistics.median(values) if values else float("nan")
+
+
+def _ratio(current: float, baseline: float) -> str:
+    ratio = current / baseline if baseline else float("nan")
+    return f"{ratio:>17.{1 if ratio >= 10 else 2}f}x"
+
+
 def summary(trials: list[dict], workers: list[int], versions: list[str]) -> str:
-    """The median jobs/s per version and worker count, and current ÷ baseline."""
+    """Median jobs/s per version and worker count, median submits/s, current ÷ baseline."""
     head = f"{'workers':>7}" + "".join(f"{v + ' jobs/s':>18}" for v in versions)
     if "baseline" in versions:
         head += f"{'current/baseline':>18}"
     lines = [head]
     for w in workers:
-        medians = {}
-        for v in versions:
-            values = [t["jobs_per_sec"] for t in trials
-                      if t["valid"] and t["version"] == v and t["workers"] == w]
-            medians[v] = statistics.median(values) if values else float("nan")
+        medians = {v: _median(trials, "jobs_per_sec", version=v, workers=w) for v in versions}
         line = f"{w:>7}" + "".join(f"{medians[v]:>18,.0f}" for v in versions)
         if "baseline" in versions:
-            ratio = medians["current"] / medians["baseline"] if medians["baseline"] else 0
-            line += f"{ratio:>17.1f}x"
+            line += _ratio(medians["current"], medians["baseline"])
         lines.append(line)
+    submits = {v: _median(trials, "submit_per_sec", version=v) for v in versions}
+    line = f"{'submit':>7}" + "".join(f"{submits[v]:>18,.0f}" for v in versions)
+    if "baseline" in versions:
+        line += _ratio(submits["current"], submits["baseline"])
+    lines.append(line + "   (jobs/s while submitting, all trials)")
     return "\n".join(lines)
 
 

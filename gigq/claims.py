@@ -14,13 +14,13 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from .job import DEFAULT_QUEUE
+from .utils import iso_time
 
 _RETURNING = (
-    "id, name, function_module, function_name, params, dependencies, attempts, "
+    "rowid, id, name, function_module, function_name, params, dependencies, attempts, "
     "max_attempts, timeout, retry_delay, retry_backoff, pass_parent_results, queue"
 )
 
@@ -45,6 +45,8 @@ class Claim:
     claim_id: str
     worker_id: str
     started: float
+    # The job row's rowid: outcome writes find the row by it, not through the id index.
+    rowid: int
     started_iso: str = ""
 
     @property
@@ -241,14 +243,16 @@ def claim(
     worker_id: str,
     lease_owner: str,
     lease_timeout: float,
+    now: float | None = None,
 ) -> Claim | None:
     """Claim the best ready job (priority, then FIFO) or return None.
 
     The attempt's ``job_executions`` row is written when the attempt ends; while it
     runs, the job row itself (``claim_id``, ``worker_id``, ``started_at``) describes it.
+    ``now`` (epoch seconds) lets a transaction that also settles share one timestamp.
     """
-    now = time.time()
-    now_iso = datetime.fromtimestamp(now).isoformat()
+    now = time.time() if now is None else now
+    now_iso = iso_time(now)
     claim_id = new_claim_id()
     values = (worker_id, now_iso, now_iso, claim_id, lease_owner, now + lease_timeout, now)
     rows: list[Any] = []
@@ -262,7 +266,7 @@ def claim(
         rows = conn.execute(_CLAIM_BY_ROWID_SQL, (*values, rowid)).fetchall()
         if not rows:
             return None
-    (job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
+    (rowid, job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
      retry_delay, retry_backoff, pass_parent, queue) = rows[0]
     return Claim(
         id=job_id,
@@ -282,6 +286,7 @@ def claim(
         worker_id=worker_id,
         started=now,
         started_iso=now_iso,
+        rowid=rowid,
     )
 
 
@@ -327,46 +332,50 @@ def _record_execution(
     conn.execute(
         _RECORD_EXECUTION,
         (claim.claim_id, claim.id, claim.worker_id or "unknown", status,
-         claim.started_iso or datetime.fromtimestamp(claim.started).isoformat(), now_iso,
+         claim.started_iso or iso_time(claim.started), now_iso,
          result_json, error),
     )
 
 
-def settle(conn: sqlite3.Connection, claim: Claim, outcome: Outcome) -> bool:
+def settle(
+    conn: sqlite3.Connection, claim: Claim, outcome: Outcome, now: float | None = None
+) -> bool:
     """Record how an attempt ended. False if the claim was no longer current."""
-    now = time.time()
-    now_iso = datetime.fromtimestamp(now).isoformat()
+    now = time.time() if now is None else now
+    now_iso = iso_time(now)
     kind = outcome.kind
     if kind == "interrupted":
         return hand_back(conn, claim, outcome.error or "interrupted", now=now)
     if kind == "completed":
-        done = conn.execute(
+        updated = conn.execute(
             """
             UPDATE jobs SET status = 'completed', updated_at = ?, completed_at = ?,
                 completed_epoch = ?, result = ?, error = NULL, worker_id = NULL,
                 claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
                 retry_after = NULL, ready_at = 0
-            WHERE id = ? AND claim_id = ?
-            RETURNING has_dependents
+            WHERE rowid = ? AND claim_id = ?
             """,
-            (now_iso, now_iso, now, outcome.result_json, claim.id, claim.claim_id),
-        ).fetchall()
-        updated = len(done)
-        if done and done[0][0]:
+            (now_iso, now_iso, now, outcome.result_json, claim.rowid, claim.claim_id),
+        ).rowcount
+        # A separate read, not RETURNING: RETURNING costs SQLite a trigger program per
+        # row, more than this lookup of a row the transaction just wrote.
+        if updated and conn.execute(
+            "SELECT has_dependents FROM jobs WHERE rowid = ?", (claim.rowid,)
+        ).fetchone()[0]:
             release_children(conn, claim.id)
         execution_status = "completed"
     elif kind in ("failed", "timeout") and claim.attempts_left:
         delay = retry_delay_for(claim)
         ready_at = now + delay if delay else 0
-        retry_after = datetime.fromtimestamp(ready_at).isoformat() if delay else None
+        retry_after = iso_time(ready_at) if delay else None
         updated = conn.execute(
             """
             UPDATE jobs SET status = 'pending', updated_at = ?, error = ?, worker_id = NULL,
                 claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
                 retry_after = ?, ready_at = ?
-            WHERE id = ? AND claim_id = ?
+            WHERE rowid = ? AND claim_id = ?
             """,
-            (now_iso, outcome.error, retry_after, ready_at, claim.id, claim.claim_id),
+            (now_iso, outcome.error, retry_after, ready_at, claim.rowid, claim.claim_id),
         ).rowcount
         execution_status = "timeout" if kind == "timeout" else "failed"
     else:
@@ -376,9 +385,9 @@ def settle(conn: sqlite3.Connection, claim: Claim, outcome: Outcome) -> bool:
             UPDATE jobs SET status = ?, updated_at = ?, completed_at = ?, completed_epoch = ?,
                 error = ?, worker_id = NULL, claim_id = NULL, lease_owner = NULL,
                 lease_expires_at = NULL, retry_after = NULL, ready_at = 0
-            WHERE id = ? AND claim_id = ?
+            WHERE rowid = ? AND claim_id = ?
             """,
-            (final, now_iso, now_iso, now, outcome.error, claim.id, claim.claim_id),
+            (final, now_iso, now_iso, now, outcome.error, claim.rowid, claim.claim_id),
         ).rowcount
         execution_status = final
     if not updated:
@@ -429,15 +438,15 @@ def hand_back(
 ) -> bool:
     """Return a running job to pending without counting the attempt."""
     now = time.time() if now is None else now
-    now_iso = datetime.fromtimestamp(now).isoformat()
+    now_iso = iso_time(now)
     updated = conn.execute(
         """
         UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ?,
             worker_id = NULL, claim_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
             ready_at = 0, retry_after = NULL
-        WHERE id = ? AND claim_id = ?
+        WHERE rowid = ? AND claim_id = ?
         """,
-        (now_iso, claim.id, claim.claim_id),
+        (now_iso, claim.rowid, claim.claim_id),
     ).rowcount
     if updated:
         _record_execution(conn, claim, "cancelled", now_iso, None, f"handed back: {reason}")
@@ -452,10 +461,10 @@ def mark_timed_out(conn: sqlite3.Connection, claim: Claim, error: str) -> bool:
     """
     if not claim.attempts_left:
         return settle(conn, claim, Outcome("timeout", error=error))
-    now_iso = datetime.now().isoformat()
+    now_iso = iso_time(time.time())
     updated = conn.execute(
-        "UPDATE jobs SET error = ?, updated_at = ? WHERE id = ? AND claim_id = ?",
-        (f"{error}; it is retried when the running call returns", now_iso, claim.id,
+        "UPDATE jobs SET error = ?, updated_at = ? WHERE rowid = ? AND claim_id = ?",
+        (f"{error}; it is retried when the running call returns", now_iso, claim.rowid,
          claim.claim_id),
     ).rowcount
     if updated:
@@ -480,11 +489,11 @@ def running_claims(
     ).fetchall()
     return [
         Claim(
-            id=r[0], name=r[1], module=r[2], function=r[3], params={}, dependencies=[],
-            attempt=r[6] or 0, max_attempts=r[7] if r[7] is not None else 3,
-            timeout=r[8] or None, retry_delay=r[9] or 0, retry_backoff=r[10] or 1.0,
-            pass_parent_results=_bool_or_none(r[11]), queue=r[12] or DEFAULT_QUEUE,
-            claim_id=r[13], worker_id=r[14] or "", started=r[15] or time.time(),
+            rowid=r[0], id=r[1], name=r[2], module=r[3], function=r[4], params={},
+            dependencies=[], attempt=r[7] or 0, max_attempts=r[8] if r[8] is not None else 3,
+            timeout=r[9] or None, retry_delay=r[10] or 0, retry_backoff=r[11] or 1.0,
+            pass_parent_results=_bool_or_none(r[12]), queue=r[13] or DEFAULT_QUEUE,
+            claim_id=r[14], worker_id=r[15] or "", started=r[16] or time.time(),
         )
         for r in rows
     ]

@@ -8,11 +8,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import JobDefinitionError
+from .utils import iso_time
 
 DEFAULT_QUEUE = "default"
 
@@ -56,7 +56,7 @@ class Job:
         self.queue = queue
         self.retry_backoff = retry_backoff
         self.created_epoch = time.time()
-        self.created_at = datetime.fromtimestamp(self.created_epoch).isoformat()
+        self.created_at = iso_time(self.created_epoch)
         validate_options(self)
         function_reference(function)
 

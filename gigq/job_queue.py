@@ -8,7 +8,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from . import maintenance
@@ -17,6 +16,7 @@ from .job import Job, encode_json, importable_reference
 from .job_status import JobStatus
 from .schema import EXECUTION_COLUMNS, PUBLIC_JOB_COLUMNS, ensure_schema, iso_to_epoch
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
+from .utils import iso_time
 
 logger = logging.getLogger("gigq.job_queue")
 
@@ -124,7 +124,7 @@ class JobQueue:
         jobs = list(jobs)
         if not jobs:
             return []
-        now_iso = datetime.now().isoformat()
+        now_iso = iso_time(time.time())
         rows = [self._row(job, now_iso) for job in jobs]
         ids = [job.id for job in jobs]
         if len(set(ids)) != len(ids):
@@ -269,7 +269,7 @@ class JobQueue:
             changed = conn.execute(
                 "UPDATE jobs SET status = 'cancelled', updated_at = ?, completed_epoch = ? "
                 "WHERE id = ? AND status = 'pending'",
-                (datetime.fromtimestamp(now).isoformat(), now, job_id),
+                (iso_time(now), now, job_id),
             ).rowcount
         if changed:
             logger.info("Job cancelled: %s", job_id)
@@ -287,7 +287,7 @@ class JobQueue:
                     retry_after = NULL, ready_at = 0, updated_at = ?, completed_epoch = NULL
                 WHERE id = ? AND status IN ('failed', 'timeout', 'cancelled')
                 """,
-                (datetime.now().isoformat(), job_id),
+                (iso_time(time.time()), job_id),
             ).rowcount
         return bool(changed)
 

@@ -12,11 +12,11 @@ import json
 import os
 import socket
 import time
-from datetime import datetime
 from typing import Any
 
 from . import claims
 from .storage import Storage
+from .utils import iso_time
 
 HOST = socket.gethostname()
 # Seconds a running job's lease lasts without a heartbeat (workers renew at a third).
@@ -71,7 +71,7 @@ def register(
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
             """,
             (instance_id, worker_id, HOST, pid, process_start_token(pid),
-             datetime.fromtimestamp(now).isoformat(), now, now, concurrency, isolation,
+             iso_time(now), now, now, concurrency, isolation,
              json.dumps(list(queues)) if queues else None),
         )
         # Keep the registry small: forget workers that stopped more than a week ago.

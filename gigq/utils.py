@@ -1,4 +1,4 @@
-"""Logging set-up and timestamp display."""
+"""Logging set-up and timestamps: stored (ISO text, local time) and displayed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,22 @@ def setup_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger.addHandler(handler)
+
+
+# The last epoch second formatted: a transaction that settles one job and claims the
+# next stamps both with the same time, and formatting it costs more than this check.
+_last_iso: tuple[float, str] = (-1.0, "")
+
+
+def iso_time(epoch: float) -> str:
+    """An epoch second as GigQ 0.5.x stored timestamps: ISO text, local time, no offset."""
+    global _last_iso
+    last = _last_iso
+    if last[0] == epoch:
+        return last[1]
+    text = datetime.fromtimestamp(epoch).isoformat()
+    _last_iso = (epoch, text)
+    return text
 
 
 def format_timestamp(timestamp: str | None) -> str:

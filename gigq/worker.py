@@ -390,16 +390,19 @@ class Worker:
         """Record the last outcome and claim the next job, in one transaction."""
         wid, _, log = self._thread_state()
         with self._storage.write() as conn:
+            now = time.time()
             if previous is not None:
                 claim, outcome = previous
-                if not claims.settle(conn, claim, outcome):
+                if not claims.settle(conn, claim, outcome, now):
                     log.warning(
                         "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
                         "timed out meanwhile", claim.id, claim.attempt,
                     )
             if not (claim_next and self.running):
                 return None
-            return claims.claim(conn, self._filter, wid, self._instance_id, self.lease_timeout)
+            return claims.claim(
+                conn, self._filter, wid, self._instance_id, self.lease_timeout, now
+            )
 
     def _run_and_settle(self, claim: Claim) -> None:
         outcome = self._execute(claim)

@@ -100,7 +100,7 @@ def test_retry_backoff_grows_the_delay(db_path):
         return Claim(id="x", name="x", module="m", function="f", params={}, dependencies=[],
                      attempt=attempt, max_attempts=5, timeout=None, retry_delay=2,
                      retry_backoff=3, pass_parent_results=None, queue="default",
-                     claim_id="c", worker_id="w", started=0.0)
+                     claim_id="c", worker_id="w", started=0.0, rowid=1)
 
     assert [retry_delay_for(claim(a)) for a in (1, 2, 3)] == [2, 6, 18]
 
