@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from . import maintenance
@@ -28,6 +30,30 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?, ?, ?)
 """
 _SELECT_PUBLIC = ", ".join(PUBLIC_JOB_COLUMNS)
 _SQL_VARIABLE_CHUNK = 500
+
+
+# Batches at least this big pause the cyclic garbage collector while they are built
+# and written.
+_LARGE_BATCH = 1_000
+
+
+@contextmanager
+def _collector_paused(batch_size: int) -> Iterator[None]:
+    """Pause Python's cyclic GC for a large batch.
+
+    A batch allocates a row tuple per job, which sets off collections that walk the
+    caller's young objects (the Job objects just built among them): a few percent of
+    a 10,000-job ``submit_many``. Those rows hold no cycles, so nothing is lost by
+    waiting; the collector is switched back on when the batch is written or fails.
+    """
+    if batch_size < _LARGE_BATCH or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _pass_parent_value(value: Any) -> bool | None:
@@ -124,19 +150,20 @@ class JobQueue:
         jobs = list(jobs)
         if not jobs:
             return []
-        now_iso = iso_time(time.time())
-        rows = [self._row(job, now_iso) for job in jobs]
-        ids = [job.id for job in jobs]
-        if len(set(ids)) != len(ids):
-            raise JobSubmissionError("the batch holds the same Job more than once")
-        with self._storage.write() as conn:
-            try:
-                conn.executemany(_INSERT, rows)
-            except sqlite3.IntegrityError:
-                raise JobSubmissionError(self._duplicate_message(conn, ids)) from None
-            dependent = [job for job in jobs if job.dependencies]
-            if dependent:
-                _link_dependencies(conn, dependent, set(ids))
+        with _collector_paused(len(jobs)):
+            now_iso = iso_time(time.time())
+            rows = [self._row(job, now_iso) for job in jobs]
+            ids = [job.id for job in jobs]
+            if len(set(ids)) != len(ids):
+                raise JobSubmissionError("the batch holds the same Job more than once")
+            with self._storage.write() as conn:
+                try:
+                    conn.executemany(_INSERT, rows)
+                except sqlite3.IntegrityError:
+                    raise JobSubmissionError(self._duplicate_message(conn, ids)) from None
+                dependent = [job for job in jobs if job.dependencies]
+                if dependent:
+                    _link_dependencies(conn, dependent, set(ids))
         return ids
 
     @staticmethod
