@@ -128,6 +128,54 @@ def test_submit_many_all_or_nothing(queue):
     assert queue.stats()["total"] == 1
 
 
+def _stored_rows(db):
+    """Every submitted column of every job, type-exact (quote()), in rowid order."""
+    from gigq.job_queue import _SUBMITTED
+
+    columns = [c for c in (*_SUBMITTED, "status", "attempts") if c != "updated_at"]
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT {', '.join(f'quote({c})' for c in columns)} FROM jobs ORDER BY rowid"
+        ).fetchall()
+    conn.close()
+    return rows
+
+
+def test_submit_many_stores_what_one_by_one_submits_store(tmp_path):
+    # Long runs of alike jobs, then jobs that differ in every option, across several
+    # statement chunks: the batch must store exactly the rows, types and order that
+    # submitting the same jobs one at a time stores.
+    jobs = [Job("alike", jobfns.noop) for _ in range(1_200)]
+    for i in range(700):
+        jobs.append(Job(
+            f"job-{i % 7}", jobfns.add if i % 2 else jobfns.echo,
+            params={"a": i, "b": 1} if i % 2 else ({"x": [i]} if i % 3 else {}),
+            priority=i % 4 - 1, max_attempts=1 + i % 3, timeout=(0, 5, 300)[i % 3],
+            description=None if i % 5 else f"d{i}", retry_delay=i % 2,
+            retry_backoff=(1.0, 2, 1.5)[i % 3], queue=("default", "q1")[i % 2],
+            pass_parent_results=(None, True, False)[i % 3],
+            dependencies=[jobs[i]] if i % 11 == 0 else None,
+        ))
+    jobs += [Job("alike-again", jobfns.noop, priority=2) for _ in range(600)]
+    one_by_one, batched = tmp_path / "single.db", tmp_path / "batch.db"
+    single_queue = JobQueue(one_by_one)
+    for job in jobs:
+        single_queue.submit(job)
+    assert JobQueue(batched).submit_many(jobs) == [j.id for j in jobs]
+    assert _stored_rows(batched) == _stored_rows(one_by_one)
+    assert len(_stored_rows(batched)) == len(jobs)
+
+
+def test_submit_many_rolls_back_every_chunk_on_a_duplicate(queue):
+    existing = Job("x", jobfns.noop)
+    queue.submit(existing)
+    batch = [Job("a", jobfns.noop) for _ in range(1_500)]
+    batch.insert(1_400, existing)  # in a later statement than the first rows
+    with pytest.raises(JobSubmissionError, match=f"job {existing.id} was already submitted"):
+        queue.submit_many(batch)
+    assert queue.stats()["total"] == 1
+
+
 def test_submit_many_allows_dependencies_within_the_batch(queue):
     parent = Job("p", jobfns.noop)
     child = Job("c", jobfns.noop, dependencies=[parent])
