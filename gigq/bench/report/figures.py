@@ -129,21 +129,13 @@ def throughput_chart(a: Analysis) -> ChartBlock:
     """Jobs/s against worker processes, one line per journal mode, with CI bands."""
     title = "Throughput vs worker processes"
     block = ChartBlock("throughput", title, None)
-    if "workers" not in a.swept:
-        block.note = _not_swept("workers", a.constant)
+    found = _lines_per_journal_mode(a, block, THROUGHPUT, "trials")
+    if found is None:
         return block
-    series = "journal_mode" if "journal_mode" in a.swept else None
-    picked = _pick_slice(a.configs, a.swept, a.base, "workers", THROUGHPUT, series)
-    if picked is None:
-        block.note = ("Not drawn: no two worker counts have valid trials with the other "
-                      "settings equal.")
-        return block
-    members, context = picked
+    members, series, by_mode = found
     lines, peaks = [], []
     leader: tuple[Config, list[Config]] | None = None
-    for s, points in _series_lines(members, "workers", series, THROUGHPUT):
-        label = fmt.value_label("journal_mode", s if series else
-                                points[0].values.get("journal_mode"))
+    for label, points in by_mode:
         lines.append(_line(label, points, "workers", THROUGHPUT))
         top = max(points, key=lambda p: p.median())
         workers = fmt.setting_phrase("workers", top.values["workers"])
@@ -162,10 +154,37 @@ def throughput_chart(a: Analysis) -> ChartBlock:
     versus = _journal_comparison(members) if series else ""
     block.caption = (f"Median jobs/s for each number of worker processes, {per}: "
                      + "; ".join(peaks) + conclusion + versus + ".")
+    return block
+
+
+def _lines_per_journal_mode(
+    a: Analysis, block: ChartBlock, metric: str, measured: str
+) -> tuple[list[Config], str | None, list[tuple[str, list[Config]]]] | None:
+    """The slice for a chart of ``metric`` against workers, one line per journal mode.
+
+    Returns the slice's configurations, the series dimension (None: one mode) and
+    ``(label, points)`` per line, and sets the block's context line; or sets the
+    block's note and returns None when there is nothing to draw.
+    """
+    if "workers" not in a.swept:
+        block.note = _not_swept("workers", a.constant)
+        return None
+    series = "journal_mode" if "journal_mode" in a.swept else None
+    picked = _pick_slice(a.configs, a.swept, a.base, "workers", metric, series)
+    if picked is None:
+        block.note = (f"Not drawn: no two worker counts have valid {measured} with the "
+                      "other settings equal.")
+        return None
+    members, context = picked
+    lines = [
+        (fmt.value_label("journal_mode", s if series else points[0].values.get("journal_mode")),
+         points)
+        for s, points in _series_lines(members, "workers", series, metric)
+    ]
     if series:
         context.pop("journal_mode", None)
     block.context = _context_line(context, a.results.spec.get("repeat"))
-    return block
+    return members, series, lines
 
 
 def _journal_comparison(members: Sequence[Config]) -> str:
@@ -322,20 +341,11 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
     metric = "lock_wait_share"
     title = "Lock-wait share vs worker processes"
     block = ChartBlock("lock-wait", title, None)
-    if "workers" not in a.swept:
-        block.note = _not_swept("workers", a.constant)
+    found = _lines_per_journal_mode(a, block, metric, "lock-wait measurements")
+    if found is None:
         return block
-    series = "journal_mode" if "journal_mode" in a.swept else None
-    picked = _pick_slice(a.configs, a.swept, a.base, "workers", metric, series)
-    if picked is None:
-        block.note = ("Not drawn: no two worker counts have valid lock-wait measurements with "
-                      "the other settings equal.")
-        return block
-    members, context = picked
     lines, findings = [], []
-    for s, points in _series_lines(members, "workers", series, metric):
-        label = fmt.value_label("journal_mode", s if series else
-                                points[0].values.get("journal_mode"))
+    for label, points in found[2]:
         lines.append(_line(label, points, "workers", metric))
         over = [p for p in points if p.median(metric) >= LOCK_CONTENTION_SHARE]
         if over:
@@ -356,9 +366,6 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
     block.caption = (f"Share of worker time spent waiting for SQLite's write lock (dotted "
                      f"line: {share}, where contention starts to cost throughput): "
                      + "; ".join(findings) + ".")
-    if series:
-        context.pop("journal_mode", None)
-    block.context = _context_line(context, a.results.spec.get("repeat"))
     return block
 
 
