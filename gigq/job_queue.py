@@ -31,10 +31,9 @@ _SUBMITTED = (
 )
 _INSERT_HEAD = f"INSERT INTO jobs ({', '.join(_SUBMITTED)}, status, attempts) "
 _INSERT = _INSERT_HEAD + f"VALUES ({', '.join('?' * len(_SUBMITTED))}, 'pending', 0)"
-# Parameters per batch statement: 999 is the smallest limit SQLite has ever had.
-_BATCH_VARIABLES = 999
+# Most parameters one statement takes: 999 is the smallest limit SQLite has had.
+_MAX_VARIABLES = 999
 _SELECT_PUBLIC = ", ".join(PUBLIC_JOB_COLUMNS)
-_SQL_VARIABLE_CHUNK = 500
 
 
 # Batches at least this big pause the cyclic garbage collector while they are built
@@ -78,12 +77,12 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     while start < len(rows):
         # A chunk that fits even when every column differs; then, knowing how many
         # columns do, as many rows as fit. Widening can only make columns differ.
-        chunk = rows[start:start + _BATCH_VARIABLES // len(_SUBMITTED)]
+        chunk = rows[start:start + _MAX_VARIABLES // len(_SUBMITTED)]
         shared, varying = _split_columns(chunk)
-        wider = rows[start:start + (_BATCH_VARIABLES - len(shared)) // len(varying)]
+        wider = rows[start:start + (_MAX_VARIABLES - len(shared)) // len(varying)]
         if len(wider) > len(chunk):
             wide_shared, wide_varying = _split_columns(wider)
-            if len(wide_shared) + len(wide_varying) * len(wider) <= _BATCH_VARIABLES:
+            if len(wide_shared) + len(wide_varying) * len(wider) <= _MAX_VARIABLES:
                 chunk, shared, varying = wider, wide_shared, wide_varying
         _insert_chunk(conn, *_batch_statement(chunk, shared, varying), chunk)
         start += len(chunk)
@@ -104,8 +103,8 @@ def _insert_chunk(
 def _duplicate_message(conn: sqlite3.Connection, ids: Sequence[str]) -> str:
     """Which of ``ids`` was already stored, as the error a duplicate submit gets."""
     # The failed INSERT was rolled back to its statement start; look up which id.
-    for i in range(0, len(ids), _SQL_VARIABLE_CHUNK):
-        chunk = ids[i : i + _SQL_VARIABLE_CHUNK]
+    for i in range(0, len(ids), _MAX_VARIABLES):
+        chunk = ids[i : i + _MAX_VARIABLES]
         marks = ",".join("?" * len(chunk))
         row = conn.execute(f"SELECT id FROM jobs WHERE id IN ({marks}) LIMIT 1",
                            chunk).fetchone()
@@ -456,8 +455,8 @@ def _link_dependencies(
     """
     parents = sorted({p for job in dependent for p in job.dependencies})
     status: dict[str, str] = {}
-    for i in range(0, len(parents), _SQL_VARIABLE_CHUNK):
-        chunk = parents[i : i + _SQL_VARIABLE_CHUNK]
+    for i in range(0, len(parents), _MAX_VARIABLES):
+        chunk = parents[i : i + _MAX_VARIABLES]
         marks = ",".join("?" * len(chunk))
         status.update(conn.execute(
             f"SELECT id, status FROM jobs WHERE id IN ({marks})", chunk).fetchall())
