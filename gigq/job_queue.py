@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from . import maintenance
 from .errors import JobSubmissionError
 from .job import Job, encode_json, importable_reference
+from .job_rows import MAX_VARIABLES, collector_paused, insert_rows
 from .job_status import JobStatus
 from .schema import EXECUTION_COLUMNS, PUBLIC_JOB_COLUMNS, ensure_schema, iso_to_epoch
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
@@ -23,134 +21,7 @@ from .utils import iso_time
 
 logger = logging.getLogger("gigq.job_queue")
 
-# The columns a submit writes, in the order of JobQueue._row's tuples.
-_SUBMITTED = (
-    "id", "name", "function_name", "function_module", "params", "priority", "dependencies",
-    "max_attempts", "timeout", "description", "created_at", "updated_at",
-    "pass_parent_results", "retry_delay", "queue", "retry_backoff", "created_epoch",
-)
-_INSERT_HEAD = f"INSERT INTO jobs ({', '.join(_SUBMITTED)}, status, attempts) "
-_INSERT = _INSERT_HEAD + f"VALUES ({', '.join('?' * len(_SUBMITTED))}, 'pending', 0)"
-# Most parameters one statement takes: 999 is the smallest limit SQLite has had.
-_MAX_VARIABLES = 999
 _SELECT_PUBLIC = ", ".join(PUBLIC_JOB_COLUMNS)
-
-
-# Batches at least this big pause the cyclic garbage collector while they are built
-# and written.
-_LARGE_BATCH = 1_000
-
-
-@contextmanager
-def _collector_paused(batch_size: int) -> Iterator[None]:
-    """Pause Python's cyclic GC for a large batch.
-
-    A batch allocates a row tuple per job, which sets off collections that walk the
-    caller's young objects (the Job objects just built among them): a few percent of
-    a 10,000-job ``submit_many``. Those rows hold no cycles, so nothing is lost by
-    waiting; the collector is switched back on when the batch is written or fails.
-    """
-    if batch_size < _LARGE_BATCH or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert submitted rows in order, many per statement.
-
-    Within each chunk a value every row shares (the function, the options, the
-    timestamp: most of a typical batch) is bound once, and only the columns that
-    differ go into a ``VALUES`` list. Binding (a copy of every text value) is much of
-    what a row costs through Python's sqlite3, so this writes a batch of alike jobs
-    about 1.7× as fast as ``executemany`` (1.35× when names and params differ).
-    Rows keep their order, so rowids (FIFO) follow the batch.
-    """
-    if len(rows) == 1:
-        _insert_chunk(conn, _INSERT, rows[0], rows)
-        return
-    start = 0
-    while start < len(rows):
-        # A chunk that fits even when every column differs; then, knowing how many
-        # columns do, as many rows as fit. Widening can only make columns differ.
-        chunk = rows[start:start + _MAX_VARIABLES // len(_SUBMITTED)]
-        shared, varying = _split_columns(chunk)
-        wider = rows[start:start + (_MAX_VARIABLES - len(shared)) // len(varying)]
-        if len(wider) > len(chunk):
-            wide_shared, wide_varying = _split_columns(wider)
-            if len(wide_shared) + len(wide_varying) * len(wider) <= _MAX_VARIABLES:
-                chunk, shared, varying = wider, wide_shared, wide_varying
-        _insert_chunk(conn, *_batch_statement(chunk, shared, varying), chunk)
-        start += len(chunk)
-
-
-def _insert_chunk(
-    conn: sqlite3.Connection, sql: str, args: Sequence[Any], chunk: list[tuple[Any, ...]]
-) -> None:
-    try:
-        conn.execute(sql, args)
-    except sqlite3.IntegrityError:
-        # Only this statement was undone: earlier chunks of the batch are still in
-        # the table (until the transaction rolls back), so look among this chunk.
-        ids = [row[0] for row in chunk]
-        raise JobSubmissionError(_duplicate_message(conn, ids)) from None
-
-
-def _duplicate_message(conn: sqlite3.Connection, ids: Sequence[str]) -> str:
-    """Which of ``ids`` was already stored, as the error a duplicate submit gets."""
-    # The failed INSERT was rolled back to its statement start; look up which id.
-    for i in range(0, len(ids), _MAX_VARIABLES):
-        chunk = ids[i : i + _MAX_VARIABLES]
-        marks = ",".join("?" * len(chunk))
-        row = conn.execute(f"SELECT id FROM jobs WHERE id IN ({marks}) LIMIT 1",
-                           chunk).fetchone()
-        if row:
-            return (
-                f"job {row[0]} was already submitted; create a new Job to run the "
-                "same work again, or requeue_job() to retry it"
-            )
-    return "a job in the batch was already submitted"
-
-
-def _split_columns(chunk: list[tuple[Any, ...]]) -> tuple[list[int], list[int]]:
-    """Indexes of the columns whose value is the same in every row, and of the rest."""
-    shared: list[int] = []
-    varying: list[int] = [0]  # the id always differs
-    # Values equal in Python (1, 1.0, True) are stored alike by these columns'
-    # affinities, so equality is enough.
-    for index, column in enumerate(zip(*chunk, strict=True)):
-        if index and column.count(column[0]) == len(column):
-            shared.append(index)
-        elif index:
-            varying.append(index)
-    return shared, varying
-
-
-def _batch_statement(
-    chunk: list[tuple[Any, ...]], shared: list[int], varying: list[int]
-) -> tuple[str, list[Any]]:
-    """``INSERT … SELECT`` of one chunk and its arguments: shared values first."""
-    args = [chunk[0][i] for i in shared]
-    args += [row[i] for row in chunk for i in varying]
-    return _batch_sql(tuple(shared), tuple(varying), len(chunk)), args
-
-
-@functools.lru_cache(maxsize=64)
-def _batch_sql(shared: tuple[int, ...], varying: tuple[int, ...], rows: int) -> str:
-    """Shared columns as ``?1…?S``, the others from a ``VALUES`` list numbered after them."""
-    names = {index: f"?{number}" for number, index in enumerate(shared, 1)}
-    names.update({index: f"column{number}" for number, index in enumerate(varying, 1)})
-    first, width = len(shared) + 1, len(varying)
-    values = ", ".join(
-        "(" + ", ".join(f"?{first + r * width + c}" for c in range(width)) + ")"
-        for r in range(rows)
-    )
-    select = ", ".join(names[i] for i in range(len(_SUBMITTED)))
-    return f"{_INSERT_HEAD}SELECT {select}, 'pending', 0 FROM (VALUES {values})"
 
 
 def _pass_parent_value(value: Any) -> bool | None:
@@ -217,6 +88,7 @@ class JobQueue:
     # -- submitting ------------------------------------------------------------
 
     def _row(self, job: Job, now_iso: str) -> tuple[Any, ...]:
+        """The job as a row in the order of ``job_rows.SUBMITTED_COLUMNS``."""
         module, name = importable_reference(job.function, self._storage.in_memory)
         params = encode_json(job.params, f"params of job {job.name!r}") if job.params else "{}"
         pass_val = None if job.pass_parent_results is None else int(job.pass_parent_results)
@@ -247,14 +119,14 @@ class JobQueue:
         jobs = list(jobs)
         if not jobs:
             return []
-        with _collector_paused(len(jobs)):
+        with collector_paused(len(jobs)):
             now_iso = iso_time(time.time())
             rows = [self._row(job, now_iso) for job in jobs]
             ids = [job.id for job in jobs]
             if len(set(ids)) != len(ids):
                 raise JobSubmissionError("the batch holds the same Job more than once")
             with self._storage.write() as conn:
-                _insert_rows(conn, rows)
+                insert_rows(conn, rows)
                 dependent = [job for job in jobs if job.dependencies]
                 if dependent:
                     _link_dependencies(conn, dependent, set(ids))
@@ -455,8 +327,8 @@ def _link_dependencies(
     """
     parents = sorted({p for job in dependent for p in job.dependencies})
     status: dict[str, str] = {}
-    for i in range(0, len(parents), _MAX_VARIABLES):
-        chunk = parents[i : i + _MAX_VARIABLES]
+    for i in range(0, len(parents), MAX_VARIABLES):
+        chunk = parents[i : i + MAX_VARIABLES]
         marks = ",".join("?" * len(chunk))
         status.update(conn.execute(
             f"SELECT id, status FROM jobs WHERE id IN ({marks})", chunk).fetchall())

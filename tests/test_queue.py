@@ -130,9 +130,9 @@ def test_submit_many_all_or_nothing(queue):
 
 def _stored_rows(db):
     """Every submitted column of every job, type-exact (quote()), in rowid order."""
-    from gigq.job_queue import _SUBMITTED
+    from gigq.job_rows import SUBMITTED_COLUMNS
 
-    columns = [c for c in (*_SUBMITTED, "status", "attempts") if c != "updated_at"]
+    columns = [c for c in (*SUBMITTED_COLUMNS, "status", "attempts") if c != "updated_at"]
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             f"SELECT {', '.join(f'quote({c})' for c in columns)} FROM jobs ORDER BY rowid"
