@@ -1,4 +1,7 @@
-"""The 0.5.x import surface and the shapes existing code relies on (COMPAT.md §1–§2)."""
+"""The 0.5.x import surface and the shapes existing code relies on.
+
+The contract: docs/architecture.md, "Compatibility promises".
+"""
 
 import importlib
 import logging

@@ -1,4 +1,4 @@
-"""The defects of GigQ 0.5.1 (COMPAT.md §7), each pinned by a test that 0.5.1 fails.
+"""The defects of GigQ 0.5.1, each pinned by a test that 0.5.1 fails (README, "Differences").
 
 Covered elsewhere: timeout=0 means none and in-process timeouts never run a job twice
 (test_worker), unknown dependencies and waiting_on (test_queue/test_worker),
