@@ -255,19 +255,23 @@ def encode_json(value: Any, what: str, *, string_keys: bool = False) -> str:
 
 
 _NO_KEY = object()
+_CONTAINERS = (dict, list, tuple)
 
 
 def _non_string_key(value: Any) -> Any:
     """The first dict key anywhere in ``value`` that is not a string, else ``_NO_KEY``."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                if not isinstance(key, str):
-                    return key
-                if isinstance(inner, (dict, list, tuple)):
-                    stack.append(inner)
-        elif isinstance(item, (list, tuple)):
-            stack.extend(x for x in item if isinstance(x, (dict, list, tuple)))
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                return key
+            if isinstance(inner, _CONTAINERS):
+                found = _non_string_key(inner)
+                if found is not _NO_KEY:
+                    return found
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            if isinstance(inner, _CONTAINERS):
+                found = _non_string_key(inner)
+                if found is not _NO_KEY:
+                    return found
     return _NO_KEY

@@ -22,8 +22,10 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 ONE_DAY = 86_400
 
-_NAMED_BOUNDS = {MAX_SECONDS: "1 year", ONE_DAY: "1 day", INT64_MAX: "SQLite's integer range",
-                 INT32_MAX: "SQLite's C int range"}
+_NAMED_BOUNDS: dict[float, str] = {
+    MAX_SECONDS: "1 year", ONE_DAY: "1 day", INT64_MAX: "SQLite's integer range",
+    INT32_MAX: "SQLite's C int range",
+}
 
 
 def _bound(value: float) -> str:
