@@ -531,7 +531,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems = JobQueue(db, initialize=False, settings=_settings(args)).integrity_check()
     except DatabaseFileError as exc:
         # Too damaged for the check itself to run (the usual advice is to run it).
-        print(f"Error: {db} cannot be checked: SQLite cannot read it ({exc.__cause__}); "
+        print(f"Error: {db} cannot be checked: SQLite cannot read it "
+              f"({exc.__cause__ or exc}); "
               "restore it from a backup ('gigq backup' makes safe copies)", file=sys.stderr)
         return 1
     if problems == ["ok"]:
