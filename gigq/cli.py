@@ -15,8 +15,9 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from .errors import GigQError, SettingsError
-from .job import Job
+from . import validation
+from .errors import DatabaseFileError, GigQError, SettingsError
+from .job import DEFAULT_QUEUE, Job
 from .job_queue import JobQueue
 from .job_status import JobStatus
 from .leases import DEFAULT_LEASE_TIMEOUT
@@ -33,24 +34,35 @@ from .worker import (
 )
 
 format_time = format_timestamp
+# ``clear --before`` in days: beyond this, datetime arithmetic would leave year 1.
+MAX_BEFORE_DAYS = 36_500
 
 
 class UsageError(GigQError):
     """A command-line value that does not parse."""
 
 
-def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+def _opt(args: Any, name: str, default: Any = None) -> Any:
+    """``args.name``, or ``default`` when the args object does not really carry it.
+
+    Code written for 0.5.x passes its own args objects: an attribute it never heard
+    of is missing, or (on a ``unittest.mock`` object) made up on the spot.
+    """
     value = getattr(args, name, None)
-    return default if value is None else value
+    if value is None:
+        return default
+    mock = sys.modules.get("unittest.mock")  # a made-up attribute needs it loaded
+    if mock is not None and isinstance(value, mock.NonCallableMock):
+        return default
+    return value
+
+
+_STORAGE_FLAGS = ("journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size")
 
 
 def _settings(args: argparse.Namespace) -> SQLiteSettings:
     env = SQLiteSettings.from_env()
-    given = {
-        name: getattr(args, name)
-        for name in ("journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size")
-        if getattr(args, name, None) is not None
-    }
+    given = {name: _opt(args, name) for name in _STORAGE_FLAGS if _opt(args, name) is not None}
     return SQLiteSettings.from_mapping({**env.as_dict(), **given}) if given else env
 
 
@@ -64,8 +76,25 @@ def _db(args: argparse.Namespace) -> str:
     return db
 
 
+def _existing_db(args: argparse.Namespace) -> str:
+    """The database path of a command that must not create one (a mistyped --db
+    would otherwise show an empty, healthy queue)."""
+    db = _db(args)
+    if not os.path.exists(db):
+        raise DatabaseFileError(
+            f"{db} does not exist; check --db (or $GIGQ_DB): this command only reads "
+            "a queue and does not create one"
+        )
+    return db
+
+
 def _queue(args: argparse.Namespace) -> JobQueue:
     return JobQueue(_db(args), settings=_settings(args))
+
+
+def _existing_queue(args: argparse.Namespace) -> JobQueue:
+    settings = _settings(args)  # a bad flag is the first thing to hear about
+    return JobQueue(_existing_db(args), settings=settings)
 
 
 def _import_function(path: str) -> Any:
@@ -79,16 +108,40 @@ def _import_function(path: str) -> Any:
     return getattr(sys.modules[module_path], function_name)
 
 
+class _NotJSON(Exception):
+    """A value Python's json reads but strict JSON has not: NaN, Infinity, 1e999."""
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NotJSON(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotJSON(text)
+    return value
+
+
 def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``-p key=value`` items as params: a value is JSON if it parses, else a string."""
     params: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--param {item!r} must be key=value (e.g. -p count=3)")
+        if key in params:
+            raise UsageError(f"--param {key!r} is given twice; give each parameter once")
         try:
-            params[key] = json.loads(value)
+            params[key] = json.loads(value, parse_constant=_refuse_constant,
+                                     parse_float=_finite_float)
         except json.JSONDecodeError:
             params[key] = value
+        except _NotJSON as exc:
+            raise UsageError(
+                f"--param {item!r}: {exc} is not a JSON number (JSON has no NaN or "
+                f"infinity); quote it to pass a string: -p '{key}=\"{value}\"'"
+            ) from None
     return params
 
 
@@ -109,7 +162,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         description=args.description or "",
         retry_delay=args.retry_delay,
-        queue=_opt(args, "queue", "default"),
+        queue=_opt(args, "queue", DEFAULT_QUEUE),
     )
     job_id = _queue(args).submit(job)
     print(f"Job submitted: {job_id}")
@@ -118,7 +171,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show one job."""
-    status = _queue(args).get_status(args.job_id)
+    status = _existing_queue(args).get_status(args.job_id)
     if not status.get("exists", False):
         print(f"Job {args.job_id} not found.")
         return 1
@@ -168,7 +221,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"Error: Invalid status '{args.status}'")
             print(f"Valid statuses: {', '.join(s.value for s in JobStatus)}")
             return 1
-    jobs = _queue(args).list_jobs(status=status, limit=args.limit)
+    limit = validation.integer(args.limit, "--limit", error=UsageError)
+    jobs = _existing_queue(args).list_jobs(status=status, limit=limit)
     if not jobs:
         print("No jobs found.")
         return 0
@@ -181,21 +235,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_such_job(queue: JobQueue, job_id: str) -> bool:
+    """True (after saying so) when ``job_id`` is not in the queue at all."""
+    if queue.get_status(job_id).get("exists", False):
+        return False
+    print(f"Error: there is no job {job_id} in {queue.db_path}", file=sys.stderr)
+    return True
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a pending job."""
-    if _queue(args).cancel(args.job_id):
+    queue = _existing_queue(args)
+    if queue.cancel(args.job_id):
         print(f"Job {args.job_id} cancelled.")
         return 0
-    print(f"Could not cancel job {args.job_id}. It might not be in pending state.")
+    if not _no_such_job(queue, args.job_id):
+        print(f"Could not cancel job {args.job_id}. It might not be in pending state.")
     return 1
 
 
 def cmd_requeue(args: argparse.Namespace) -> int:
     """Requeue a failed, timed-out or cancelled job."""
-    if _queue(args).requeue_job(args.job_id):
+    queue = _existing_queue(args)
+    if queue.requeue_job(args.job_id):
         print(f"Job {args.job_id} requeued.")
         return 0
-    print(f"Could not requeue job {args.job_id}. It might not be in a failed state.")
+    if not _no_such_job(queue, args.job_id):
+        print(f"Could not requeue job {args.job_id}. It might not be in a failed state.")
     return 1
 
 
@@ -206,7 +272,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
         if args.before < 0:
             print("Error: Invalid value for --before (days must be >= 0)")
             return 1
-        before = (datetime.now() - timedelta(days=args.before)).isoformat()
+        days = validation.number(args.before, "--before", 0, MAX_BEFORE_DAYS, unit="days",
+                                 error=UsageError)
+        before = (datetime.now() - timedelta(days=days)).isoformat()
     count = _queue(args).clear_completed(before_timestamp=before)
     print(f"Cleared {count} completed jobs.")
     return 0
@@ -214,7 +282,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Count jobs per status (and per queue with --by-queue)."""
-    queue = _queue(args)
+    queue = _existing_queue(args)
     order = [s.value for s in JobStatus] + ["total"]
     if _opt(args, "by_queue", False):
         per_queue = queue.stats(by_queue=True)
@@ -249,7 +317,7 @@ def _worker_from_args(args: argparse.Namespace) -> Worker:
         "burst": _opt(args, "burst", False),
     }
     # Explicit flags win over the config file, which wins over the defaults.
-    explicit = getattr(args, "_explicit", set())
+    explicit = _opt(args, "_explicit", set())
     for key, value in config.items():
         if key in kwargs and _flag_for(key) not in explicit:
             kwargs[key] = value
@@ -274,9 +342,10 @@ def _env_float(name: str, default: float) -> float:
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    return validation.seconds(value, name, error=SettingsError)
 
 
 def _load_worker_config(path: str) -> dict[str, Any]:
@@ -338,7 +407,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGINT/SIGTERM (or one job with --once)."""
     setup_logging(logging.INFO)
     processes = _config_processes(args)
-    if processes is not None and getattr(args, "_argv", None) is not None:
+    if processes is not None and _opt(args, "_argv") is not None:
         return _supervise(args, processes)
     worker = _worker_from_args(args)
     if args.once:
@@ -360,7 +429,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
     """List registered workers: live, stale, dead or stopped."""
     from .leases import list_workers
 
-    queue = _queue(args)
+    queue = _existing_queue(args)
     workers = list_workers(Storage.shared(queue.db_path, queue.settings),
                            _opt(args, "lease_timeout", DEFAULT_LEASE_TIMEOUT))
     if not _opt(args, "all", False):
@@ -387,12 +456,20 @@ def cmd_probe(args: argparse.Namespace) -> int:
     """Report the queue's health; exit 1 when a threshold is exceeded."""
     from .probe import probe
 
-    report = probe(
-        _db(args), settings=_settings(args), last_n=_opt(args, "last", 1000),
-        round_trip=not _opt(args, "no_round_trip", False),
-        round_trip_timeout=_opt(args, "timeout", 10.0), queue=_opt(args, "queue", "default"),
-        max_age=_opt(args, "max_age"), max_depth=_opt(args, "max_depth"),
-    )
+    settings = _settings(args)
+    try:
+        report = probe(
+            _db(args), settings=settings, last_n=_opt(args, "last", 1000),
+            round_trip=not _opt(args, "no_round_trip", False),
+            round_trip_timeout=_opt(args, "timeout", 10.0),
+            queue=_opt(args, "queue", DEFAULT_QUEUE),
+            max_age=_opt(args, "max_age"), max_depth=_opt(args, "max_depth"),
+        )
+    except DatabaseFileError as exc:  # missing, damaged, not GigQ's: unhealthy
+        if _opt(args, "json", False):
+            print(json.dumps({"db_path": _db(args), "healthy": False, "problems": [str(exc)]}))
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
     if _opt(args, "json", False):
         print(json.dumps(report.as_dict(), indent=2))
         return 0 if report.healthy else 1
@@ -449,11 +526,15 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run SQLite's integrity check on the database."""
-    db = _db(args)
-    if not os.path.exists(db):
-        print(f"Error: {db} does not exist.", file=sys.stderr)
+    db = _existing_db(args)
+    try:
+        problems = JobQueue(db, initialize=False, settings=_settings(args)).integrity_check()
+    except DatabaseFileError as exc:
+        # Too damaged for the check itself to run (the usual advice is to run it).
+        print(f"Error: {db} cannot be checked: SQLite cannot read it "
+              f"({exc.__cause__ or exc}); "
+              "restore it from a backup ('gigq backup' makes safe copies)", file=sys.stderr)
         return 1
-    problems = JobQueue(db, initialize=False, settings=_settings(args)).integrity_check()
     if problems == ["ok"]:
         print(f"{db}: ok")
         return 0
@@ -608,7 +689,14 @@ def main(argv: list[str] | None = None) -> int:
     args._explicit = _explicit_flags(argv)
     args._argv = argv
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``gigq list | head -1``): stop quietly, as a
+        # SIGPIPE-killed tool would, and keep the exit-time flush from complaining.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except GigQError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

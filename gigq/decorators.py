@@ -35,6 +35,7 @@ class TaskWrapper:
         self._options = {**_JOB_DEFAULTS, **options}
         self._options.setdefault("name", fn.__name__)
         functools.update_wrapper(self, fn)
+        self.to_job()  # bad option values fail at the decorator, not at the first submit
 
     @staticmethod
     def _validate(fn: Any) -> None:

@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from . import validation
 from .errors import JobDefinitionError
 from .utils import iso_time
 
 DEFAULT_QUEUE = "default"
+# Each retry waits at most this many times the one before.
+MAX_RETRY_BACKOFF = 1000
 
 
 class Job:
@@ -47,7 +50,7 @@ class Job:
         self.function = function
         self.params = {} if params is None else params
         self.priority = priority
-        self.dependencies = [d.id if isinstance(d, Job) else d for d in dependencies or ()]
+        self.dependencies = dependency_ids(dependencies)
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.description = description
@@ -64,10 +67,6 @@ class Job:
         return f"<Job {self.name!r} {self.id}>"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def validate_options(job: Job) -> None:
     """Raise :class:`JobDefinitionError` for option values no worker could honour."""
     where = f"job {job.name!r}"
@@ -77,26 +76,24 @@ def validate_options(job: Job) -> None:
         raise JobDefinitionError(
             f"{where}: params must be a dict of keyword arguments, got {type(job.params).__name__}"
         )
-    if not isinstance(job.priority, int) or isinstance(job.priority, bool):
-        raise JobDefinitionError(f"{where}: priority must be an integer, got {job.priority!r}")
-    if not isinstance(job.max_attempts, int) or job.max_attempts < 1:
+    err = JobDefinitionError
+    validation.integer(job.priority, f"{where}: priority", error=err)
+    validation.integer(job.max_attempts, f"{where}: max_attempts (1 = no retries)", 1,
+                       error=err)
+    if job.timeout is not None:
+        validation.seconds(job.timeout, f"{where}: timeout (0 or None = no timeout)",
+                           error=err)
+    validation.seconds(job.retry_delay, f"{where}: retry_delay", error=err)
+    validation.number(job.retry_backoff, f"{where}: retry_backoff (1 = constant delay)",
+                      1, MAX_RETRY_BACKOFF, error=err)
+    longest = validation.longest_retry_delay(job.retry_delay, job.retry_backoff,
+                                             job.max_attempts)
+    if longest > validation.MAX_SECONDS:
         raise JobDefinitionError(
-            f"{where}: max_attempts must be an integer >= 1 (1 = no retries), "
-            f"got {job.max_attempts!r}"
-        )
-    if job.timeout is not None and (not _is_number(job.timeout) or job.timeout < 0):
-        raise JobDefinitionError(
-            f"{where}: timeout must be a number of seconds >= 0 (0 or None = no timeout), "
-            f"got {job.timeout!r}"
-        )
-    if not _is_number(job.retry_delay) or job.retry_delay < 0:
-        raise JobDefinitionError(
-            f"{where}: retry_delay must be a number of seconds >= 0, got {job.retry_delay!r}"
-        )
-    if not _is_number(job.retry_backoff) or job.retry_backoff < 1:
-        raise JobDefinitionError(
-            f"{where}: retry_backoff must be a number >= 1 (1 = constant delay), "
-            f"got {job.retry_backoff!r}"
+            f"{where}: the last retry would wait retry_delay × retry_backoff^"
+            f"(max_attempts − 2) = {job.retry_delay:g} × {job.retry_backoff:g}^"
+            f"{job.max_attempts - 2} seconds, more than the 1-year maximum; lower "
+            "retry_delay, retry_backoff or max_attempts"
         )
     if job.pass_parent_results not in (None, True, False):
         raise JobDefinitionError(
@@ -110,6 +107,17 @@ def validate_options(job: Job) -> None:
             raise JobDefinitionError(
                 f"{where}: dependencies must be job ids (str) or Job objects, got {dep!r}"
             )
+
+
+def dependency_ids(dependencies: Iterable[str | Job] | None) -> list[Any]:
+    """The parent ids of ``dependencies`` (ids or Jobs); a lone string is refused, since
+    iterating it would read each character as an id."""
+    if isinstance(dependencies, (str, bytes)):
+        raise JobDefinitionError(
+            f"dependencies must be a list of job ids or Job objects, got the string "
+            f"{dependencies!r}; wrap a single id in a list: [{dependencies!r}]"
+        )
+    return [d.id if isinstance(d, Job) else d for d in dependencies or ()]
 
 
 def function_reference(function: Any) -> tuple[str, str]:
@@ -218,12 +226,52 @@ def importable_reference(function: Any, in_process_only: bool) -> tuple[str, str
     )
 
 
-def encode_json(value: Any, what: str) -> str:
-    """Serialise ``value`` to JSON or raise :class:`JobDefinitionError` naming ``what``."""
+def encode_json(value: Any, what: str, *, string_keys: bool = False) -> str:
+    """Serialise ``value`` to strict JSON or raise :class:`JobDefinitionError` naming ``what``.
+
+    NaN and infinities are refused (they are not JSON: other readers reject them).
+    With ``string_keys`` a dict key that is not a string is refused too, instead of
+    being rewritten as one (``{1: "x"}`` would come back as ``{"1": "x"}``).
+    """
+    if string_keys:
+        key = _non_string_key(value)
+        if key is not _NO_KEY:
+            raise JobDefinitionError(
+                f"{what}: the dict key {key!r} is a {type(key).__name__}, and JSON keys are "
+                f"strings, so it would come back as {str(key)!r}; use string keys"
+            )
     try:
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
+        if "JSON compliant" in str(exc):
+            raise JobDefinitionError(
+                f"{what}: NaN and infinities are not JSON (other readers reject them); "
+                "use None or a string instead"
+            ) from None
         raise JobDefinitionError(
             f"{what} must be JSON-serialisable ({exc}); convert such values first "
             "(sets to lists, datetimes to ISO strings, objects to dicts)"
         ) from None
+
+
+_NO_KEY = object()
+_CONTAINERS = (dict, list, tuple)
+
+
+def _non_string_key(value: Any) -> Any:
+    """The first dict key anywhere in ``value`` that is not a string, else ``_NO_KEY``."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                return key
+            if isinstance(inner, _CONTAINERS):
+                found = _non_string_key(inner)
+                if found is not _NO_KEY:
+                    return found
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            if isinstance(inner, _CONTAINERS):
+                found = _non_string_key(inner)
+                if found is not _NO_KEY:
+                    return found
+    return _NO_KEY

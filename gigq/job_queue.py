@@ -90,7 +90,8 @@ class JobQueue:
     def _row(self, job: Job, now_iso: str) -> tuple[Any, ...]:
         """The job as a row in the order of ``job_rows.SUBMITTED_COLUMNS``."""
         module, name = importable_reference(job.function, self._storage.in_memory)
-        params = encode_json(job.params, f"params of job {job.name!r}") if job.params else "{}"
+        params = (encode_json(job.params, f"params of job {job.name!r}", string_keys=True)
+                  if job.params else "{}")
         pass_val = None if job.pass_parent_results is None else int(job.pass_parent_results)
         return (
             job.id, job.name, name, module, params, job.priority,

@@ -12,14 +12,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import validation
+from .errors import DatabaseFileError
 from .job import Job
 from .job_queue import JobQueue
 from .job_status import JobStatus
 from .leases import list_workers
-from .storage import SQLiteSettings, Storage
+from .storage import MEMORY, SQLiteSettings, Storage
 
 PROBE_PRIORITY = 2**31 - 1
 PROBE_NAME = "gigq-probe"
+
+
+def _numeric(column: str) -> str:
+    """SQL: ``column`` holds a number. Epoch columns are only ever written as numbers
+    by GigQ, but other code editing rows by SQL may leave text there."""
+    return f"typeof({column}) IN ('integer', 'real')"
 
 
 def ping() -> str:
@@ -87,6 +95,16 @@ def probe(
     are thresholds; exceeding one, or a round trip that does not complete within
     ``round_trip_timeout`` while live workers exist, is recorded in ``problems``.
     """
+    validation.integer(last_n, "last_n (--last)", 1)
+    validation.seconds(round_trip_timeout, "round_trip_timeout (--timeout)")
+    if max_age is not None:
+        validation.seconds(max_age, "max_age (--max-age)")
+    if max_depth is not None:
+        validation.integer(max_depth, "max_depth (--max-depth)", 0)
+    if str(db_path) != MEMORY and not os.path.exists(db_path):
+        raise DatabaseFileError(
+            f"{db_path} does not exist; check the path (a probe reads a queue, it does "
+            "not create one)")
     jobs = JobQueue(db_path, settings=settings)
     storage = Storage.shared(db_path, jobs.settings)
     now = time.time() if now is None else now
@@ -97,15 +115,18 @@ def probe(
         ):
             depth.setdefault(q, {s.value: 0 for s in JobStatus})[status] = count
         oldest = conn.execute(
-            "SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending'"
+            f"SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending' "
+            f"AND {_numeric('created_epoch')}"
         ).fetchone()[0]
         recent = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND completed_epoch > ?",
+            "SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND completed_epoch > ? "
+            f"AND {_numeric('completed_epoch')}",
             (now - 60,),
         ).fetchone()[0]
         sample = conn.execute(
             "SELECT started_epoch - created_epoch, completed_epoch - started_epoch FROM jobs "
-            "WHERE status = 'completed' AND completed_epoch IS NOT NULL "
+            f"WHERE status = 'completed' AND {_numeric('completed_epoch')} "
+            f"AND {_numeric('started_epoch')} AND {_numeric('created_epoch')} "
             "ORDER BY completed_epoch DESC LIMIT ?",
             (last_n,),
         ).fetchall()

@@ -8,11 +8,14 @@ dependency readiness, deleting a job's executions with it — lives in triggers.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import urllib.parse
+import weakref
 from datetime import datetime
 
 from .errors import DatabaseFileError
-from .storage import Storage
+from .storage import MEMORY, Storage
 
 SCHEMA_VERSION = 1
 
@@ -146,8 +149,54 @@ def iso_to_epoch(text: str | None) -> float | None:
         return None
 
 
+# Storages whose file was found to be GigQ's (or new): checked once per process.
+_verified: weakref.WeakSet[Storage] = weakref.WeakSet()
+# The columns every GigQ jobs/job_executions table has had, 0.5.0 on.
+_REQUIRED_COLUMNS = {
+    "jobs": [name for name, _ in LEGACY_JOB_COLUMNS[:-3]],
+    "job_executions": list(EXECUTION_COLUMNS),
+}
+
+
+def refuse_foreign(path: str) -> None:
+    """Raise :class:`DatabaseFileError` when ``path`` holds another application's
+    ``jobs`` (or ``job_executions``) table.
+
+    Runs on a read-only connection of its own before GigQ opens the file, since
+    opening it the usual way already switches the journal mode and a migration would
+    add GigQ's tables and columns to that application's database.
+    """
+    if path == MEMORY or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return  # the usual open reports what is wrong with the file
+    try:
+        for table, required in _REQUIRED_COLUMNS.items():
+            existing = set(_columns(conn, table))
+            missing = [c for c in required if c not in existing]
+            if existing and missing:
+                raise DatabaseFileError(
+                    f"{path} is not a GigQ database: its {table} table lacks GigQ's "
+                    f"column(s) {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}, "
+                    "so it belongs to another application; nothing was changed. Point "
+                    "GigQ at a file of its own (e.g. --db gigq.db)"
+                )
+    except sqlite3.Error:
+        return  # not a database, damaged: the usual open says so
+    finally:
+        conn.close()
+
+
 def ensure_schema(storage: Storage) -> None:
-    """Create the schema, or migrate an older GigQ database in place. Idempotent."""
+    """Create the schema, or migrate an older GigQ database in place. Idempotent.
+
+    Refuses (before changing anything) a file whose tables are another application's.
+    """
+    if storage not in _verified:
+        refuse_foreign(storage.path)
+        _verified.add(storage)
     with storage.read() as conn:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:

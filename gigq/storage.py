@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import validation
 from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
 
 MEMORY = ":memory:"
@@ -28,6 +29,8 @@ DURABILITY_CLASSES = ("power-loss-safe", "crash-safe", "unsafe")
 # WAL pages (~40 MB) instead of SQLite's 1,000 spreads that cost over 10x more jobs
 # (measured: +5-8% drain throughput on ext4; the WAL file then stays ~40 MB).
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+# SQLite takes the busy timeout as a C int of milliseconds (at most ~24.8 days).
+MAX_BUSY_TIMEOUT = validation.ONE_DAY
 
 ENV_SETTINGS = {
     "journal_mode": "GIGQ_JOURNAL_MODE",
@@ -61,27 +64,16 @@ class SQLiteSettings:
                     f"invalid {name} {value!r}; valid values: {', '.join(valid)}"
                 )
             object.__setattr__(self, name, normal)
-        if self.cache_size is not None and (
-            not isinstance(self.cache_size, int) or isinstance(self.cache_size, bool)
-        ):
-            raise SettingsError(
-                f"invalid cache_size {self.cache_size!r}; use an integer "
-                "(negative = KiB, e.g. -64000 for 64 MB; positive = pages) or None"
-            )
-        if (
-            not isinstance(self.busy_timeout, (int, float))
-            or isinstance(self.busy_timeout, bool)
-            or self.busy_timeout < 0
-        ):
-            raise SettingsError(
-                f"invalid busy_timeout {self.busy_timeout!r}; use a number of seconds >= 0"
-            )
-        if self.mmap_size is not None and (
-            not isinstance(self.mmap_size, int) or self.mmap_size < 0
-        ):
-            raise SettingsError(
-                f"invalid mmap_size {self.mmap_size!r}; use a number of bytes >= 0 or None"
-            )
+        if self.cache_size is not None:
+            validation.integer(self.cache_size, "cache_size (negative = KiB, e.g. -64000 for "
+                               "64 MB; positive = pages; None = SQLite's default)",
+                               validation.INT32_MIN, validation.INT32_MAX,
+                               error=SettingsError)
+        validation.seconds(self.busy_timeout, "busy_timeout", MAX_BUSY_TIMEOUT,
+                           error=SettingsError)
+        if self.mmap_size is not None:
+            validation.integer(self.mmap_size, "mmap_size (bytes; None = SQLite's default)",
+                               0, error=SettingsError)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SQLiteSettings:
@@ -109,7 +101,17 @@ class SQLiteSettings:
         """Settings from ``GIGQ_JOURNAL_MODE``, ``GIGQ_SYNCHRONOUS``, ``GIGQ_CACHE_SIZE``,
         ``GIGQ_BUSY_TIMEOUT`` and ``GIGQ_MMAP_SIZE``; unset ones keep the defaults."""
         env = os.environ if environ is None else environ
-        return cls.from_mapping({k: env.get(v) for k, v in ENV_SETTINGS.items()})
+        values = {k: env.get(v) for k, v in ENV_SETTINGS.items()}
+        try:
+            return cls.from_mapping(values)
+        except SettingsError:
+            # Name the variable that holds the bad value.
+            for name, raw in values.items():
+                try:
+                    cls.from_mapping({name: raw})
+                except SettingsError as exc:
+                    raise SettingsError(f"{ENV_SETTINGS[name]}={raw!r}: {exc}") from None
+            raise
 
     def replace(self, **changes: Any) -> SQLiteSettings:
         """A copy with some settings changed (validated)."""

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import claims, leases
+from . import claims, leases, validation
 from .claims import Claim, ClaimFilter, Outcome
 from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
 from .runner import ProcessRunner, ThreadRunner
@@ -41,6 +41,8 @@ _CHANGE_CHECK = 0.01
 _RECONCILE_EVERY = 30.0
 # Seconds running jobs get to finish after SIGTERM/stop() before they are handed back.
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+# Loop threads per worker: each holds a connection; beyond this, run more processes.
+MAX_CONCURRENCY = 1024
 
 
 # Config-file keys about how many processes run, not about one Worker.
@@ -110,25 +112,24 @@ class Worker:
         max_priority: int | None = None,
         burst: bool = False,
     ) -> None:
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if (
-            not isinstance(polling_interval, (int, float))
-            or isinstance(polling_interval, bool)
-            or polling_interval < 0
-        ):
-            raise SettingsError(
-                f"polling_interval must be a number of seconds >= 0, got {polling_interval!r}"
-            )
+        validation.integer(concurrency, "concurrency", 1, MAX_CONCURRENCY, error=SettingsError)
+        validation.seconds(polling_interval, "polling_interval", error=SettingsError)
         if isolation not in ISOLATION_MODES:
             raise SettingsError(
                 f"invalid isolation {isolation!r}; valid values: {', '.join(ISOLATION_MODES)}"
             )
         if not isinstance(lease_timeout, (int, float)) or lease_timeout <= 0:
             raise SettingsError(f"lease_timeout must be seconds > 0, got {lease_timeout!r}")
-        if shutdown_timeout is not None and shutdown_timeout < 0:
+        if shutdown_timeout is not None:
+            validation.seconds(shutdown_timeout, "shutdown_timeout (None = wait for ever)",
+                               error=SettingsError)
+        for name, bound in (("min_priority", min_priority), ("max_priority", max_priority)):
+            if bound is not None:
+                validation.integer(bound, name, error=SettingsError)
+        if min_priority is not None and max_priority is not None and min_priority > max_priority:
             raise SettingsError(
-                f"shutdown_timeout must be seconds >= 0 or None, got {shutdown_timeout!r}"
+                f"min_priority {min_priority} is above max_priority {max_priority}: no job "
+                "could ever be claimed; swap them or drop one"
             )
         if queues is not None and (
             isinstance(queues, str) or not all(isinstance(q, str) and q for q in queues)

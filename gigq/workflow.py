@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import JobDefinitionError
 from .job import Job
 from .job_queue import JobQueue
 
@@ -19,6 +20,11 @@ class Workflow:
     def add_job(self, job: Job, depends_on: list[Job] | None = None) -> Job:
         """Add ``job``; with ``depends_on`` it runs after those jobs completed."""
         if depends_on:
+            if isinstance(depends_on, Job) or not all(isinstance(j, Job) for j in depends_on):
+                raise JobDefinitionError(
+                    f"depends_on of job {job.name!r} must be a list of Job objects, got "
+                    f"{depends_on!r}"
+                )
             job.dependencies = [j.id for j in depends_on]
         self.jobs.append(job)
         self.job_map[job.id] = job

@@ -82,6 +82,7 @@ def test_status_shows_what_a_job_waits_on(cli, db_path):
 
 
 def test_list_output_and_invalid_status(cli, db_path):
+    JobQueue(db_path)  # list refuses a missing file (it would show an empty queue)
     code, out, _ = cli("list")
     assert code == 0 and out.strip() == "No jobs found."
     job_id = JobQueue(db_path).submit(Job("named", jobfns.noop, priority=2))
@@ -218,6 +219,7 @@ def test_unusable_files_give_clear_errors_without_traceback(tmp_path, content):
 
 
 def test_workers_listing(cli, db_path):
+    JobQueue(db_path)  # workers refuses a missing file (it would show no workers)
     assert cli("workers")[1].strip() == "No workers found."
     Worker(db_path, worker_id="lister").process_one()
     _code, out, _ = cli("workers")

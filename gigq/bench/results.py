@@ -26,6 +26,8 @@ CONFIG_COLUMNS = (
 )
 # Identity of a trial within a run.
 TRIAL_COLUMNS = ("config_id", "trial_id", "repetition", "order", "version", "started_at")
+# What every trial row carries: without them no row can be aggregated or shown.
+REQUIRED_ROW_FIELDS = ("config_id", "valid")
 # Outcome columns besides the metrics of gigq.bench.metrics.
 OUTCOME_COLUMNS = (
     "durability", "valid", "invalid_reason", "jobs_completed", "duration_s",
@@ -138,6 +140,22 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _checked_rows(json_path: Path, rows: Any) -> list[dict[str, Any]]:
+    """The rows, or :class:`ResultsError` naming the fields a trial row must have
+    (a report made of other rows would be a page of blanks)."""
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ResultsError(f"{json_path}: 'rows' must be a list of trial rows (objects)")
+    lacking = [r for r in rows if not all(f in r for f in REQUIRED_ROW_FIELDS)]
+    if lacking:
+        missing = sorted({f for r in lacking for f in REQUIRED_ROW_FIELDS if f not in r})
+        raise ResultsError(
+            f"{json_path}: {len(lacking)} of {len(rows)} rows lack the field(s) "
+            f"{', '.join(missing)} every trial row has; this is not the output of "
+            "'gigq-bench sweep' (re-run it, or fix the file)"
+        )
+    return rows
+
+
 def load_results(path: str | Path) -> Results:
     """Read a run from its directory or ``results.json``; raises :class:`ResultsError`."""
     json_path = _resolve(path)
@@ -156,7 +174,7 @@ def load_results(path: str | Path) -> Results:
             + ("upgrade gigq[bench] to read it" if newer else
                "re-run the sweep with this version to compare")
         )
-    rows = _coerce(pd.DataFrame(doc.get("rows") or []))
+    rows = _coerce(pd.DataFrame(_checked_rows(json_path, doc.get("rows") or [])))
     return Results(
         rows=rows,
         spec=doc.get("spec") or {},
