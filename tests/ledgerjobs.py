@@ -102,3 +102,16 @@ def overlaps(attempts: dict[str, list[Attempt]]) -> list[tuple[Attempt, Attempt]
                 if earlier.last > later.first:
                     found.append((earlier, later))
     return found
+
+
+def without_parent_death_signal(ledger: str, key: str, hold: float) -> str:
+    """A ledger job that first disarms its process's parent-death signal: only the
+    watch on the pipe from its worker can then stop it when the worker dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG, none
+    return ledger_job(ledger, key, hold, step=0.2)
+
+
+def pid() -> int:
+    """The pid of the process running the job."""
+    return os.getpid()

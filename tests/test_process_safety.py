@@ -7,6 +7,8 @@ import math
 import os
 import signal
 import sqlite3
+import threading
+import time
 
 import ledgerjobs
 import pytest
@@ -53,6 +55,55 @@ def test_job_process_dies_when_its_worker_is_killed(db_path, tmp_path):
         stop_process(worker, signal.SIGKILL)
         if child is not None:
             _kill(child)
+
+
+def test_job_process_without_the_death_signal_still_sees_its_worker_die(db_path, tmp_path):
+    # The portable fallback: EOF on the pipe from the worker.
+    ledger = str(tmp_path / "ledger")
+    JobQueue(db_path).submit(Job("long", ledgerjobs.without_parent_death_signal,
+                                 params={"ledger": ledger, "key": "long", "hold": 120}))
+    worker = gigq_cli("--db", db_path, "worker", "--isolation", "process",
+                      "--polling-interval", "0.05", "--lease-timeout", "3600")
+    child = None
+    try:
+        child = wait_until(lambda: _started(ledger), what="the job to start")[0].pid
+        worker.kill()
+        worker.wait()
+        wait_until(lambda: not process_alive(child), timeout=30,
+                   what=f"job process {child} to see its worker's pipe close")
+    finally:
+        stop_process(worker, signal.SIGKILL)
+        if child is not None:
+            _kill(child)
+
+
+def test_job_process_outlives_the_thread_that_started_it(db_path):
+    # Linux sends the parent-death signal when the starting *thread* ends: the job
+    # process must follow the worker process, not the thread that first needed it.
+    q = JobQueue(db_path)
+    job_id = q.submit(Job("pid", ledgerjobs.pid))
+    worker = Worker(db_path, isolation="process", lease_timeout=3600)
+    try:
+        thread = threading.Thread(target=worker.process_one)
+        thread.start()
+        thread.join(120)
+        child = q.get_status(job_id)["result"]
+        time.sleep(0.5)  # a death signal, if any, has arrived by now
+        assert process_alive(child)
+    finally:
+        worker.close()
+    assert not process_alive(child)
+
+
+def test_schema_1_database_gains_the_job_process_column(db_path):
+    JobQueue(db_path)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ALTER TABLE gigq_workers DROP COLUMN children")
+        conn.execute("PRAGMA user_version = 1")
+    Worker(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        assert "children" in [r[1] for r in conn.execute("PRAGMA table_info(gigq_workers)")]
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_reclaim_on_this_host_never_starts_a_retry_beside_a_live_old_attempt(
