@@ -34,8 +34,10 @@ DEFAULT_LEASE_TIMEOUT = 30.0
 MIN_LEASE_TIMEOUT = 1.0
 # The longest: about 31 years, far beyond any job, and safe in date arithmetic.
 MAX_LEASE_TIMEOUT = 1e9
-# Seconds a reclaim waits for a killed job process of a dead worker to be gone.
-_CHILD_EXIT_WAIT = 5.0
+# Seconds a reclaim waits for a killed job process to be gone (SIGKILL takes
+# milliseconds); if it is not, the next reap tries again. Short: the same service
+# thread renews this worker's own leases.
+_CHILD_EXIT_WAIT = 0.2
 
 
 def check_lease_timeout(value: object, where: str = "lease_timeout") -> float:
@@ -164,7 +166,10 @@ def _stop_children(storage: Storage, instance_id: str) -> bool:
             "SELECT children FROM gigq_workers WHERE instance_id = ? AND host = ?",
             (instance_id, HOST),
         ).fetchone()
-    live = [c for c in _children(row[0] if row else None) if process_alive(*c)]
+    # Without a start token (no /proc) a pid cannot be told apart from a process that
+    # reused it: those are left to the job process's own lifeline, never killed.
+    live = [c for c in _children(row[0] if row else None)
+            if c[1] is not None and process_alive(*c)]
     for pid, _ in live:
         try:
             os.kill(pid, signal.SIGKILL)

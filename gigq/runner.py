@@ -221,7 +221,7 @@ class ProcessRunner:
     def __init__(
         self,
         allowed_modules: tuple[str, ...] | None,
-        lease_timeout: float = 30.0,
+        lease_timeout: float,
         on_spawn: Callable[[int], None] | None = None,
     ) -> None:
         self.allowed_modules = allowed_modules
