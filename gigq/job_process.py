@@ -9,4 +9,5 @@ import sys
 from gigq.runner import child_main
 
 if __name__ == "__main__":
-    child_main(int(sys.argv[1]), int(sys.argv[2]))
+    child_main(int(sys.argv[1]), int(sys.argv[2]),
+               int(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -3,24 +3,57 @@
 Each running ``Worker`` registers one row in ``gigq_workers`` (host, pid, start) and
 renews a heartbeat; each job it runs carries a lease expiry. A job is reclaimed at
 once when its worker was on this host and its process no longer exists, otherwise
-when its lease expires.
+when its lease expires. A worker also records the pids of its job processes: a
+reclaim on this host first makes sure the old attempt's process is gone (killing it
+if need be), so a job never runs again beside its previous attempt.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import socket
 import time
 from typing import Any
 
 from . import claims
+from .errors import SettingsError
 from .storage import Storage
 from .utils import iso_time
 
 HOST = socket.gethostname()
 # Seconds a running job's lease lasts without a heartbeat (workers renew at a third).
 DEFAULT_LEASE_TIMEOUT = 30.0
+# The shortest lease a worker accepts. Renewals come every third of the lease from a
+# service thread that wakes at most every sixth, so a 1 s lease leaves a renewal about
+# 0.5 s to land; below that an ordinary pause (a commit's fsync, a garbage collection,
+# a busy machine's scheduler) lets the lease lapse under a live worker and the job run
+# again elsewhere.
+MIN_LEASE_TIMEOUT = 1.0
+# The longest: about 31 years, far beyond any job, and safe in date arithmetic.
+MAX_LEASE_TIMEOUT = 1e9
+# Seconds a reclaim waits for a killed job process to be gone (SIGKILL takes
+# milliseconds); if it is not, the next reap tries again. Short: the same service
+# thread renews this worker's own leases.
+_CHILD_EXIT_WAIT = 0.2
+
+
+def check_lease_timeout(value: object, where: str = "lease_timeout") -> float:
+    """``value`` as a lease in seconds, or SettingsError naming ``where`` and the range."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not MIN_LEASE_TIMEOUT <= value <= MAX_LEASE_TIMEOUT
+    ):
+        raise SettingsError(
+            f"{where} must be a number of seconds from {MIN_LEASE_TIMEOUT:g} to "
+            f"{MAX_LEASE_TIMEOUT:g}, got {value!r}: the heartbeat renews a lease every "
+            f"third of it, and a shorter lease can lapse under a live worker"
+        )
+    return float(value)
 
 
 def process_start_token(pid: int) -> str | None:
@@ -81,18 +114,72 @@ def register(
         )
 
 
-def heartbeat(storage: Storage, instance_id: str, lease_timeout: float) -> None:
-    """Renew the worker's heartbeat and the leases of the jobs it runs."""
+def heartbeat(
+    storage: Storage, instance_id: str, lease_timeout: float
+) -> tuple[float, set[str]]:
+    """Renew the worker's heartbeat and the leases of the jobs it runs.
+
+    Returns the new lease expiry and the claim ids renewed: a run of this worker
+    whose claim is not among them has lost its job.
+    """
     now = time.time()
+    until = now + lease_timeout
     with storage.write() as conn:
         conn.execute(
             "UPDATE gigq_workers SET heartbeat_epoch = ? WHERE instance_id = ?",
             (now, instance_id),
         )
+        rows = conn.execute(
+            f"UPDATE jobs SET lease_expires_at = ? WHERE {claims.RUNNING} AND lease_owner = ? "
+            "RETURNING claim_id",
+            (until, instance_id),
+        ).fetchall()
+    return until, {r[0] for r in rows}
+
+
+def record_child(storage: Storage, instance_id: str, pid: int) -> None:
+    """Record a job process started by a worker instance (before it gets a job)."""
+    token = process_start_token(pid)
+    with storage.write() as conn:
+        row = conn.execute(
+            "SELECT children FROM gigq_workers WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        known = _children(row[0] if row else None)
+        live = [c for c in known if process_alive(c[0], c[1])]
         conn.execute(
-            f"UPDATE jobs SET lease_expires_at = ? WHERE {claims.RUNNING} AND lease_owner = ?",
-            (now + lease_timeout, instance_id),
+            "UPDATE gigq_workers SET children = ? WHERE instance_id = ?",
+            (json.dumps([*live, [pid, token]]), instance_id),
         )
+
+
+def _children(text: str | None) -> list[tuple[int, str | None]]:
+    try:
+        return [(int(c[0]), c[1]) for c in json.loads(text)] if text else []
+    except (ValueError, TypeError, IndexError):
+        return []
+
+
+def _stop_children(storage: Storage, instance_id: str) -> bool:
+    """Kill the live job processes of a local worker instance; True once all are gone."""
+    with storage.read() as conn:
+        row = conn.execute(
+            "SELECT children FROM gigq_workers WHERE instance_id = ? AND host = ?",
+            (instance_id, HOST),
+        ).fetchone()
+    # Without a start token (no /proc) a pid cannot be told apart from a process that
+    # reused it: those are left to the job process's own lifeline, never killed.
+    live = [c for c in _children(row[0] if row else None)
+            if c[1] is not None and process_alive(*c)]
+    for pid, _ in live:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + _CHILD_EXIT_WAIT
+    while live and time.monotonic() < deadline:
+        time.sleep(0.02)
+        live = [c for c in live if process_alive(*c)]
+    return not live
 
 
 def unregister(storage: Storage, instance_id: str, reason: str) -> None:
@@ -125,6 +212,17 @@ def _has_expired_lease(storage: Storage, now: float) -> bool:
     return row is not None
 
 
+def _expired_local_owners(storage: Storage, now: float) -> list[str]:
+    with storage.read() as conn:
+        rows = conn.execute(
+            f"SELECT DISTINCT j.lease_owner FROM jobs j JOIN gigq_workers w "
+            f"ON w.instance_id = j.lease_owner WHERE j.{claims.RUNNING} AND w.host = ? "
+            "AND w.children IS NOT NULL AND j.lease_expires_at < ?",
+            (HOST, now),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def reap(storage: Storage) -> list[tuple[str, str]]:
     """Reclaim jobs of dead local workers and of expired leases.
 
@@ -135,6 +233,8 @@ def reap(storage: Storage) -> list[tuple[str, str]]:
     now = time.time()
     for instance_id, worker_id, pid in _dead_local_instances(storage, os.getpid()):
         reason = f"worker {worker_id} died (pid {pid} on {HOST} no longer exists)"
+        if not _stop_children(storage, instance_id):
+            continue  # its job process is still alive: never start a retry beside it
         with storage.write() as conn:
             for c in claims.running_claims(conn, "lease_owner = ?", (instance_id,)):
                 if claims.reclaim(conn, c, reason):
@@ -145,9 +245,15 @@ def reap(storage: Storage) -> list[tuple[str, str]]:
                 (now, instance_id),
             )
     if _has_expired_lease(storage, now):
+        # A local worker that stopped renewing (hung, paused) may still have job
+        # processes running the expired jobs: they go first (they stop themselves at
+        # the lease's end; this covers one that could not).
+        held = [i for i in _expired_local_owners(storage, now) if not _stop_children(storage, i)]
         with storage.write() as conn:
+            skip = f" AND COALESCE(lease_owner, '') NOT IN ({','.join('?' * len(held))})"
             expired = claims.running_claims(
-                conn, "(lease_expires_at IS NULL OR lease_expires_at < ?)", (now,)
+                conn, "(lease_expires_at IS NULL OR lease_expires_at < ?)" + (skip if held else ""),
+                (now, *held),
             )
             for c in expired:
                 reason = (

@@ -3,7 +3,10 @@
 ``ThreadRunner`` calls the function in the worker thread (fast; a timeout can be
 recorded but not enforced). ``ProcessRunner`` keeps one child process per worker
 thread (started with ``python -m gigq.job_process``, no fork) and kills it when a job
-runs past its timeout or must be abandoned.
+runs past its timeout or must be abandoned. The child dies with its worker (see
+:mod:`gigq.lifeline`) and stops its job itself when the job's lease lapses: the
+worker forwards each lease renewal, so a child whose worker is hung, paused or gone
+never runs on past the moment another worker may reclaim the job.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import importlib
 import inspect
 import json
 import os
+import queue
 import select
 import signal
 import struct
@@ -23,6 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from . import lifeline
 from .claims import Claim, Outcome
 from .job import encode_json
 from .job import main_script_module as _main_script_module
@@ -132,6 +137,8 @@ class ThreadRunner:
     """Runs jobs in the calling worker thread."""
 
     isolation = "thread"
+    # A thread cannot be killed: nothing is ever abandoned.
+    abandoned = False
 
     def __init__(self, allowed_modules: tuple[str, ...] | None) -> None:
         self.allowed_modules = allowed_modules
@@ -142,6 +149,9 @@ class ThreadRunner:
 
     def abandon(self) -> None:
         """Nothing to kill: a thread cannot be stopped from outside."""
+
+    def renew(self, lease_until: float) -> None:
+        """Nothing to tell: the lease of an in-process run is the worker's own."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -177,6 +187,20 @@ def _recv(fd: int) -> Any:
     return json.loads(_recv_exact(fd, size))
 
 
+# Exit code of a job process that stopped its job because the lease lapsed.
+LEASE_LAPSED_EXIT = 75
+# Seconds before the lease's end at which a job process stops its job: it must be gone
+# before another worker, comparing the same clock, may reclaim the job.
+_FENCE_MARGIN_MAX = 1.0
+# The longest single wait in select() (larger timeouts overflow it).
+_MAX_WAIT = 3600.0
+
+
+def fence_time(lease_until: float, lease_timeout: float) -> float:
+    """When a job process must stop a job whose lease ends at ``lease_until``."""
+    return lease_until - min(_FENCE_MARGIN_MAX, lease_timeout / 10)
+
+
 def _signal_name(code: int) -> str:
     try:
         return signal.Signals(-code).name
@@ -194,8 +218,18 @@ class ProcessRunner:
 
     isolation = "process"
 
-    def __init__(self, allowed_modules: tuple[str, ...] | None) -> None:
+    def __init__(
+        self,
+        allowed_modules: tuple[str, ...] | None,
+        lease_timeout: float,
+        on_spawn: Callable[[int], None] | None = None,
+    ) -> None:
         self.allowed_modules = allowed_modules
+        self.lease_timeout = lease_timeout
+        # Called with a new child's pid before it is given a job (the worker records it,
+        # so that a reclaim on this host can make sure it is gone first).
+        self.on_spawn = on_spawn
+        self._busy = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._to_child = -1
         self._from_child = -1
@@ -207,15 +241,20 @@ class ProcessRunner:
         from_child_r, from_child_w = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gigq.job_process", str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w),
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
+        try:
+            proc = lifeline.spawn(
+                [sys.executable, "-m", "gigq.job_process", str(to_child_r), str(from_child_w),
+                 str(os.getpid())],
+                pass_fds=(to_child_r, from_child_w),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
         self._proc, self._to_child, self._from_child = proc, to_child_w, from_child_r
+        if self.on_spawn is not None:
+            self.on_spawn(proc.pid)
 
     def _discard(self) -> str:
         """Kill and reap the child; return how it ended."""
@@ -235,6 +274,8 @@ class ProcessRunner:
         code = proc.wait()
         if code < 0:
             return f"killed by {_signal_name(code)}"
+        if code == LEASE_LAPSED_EXIT:
+            return "stopped itself: the job's lease lapsed without a renewal from the worker"
         return f"exit code {code}"
 
     def run(self, claim: Claim, parent_results: dict[str, Any] | None) -> Outcome:
@@ -250,21 +291,33 @@ class ProcessRunner:
                     self._discard()
                 self._spawn()
             from_child = self._from_child
+            fence = fence_time(claim.started + self.lease_timeout, self.lease_timeout)
             try:
-                _send(self._to_child, [claim.module, claim.function, claim.params,
-                                       parent_results, claim.pass_parent_results])
+                _send(self._to_child, ["job", claim.module, claim.function, claim.params,
+                                       parent_results, claim.pass_parent_results, fence])
             except OSError:
                 how = self._discard()
                 return Outcome("failed", error=f"job process was not running ({how})")
+            self._busy = True
+        try:
+            return self._await(claim, from_child)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _await(self, claim: Claim, from_child: int) -> Outcome:
         deadline = claim.deadline
         while True:
-            wait = None if deadline is None else max(deadline - time.time(), 0)
+            wait = _MAX_WAIT if deadline is None else min(max(deadline - time.time(), 0),
+                                                          _MAX_WAIT)
             try:
                 ready, _, _ = select.select([from_child], [], [], wait)
             except (OSError, ValueError):
                 ready = [from_child]
             if ready:
                 break
+            if deadline is None or time.time() < deadline:
+                continue
             with self._lock:
                 how = self._discard()
             return Outcome(
@@ -285,11 +338,26 @@ class ProcessRunner:
         return Outcome(kind, error=payload)
 
     def abandon(self) -> None:
-        """Kill the child now (shutdown): the running job is handed back elsewhere."""
+        """Kill the child now: its job is handed back, or is no longer ours to run."""
         with self._lock:
             self._abandoned = True
             if self._proc is not None and self._proc.poll() is None:
                 self._proc.kill()
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the current job's child was killed by :meth:`abandon`."""
+        return self._abandoned
+
+    def renew(self, lease_until: float) -> None:
+        """Tell the child running a job that its lease now lasts until ``lease_until``."""
+        with self._lock:
+            if not self._busy or self._to_child < 0:
+                return
+            try:
+                _send(self._to_child, ["lease", fence_time(lease_until, self.lease_timeout)])
+            except OSError:
+                pass  # the child is gone; run() finds out and reports how
 
     def close(self) -> None:
         """Stop the child process."""
@@ -298,28 +366,84 @@ class ProcessRunner:
                 self._discard()
 
 
-def child_main(read_fd: int, write_fd: int) -> None:
-    """Loop of the job process: receive a job, run it, send back the outcome."""
+class _Fence:
+    """When the running job must stop (epoch seconds; None while idle)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.at: float | None = None
+
+
+def _child_reader(read_fd: int, inbox: queue.SimpleQueue[Any], fence: _Fence) -> None:
+    """Read the worker's messages; exit the process when the worker is gone or the
+    running job's lease lapses."""
+    while True:
+        with fence.lock:
+            at = fence.at
+        wait = _MAX_WAIT if at is None else min(max(at - time.time(), 0), _MAX_WAIT)
+        try:
+            ready, _, _ = select.select([read_fd], [], [], wait)
+        except InterruptedError:
+            continue
+        if not ready:
+            with fence.lock:
+                lapsed = fence.at is not None and time.time() >= fence.at
+            if lapsed:
+                print("gigq job process: the job's lease lapsed without a renewal from the "
+                      "worker (hung, paused or gone): stopping the job", file=sys.stderr,
+                      flush=True)
+                os._exit(LEASE_LAPSED_EXIT)
+            continue
+        try:
+            message = _recv(read_fd)
+        except (EOFError, OSError, ValueError):
+            # The worker died or let go of us: nobody would record this job's outcome.
+            os._exit(0)
+        if message[0] == "lease":
+            with fence.lock:
+                if fence.at is not None:
+                    fence.at = message[1]
+            continue
+        with fence.lock:
+            fence.at = message[-1]
+        inbox.put(message[1:-1])
+
+
+def child_main(read_fd: int, write_fd: int, parent_pid: int | None = None) -> None:
+    """Loop of the job process: receive a job, run it, send back the outcome.
+
+    The process ends when its worker dies (parent-death signal, or EOF on the pipe
+    from the worker) and when the running job's lease lapses.
+    """
     # The worker handles SIGINT/SIGTERM; the child must not die of a Ctrl-C meant
     # for the whole process group before the worker decides what to do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is not None:
+        lifeline.arm_parent_death_signal(signal.SIGKILL, parent_pid)
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    fence = _Fence()
+    threading.Thread(target=_child_reader, args=(read_fd, inbox, fence),
+                     name="gigq-job-lifeline", daemon=True).start()
     while True:
-        try:
-            module, name, params, parent_results, mode = _recv(read_fd)
-        except EOFError:
-            return
+        module, name, params, parent_results, mode = inbox.get()
         try:
             func = load_function(module, name)
             result = call_job(func, params, parent_results, mode)
         except BaseException as exc:
             traceback.print_exc()
-            _send(write_fd, ["failed", _error_text(exc)])
+            _finish(fence, write_fd, ["failed", _error_text(exc)])
             continue
         try:
             payload = None if result is None else encode_json(result, "the job's result")
         except ValueError as exc:
-            _send(write_fd, ["fatal", f"job returned a result that cannot be stored: {exc}"])
+            _finish(fence, write_fd,
+                    ["fatal", f"job returned a result that cannot be stored: {exc}"])
             continue
-        _send(write_fd, ["ok", payload])
+        _finish(fence, write_fd, ["ok", payload])
 
+
+def _finish(fence: _Fence, write_fd: int, message: list[Any]) -> None:
+    with fence.lock:
+        fence.at = None
+    _send(write_fd, message)

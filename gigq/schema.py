@@ -17,7 +17,7 @@ from datetime import datetime
 from .errors import DatabaseFileError
 from .storage import MEMORY, Storage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # 0.5.x columns, in their order; a database written by 0.5.0 may lack the last three.
 LEGACY_JOB_COLUMNS = (
@@ -105,7 +105,8 @@ CREATE TABLE IF NOT EXISTS gigq_workers (
     stop_reason TEXT,
     concurrency INTEGER NOT NULL,
     isolation TEXT NOT NULL,
-    queues TEXT
+    queues TEXT,
+    children TEXT
 );
 """
 
@@ -236,6 +237,9 @@ def _create_or_upgrade(conn: sqlite3.Connection) -> None:
     for statement in (_TABLES + _INDEXES).split(";"):
         if statement.strip():
             conn.execute(statement)
+    # Schema 2: the pids of each worker's job processes (JSON list of [pid, start]).
+    if "children" not in _columns(conn, "gigq_workers"):
+        conn.execute("ALTER TABLE gigq_workers ADD COLUMN children TEXT")
     for trigger in _TRIGGERS.split("END;"):
         if trigger.strip():
             conn.execute(trigger + "END;")

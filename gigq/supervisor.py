@@ -4,12 +4,15 @@
 in its own process group, so a Ctrl-C in the terminal reaches the supervisor only,
 which forwards exactly one SIGTERM to every child (a graceful stop). A child that
 dies is restarted with a growing pause; a child that keeps dying makes the
-supervisor give up loudly, stop the others and exit non-zero.
+supervisor give up loudly, stop the others and exit non-zero. A child never runs
+unsupervised: when the supervisor dies (even by SIGKILL) each child gets a SIGTERM
+and stops gracefully (see :mod:`gigq.supervised`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +23,9 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger("gigq.supervisor")
 
+# How a supervised child finds its supervisor (read by gigq.supervised).
+SUPERVISOR_PID_ENV = "GIGQ_SUPERVISOR_PID"
+SUPERVISOR_FD_ENV = "GIGQ_SUPERVISOR_FD"
 # A child that lived this long was healthy: its next crash starts the backoff over.
 HEALTHY_AFTER = 60.0
 MAX_BACKOFF = 30.0
@@ -34,6 +40,7 @@ class _Slot:
     backoff: float = 0.5
     restart_at: float | None = None
     crashes: deque[float] = field(default_factory=deque)
+    lifeline: int = -1
 
 
 class Supervisor:
@@ -65,7 +72,21 @@ class Supervisor:
         self.gave_up = False
 
     def _start(self, slot: _Slot) -> None:
-        slot.proc = subprocess.Popen(slot.argv, start_new_session=True)
+        # The lifeline: the child holds the read end; it reads EOF when we die.
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, SUPERVISOR_PID_ENV: str(os.getpid()),
+               SUPERVISOR_FD_ENV: str(read_fd)}
+        try:
+            slot.proc = subprocess.Popen(slot.argv, start_new_session=True, env=env,
+                                         pass_fds=(read_fd,))
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        if slot.lifeline >= 0:
+            os.close(slot.lifeline)
+        slot.lifeline = write_fd
         slot.started = time.monotonic()
         slot.restart_at = None
         logger.info("Started worker process %d (pid %d)", slot.index, slot.proc.pid)
@@ -98,6 +119,10 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            for slot in self.slots:
+                if slot.lifeline >= 0:
+                    os.close(slot.lifeline)
+                    slot.lifeline = -1
         return 1 if self.gave_up else 0
 
     def _tick(self) -> bool:
@@ -159,8 +184,9 @@ class Supervisor:
 
 
 def child_command(global_args: Sequence[str], worker_args: Sequence[str]) -> list[str]:
-    """The command line of one child: ``python -m gigq.cli GLOBAL worker ARGS``."""
-    return [sys.executable, "-m", "gigq.cli", *global_args, "worker", *worker_args]
+    """The command line of one child: ``python -m gigq.supervised GLOBAL worker ARGS``
+    (``gigq``'s command line, in a process that stops when its supervisor dies)."""
+    return [sys.executable, "-m", "gigq.supervised", *global_args, "worker", *worker_args]
 
 
 def strip_option(argv: Sequence[str], *names: str) -> list[str]:

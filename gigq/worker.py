@@ -82,6 +82,8 @@ class _ActiveRun:
     claim: Claim
     runner: ThreadRunner | ProcessRunner
     timed_out: bool = False
+    # The heartbeat found the job no longer held by this run (reclaimed elsewhere).
+    lost: bool = False
 
 
 class Worker:
@@ -118,8 +120,7 @@ class Worker:
             raise SettingsError(
                 f"invalid isolation {isolation!r}; valid values: {', '.join(ISOLATION_MODES)}"
             )
-        if not isinstance(lease_timeout, (int, float)) or lease_timeout <= 0:
-            raise SettingsError(f"lease_timeout must be seconds > 0, got {lease_timeout!r}")
+        lease_timeout = leases.check_lease_timeout(lease_timeout)
         if shutdown_timeout is not None:
             validation.seconds(shutdown_timeout, "shutdown_timeout (None = wait for ever)",
                                error=SettingsError)
@@ -140,7 +141,7 @@ class Worker:
         self.polling_interval = polling_interval
         self.concurrency = concurrency
         self.isolation = isolation
-        self.lease_timeout = float(lease_timeout)
+        self.lease_timeout = lease_timeout
         self.shutdown_timeout = shutdown_timeout
         self.allowed_modules = tuple(allowed_modules) if allowed_modules is not None else None
         self.burst = burst
@@ -304,8 +305,12 @@ class Worker:
         if state is None:
             index = getattr(self._local, "index", 0)
             wid = self._thread_worker_id(index)
-            runner_cls = ProcessRunner if self.isolation == "process" else ThreadRunner
-            runner = runner_cls(self.allowed_modules)
+            runner: ThreadRunner | ProcessRunner
+            if self.isolation == "process":
+                runner = ProcessRunner(self.allowed_modules, self.lease_timeout,
+                                       self._record_child)
+            else:
+                runner = ThreadRunner(self.allowed_modules)
             self._runners.append(runner)
             state = (wid, runner, logging.getLogger(f"gigq.worker.{wid}"))
             self._local.state = state
@@ -559,7 +564,36 @@ class Worker:
                                 "edited outside GigQ)", fixed)
 
     def _heartbeat(self) -> None:
-        leases.heartbeat(self._storage, self._instance_id, self.lease_timeout)
+        with self._runs_lock:
+            before = list(self._runs.values())
+        until, renewed = leases.heartbeat(self._storage, self._instance_id, self.lease_timeout)
+        for run in before:
+            if run.claim.claim_id in renewed:
+                run.runner.renew(until)
+            else:
+                self._lease_lost(run)
+
+    def _lease_lost(self, run: _ActiveRun) -> None:
+        """A running attempt's job was taken from it: stop the attempt (a job process is
+        killed; an in-process call cannot be, and its outcome is discarded)."""
+        with self._runs_lock:
+            current = any(r is run for r in self._runs.values())
+        if not current or run.lost or run.timed_out or run.runner.abandoned:
+            return  # finished, already known, or given up by this worker itself
+        run.lost = True
+        self.logger.error(
+            "Job %s: attempt %d lost its lease (the job was reclaimed: this worker did not "
+            "renew it in time); %s", run.claim.id, run.claim.attempt,
+            "killing its job process" if run.runner.isolation == "process"
+            else "its outcome will be discarded",
+        )
+        run.runner.abandon()
+
+    def _record_child(self, pid: int) -> None:
+        self._with_storage_retry(
+            lambda: leases.record_child(self._storage, self._instance_id, pid),
+            "record a job process",
+        )
 
     # -- shutdown ------------------------------------------------------------
 
