@@ -35,6 +35,16 @@ class JobRefused(Exception):
     """The job may never run here (e.g. module not allowed); fails without retry."""
 
 
+class ShutdownInterrupt(KeyboardInterrupt):
+    """The worker's own signal-driven shutdown, raised into a job it runs in the main
+    thread: the job is handed back. A ``KeyboardInterrupt`` or ``SystemExit`` the
+    job's code raises itself is a failed attempt of that job instead."""
+
+# Longest single wait for a child's answer: select() refuses very large timeouts
+# (e.g. a job timeout of 1e10 s), so a long wait is made of several.
+_MAX_SELECT_WAIT = 3600.0
+
+
 def check_allowed(module: str, allowed_modules: tuple[str, ...] | None) -> None:
     """Raise :class:`JobRefused` unless ``module`` is under an allowed prefix."""
     if allowed_modules is None:
@@ -111,13 +121,19 @@ def run_in_this_thread(
     parent_results: dict[str, Any] | None,
     allowed_modules: tuple[str, ...] | None,
 ) -> Outcome:
-    """Run a job here and now; ``KeyboardInterrupt``/``SystemExit`` propagate."""
+    """Run a job here and now; only :class:`ShutdownInterrupt` propagates."""
     try:
         check_allowed(claim.module, allowed_modules)
         func = load_function(claim.module, claim.function)
         result = call_job(func, claim.params, parent_results, claim.pass_parent_results)
     except JobRefused as exc:
         return Outcome("fatal", error=str(exc))
+    except ShutdownInterrupt:
+        raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # The job's own sys.exit() or raise: that attempt failed, the worker goes on.
+        detail = f" ({exc})" if str(exc) else ""
+        return Outcome("failed", error=f"the job raised {type(exc).__name__}{detail}")
     except Exception as exc:
         return Outcome("failed", error=_error_text(exc))
     if result is None:
@@ -260,11 +276,15 @@ class ProcessRunner:
         while True:
             wait = None if deadline is None else max(deadline - time.time(), 0)
             try:
-                ready, _, _ = select.select([from_child], [], [], wait)
+                ready, _, _ = select.select(
+                    [from_child], [], [], None if wait is None else min(wait, _MAX_SELECT_WAIT)
+                )
             except (OSError, ValueError):
                 ready = [from_child]
             if ready:
                 break
+            if deadline is not None and time.time() < deadline:
+                continue
             with self._lock:
                 how = self._discard()
             return Outcome(
