@@ -344,6 +344,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.once:
         try:
             processed = worker.process_one()
+        except KeyboardInterrupt:  # SIGINT/SIGTERM during the job: it was handed back
+            print("Worker stopped by user.")
+            return 0
         finally:
             worker.close()
         print("Processed one job." if processed else "No jobs available to process.")
@@ -353,6 +356,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.start()
     except KeyboardInterrupt:
         print("Worker stopped by user.")
+    if worker.stranded:
+        print(f"{worker.stranded} job(s) wait on parents that failed, timed out or were "
+              "cancelled; they run once those parents are requeued.")
+    if worker.failure:
+        # Non-zero so that a supervisor (systemd, --processes) restarts the worker.
+        print(f"Error: {worker.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
