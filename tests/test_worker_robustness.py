@@ -106,6 +106,20 @@ def test_a_job_calling_sys_exit_fails_and_the_burst_worker_drains_the_rest(db_pa
     assert [q.get_status(j)["status"] for j in others] == ["completed"] * 3
 
 
+def test_a_job_calling_sys_exit_under_processes_fails_once_per_attempt(db_path):
+    q = JobQueue(db_path)
+    exiting = q.submit(Job("exit", jobfns.noop, max_attempts=2))
+    _sql(db_path, "UPDATE jobs SET function_module = 'sys', function_name = 'exit' "
+         "WHERE id = ?", exiting)
+    after = q.submit(Job("n", jobfns.noop))
+    done = _burst(db_path, "--processes", "2")
+    assert done.returncode == 0, done.stderr
+    assert "exited with code" not in done.stderr  # no child stopped, none restarted
+    status = q.get_status(exiting)
+    assert status["status"] == "failed" and status["attempts"] == 2
+    assert q.get_status(after)["status"] == "completed"
+
+
 def test_a_job_raising_keyboard_interrupt_is_a_failed_attempt(db_path):
     q = JobQueue(db_path)
     job_id = q.submit(Job("ki", jobfns.raise_keyboard_interrupt, max_attempts=1))
