@@ -373,6 +373,10 @@ class Worker:
                 previous = None
                 if claim is None:
                     continue
+                if not self.running:  # stopped between claim and start: never started
+                    previous = (claim, Outcome("interrupted", error="worker stopped before "
+                                                                    "the job started"))
+                    break
                 previous = (claim, self._execute(claim))
             if previous is not None:
                 last, previous = previous, None
