@@ -285,6 +285,39 @@ def claim(
     return _claim_of_row(rows[0], claim_id, worker_id, now, now_iso)
 
 
+# Readers of one column of a job row: a value that cannot be used is described in
+# ``problems`` and replaced by the default.
+def _number(value: Any, default: float, column: str, problems: list[str]) -> float:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return value
+    problems.append(f"{column} {value!r} is not a number")
+    return default
+
+
+def _whole(value: Any, default: int, column: str, problems: list[str]) -> int:
+    got = _number(value, default, column, problems)
+    if isinstance(got, float) and not got.is_integer():
+        problems.append(f"{column} {value!r} is not a whole number")
+        return default
+    return int(got)
+
+
+def _decoded(text: Any, kind: type, column: str, problems: list[str]) -> Any:
+    if not text or text in ("{}", "[]"):
+        return kind()
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{column} are not valid JSON ({exc})")
+        return kind()
+    if not isinstance(value, kind):
+        problems.append(f"{column} must be a JSON {kind.__name__}, got {str(text)[:60]!r}")
+        return kind()
+    return value
+
+
 def _claim_of_row(
     row: Any, claim_id: str | None, worker_id: str, started: float, started_iso: str = "",
     decode_args: bool = True,
@@ -298,49 +331,20 @@ def _claim_of_row(
     (rowid, job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
      retry_delay, retry_backoff, pass_parent, queue) = row[:14]
     problems: list[str] = []
-
-    def number(value: Any, default: float, column: str) -> float:
-        if value is None:
-            return default
-        if isinstance(value, (int, float)):
-            return value
-        problems.append(f"{column} {value!r} is not a number")
-        return default
-
-    def whole(value: Any, default: int, column: str) -> int:
-        got = number(value, default, column)
-        if isinstance(got, float) and not got.is_integer():
-            problems.append(f"{column} {value!r} is not a whole number")
-            return default
-        return int(got)
-
-    def decoded(text: Any, kind: type, column: str) -> Any:
-        if not decode_args or not text or text in ("{}", "[]"):
-            return kind()
-        try:
-            value = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            problems.append(f"{column} are not valid JSON ({exc})")
-            return kind()
-        if not isinstance(value, kind):
-            problems.append(f"{column} must be a JSON {kind.__name__}, got {text[:60]!r}")
-            return kind()
-        return value
-
-    timeout_s = number(timeout, 0, "timeout")
+    timeout_s = _number(timeout, 0, "timeout", problems)
     return Claim(
         id=job_id,
         name=name,
         module=module,
         function=function,
-        params=decoded(params, dict, "params"),
-        dependencies=decoded(deps, list, "dependencies"),
-        attempt=whole(attempts, 0, "attempts"),
-        max_attempts=whole(max_attempts, 3, "max_attempts"),
+        params=_decoded(params, dict, "params", problems) if decode_args else {},
+        dependencies=_decoded(deps, list, "dependencies", problems) if decode_args else [],
+        attempt=_whole(attempts, 0, "attempts", problems),
+        max_attempts=_whole(max_attempts, 3, "max_attempts", problems),
         # Infinite or NaN (written by hand or by 0.5.x) means no timeout.
         timeout=timeout_s if timeout_s and math.isfinite(timeout_s) else None,
-        retry_delay=number(retry_delay, 0, "retry_delay") or 0,
-        retry_backoff=number(retry_backoff, 1.0, "retry_backoff") or 1.0,
+        retry_delay=_number(retry_delay, 0, "retry_delay", problems) or 0,
+        retry_backoff=_number(retry_backoff, 1.0, "retry_backoff", problems) or 1.0,
         pass_parent_results=_bool_or_none(pass_parent),
         queue=queue or DEFAULT_QUEUE,
         claim_id=claim_id,  # type: ignore[arg-type]  # None: set running outside GigQ

@@ -212,9 +212,11 @@ class Worker:
         # (the job is handed back), told apart from a KeyboardInterrupt of the job.
         previous = self._install_signal_handlers(interrupt=True)
         try:
-            self._run_and_settle(claim)
+            outcome = self._execute(claim)
         finally:
             self._restore_signal_handlers(previous)
+        self._with_storage_retry(lambda: self._settle_and_claim((claim, outcome), False),
+                                 "record a job")
         return True
 
     def start(self) -> None:
@@ -383,9 +385,7 @@ class Worker:
                 self._with_storage_retry(
                     lambda: self._settle_and_claim(last, False), "record a job"
                 )
-        except DatabaseCorruptError as exc:
-            self._fail(str(exc))
-        except GigQError as exc:  # storage trouble a burst run gave up waiting out
+        except GigQError as exc:  # a damaged file, or storage trouble a burst run gave up on
             self._fail(str(exc))
         except BaseException as exc:
             log.exception("Worker thread %s crashed", wid)
@@ -402,14 +402,17 @@ class Worker:
         self.stop()
 
     def _report_stranded(self) -> None:
-        with self._storage.read() as conn:
-            self.stranded = claims.stranded_jobs(conn, self._filter)
+        self.stranded = self._with_storage_retry(self._count_stranded, "count waiting jobs") or 0
         if self.stranded:
             self.logger.warning(
                 "Burst finished with %d job(s) still waiting on parents that failed, timed "
                 "out or were cancelled: they cannot run until those parents are requeued "
                 "(gigq list --status failed)", self.stranded,
             )
+
+    def _count_stranded(self) -> int:
+        with self._storage.read() as conn:
+            return claims.stranded_jobs(conn, self._filter)
 
     def _work_visible(self) -> bool:
         with self._storage.read() as conn:
@@ -468,11 +471,6 @@ class Worker:
                 conn, self._filter, wid, self._instance_id, self.lease_timeout, now
             )
 
-    def _run_and_settle(self, claim: Claim) -> None:
-        outcome = self._execute(claim)
-        self._with_storage_retry(lambda: self._settle_and_claim((claim, outcome), False),
-                                 "record a job")
-
     def _execute(self, claim: Claim) -> Outcome:
         """Run a claimed job and return how it ended (outcome not yet recorded)."""
         _, runner, log = self._thread_state()
@@ -520,9 +518,7 @@ class Worker:
             parent_results = self._with_storage_retry(
                 lambda: self._parent_results(claim), "read parent results"
             )
-        except GigQError:
-            raise
-        except Exception as exc:  # a parent's stored result that is not JSON
+        except ValueError as exc:  # a parent's stored result that is not JSON
             return Outcome("failed", error=f"could not read the results of its parents: {exc}")
         return runner.run(claim, parent_results)
 
