@@ -18,8 +18,9 @@ import jobfns
 import pytest
 from conftest import gigq_cli, run_cli, stop_process, wait_until
 
-from gigq import Job, JobQueue, SQLiteSettings, Worker
+from gigq import Job, JobQueue, SQLiteSettings, Worker, claims
 from gigq import worker as worker_module
+from gigq.claims import ALL_JOBS, Outcome
 
 # Generous: a run that should end ends in seconds; one that spins never does.
 ENDS_WITHIN = 90
@@ -175,6 +176,22 @@ def test_reclaiming_a_row_whose_retry_overflows_fails_it_once(db_path):
     assert "Worker service thread error" not in done.stderr
     status = q.get_status(job_id)
     assert status["status"] == "failed" and "lease expired" in status["error"]
+
+
+def test_a_result_sqlite_cannot_store_fails_the_job(db_path):
+    q = JobQueue(db_path)
+    job_id = q.submit(Job("big", jobfns.noop))
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    # SQLite refuses strings over this length ("string or blob too big").
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 2000)
+    conn.execute("BEGIN IMMEDIATE")
+    claim = claims.claim(conn, ALL_JOBS, "w", "owner", 30)
+    result = '"' + "x" * 5000 + '"'
+    assert claims.settle(conn, claim, Outcome("completed", result_json=result)) is True
+    conn.execute("COMMIT")
+    conn.close()
+    status = q.get_status(job_id)
+    assert status["status"] == "failed" and "too big" in status["error"]
 
 
 @pytest.mark.parametrize("timeout", ["1e10", "'inf'"])
