@@ -560,8 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds without heartbeat before another worker reclaims this "
                         f"worker's jobs (default: {DEFAULT_LEASE_TIMEOUT:g})")
     p.add_argument("--shutdown-timeout", type=float, default=None,
-                   help="on SIGTERM/SIGINT, seconds running jobs get to finish before they "
-                        f"are handed back (default: {DEFAULT_SHUTDOWN_TIMEOUT:g})")
+                   help="on SIGTERM/SIGINT, seconds running jobs get to finish before a "
+                        "job's child process (--isolation process) is killed and the job "
+                        "handed back; a job in a thread is waited for "
+                        f"(default: {DEFAULT_SHUTDOWN_TIMEOUT:g})")
     p.add_argument("--allow-module", action="append", metavar="PREFIX",
                    help="only run functions from modules under PREFIX (repeatable)")
     p.add_argument("--queue", action="append", metavar="NAME",

@@ -45,7 +45,8 @@ _TRANSIENT = (DatabaseBusyError, DiskFullError, DatabaseFileError)
 # query on the jobs table): the latency of waking up for another process's commit.
 _CHANGE_CHECK = 0.01
 _RECONCILE_EVERY = 30.0
-# Seconds running jobs get to finish after SIGTERM/stop() before they are handed back.
+# Seconds running jobs get to finish after SIGTERM/stop() before the child processes of
+# unfinished ones are killed and those jobs handed back (see Worker.stop).
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 # Seconds a --burst worker waits out one episode of storage trouble before it gives
 # up: a burst run must end, and a long-running worker (which waits for ever) is the
