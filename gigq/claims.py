@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import DatabaseCorruptError
 from .job import DEFAULT_QUEUE
 from .utils import iso_time
 
@@ -48,6 +50,9 @@ class Claim:
     # The job row's rowid: outcome writes find the row by it, not through the id index.
     rowid: int
     started_iso: str = ""
+    # Why this row cannot run (e.g. params that are not JSON): the worker fails the
+    # attempt for good without calling anything.
+    broken: str | None = None
 
     @property
     def attempts_left(self) -> bool:
@@ -261,49 +266,138 @@ def claim(
                             ).fetchall()
     if not rows:
         rowid = filt.multi_queue_target(conn, now)
+        if rowid is None and filt.claim_sql:
+            # The single statement claimed nothing. Normally its index read found no
+            # row; ask the index again to tell that apart from a damaged index.
+            rowid = filt.best_candidate(conn, now)
         if rowid is None:
             return None
         rows = conn.execute(_CLAIM_BY_ROWID_SQL, (*values, rowid)).fetchall()
         if not rows:
-            return None
+            # In this write transaction the claim index named row ``rowid`` as pending
+            # and the row is not: the index and the table disagree. Claiming again
+            # would find the same row for ever.
+            raise DatabaseCorruptError(
+                f"the database is damaged: its claim index lists job row {rowid} as "
+                "pending but the row is not; run 'gigq check' to see the damage, then "
+                "restore a backup or run REINDEX in sqlite3 before starting workers again"
+            )
+    return _claim_of_row(rows[0], claim_id, worker_id, now, now_iso)
+
+
+# Readers of one column of a job row: a value that cannot be used is described in
+# ``problems`` and replaced by the default.
+def _number(value: Any, default: float, column: str, problems: list[str]) -> float:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return value
+    problems.append(f"{column} {value!r} is not a number")
+    return default
+
+
+def _whole(value: Any, default: int, column: str, problems: list[str]) -> int:
+    got = _number(value, default, column, problems)
+    if isinstance(got, float) and not got.is_integer():
+        problems.append(f"{column} {value!r} is not a whole number")
+        return default
+    return int(got)
+
+
+def _decoded(text: Any, kind: type, column: str, problems: list[str]) -> Any:
+    if not text or text in ("{}", "[]"):
+        return kind()
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{column} are not valid JSON ({exc})")
+        return kind()
+    if not isinstance(value, kind):
+        problems.append(f"{column} must be a JSON {kind.__name__}, got {str(text)[:60]!r}")
+        return kind()
+    return value
+
+
+def _claim_of_row(
+    row: Any, claim_id: str | None, worker_id: str, started: float, started_iso: str = "",
+    decode_args: bool = True,
+) -> Claim:
+    """A :class:`Claim` of a job row (``_RETURNING``'s columns).
+
+    Rows can be written by GigQ 0.5.x or by hand: a value GigQ cannot read makes the
+    claim ``broken`` (the attempt then fails with the reason) instead of raising in
+    the middle of a worker's transaction.
+    """
     (rowid, job_id, name, module, function, params, deps, attempts, max_attempts, timeout,
-     retry_delay, retry_backoff, pass_parent, queue) = rows[0]
+     retry_delay, retry_backoff, pass_parent, queue) = row[:14]
+    problems: list[str] = []
+    timeout_s = _number(timeout, 0, "timeout", problems)
     return Claim(
         id=job_id,
         name=name,
         module=module,
         function=function,
-        params=json.loads(params) if params and params != "{}" else {},
-        dependencies=json.loads(deps) if deps and deps != "[]" else [],
-        attempt=attempts,
-        max_attempts=max_attempts if max_attempts is not None else 3,
-        timeout=timeout or None,
-        retry_delay=retry_delay or 0,
-        retry_backoff=retry_backoff or 1.0,
+        params=_decoded(params, dict, "params", problems) if decode_args else {},
+        dependencies=_decoded(deps, list, "dependencies", problems) if decode_args else [],
+        attempt=_whole(attempts, 0, "attempts", problems),
+        max_attempts=_whole(max_attempts, 3, "max_attempts", problems),
+        # Infinite or NaN (written by hand or by 0.5.x) means no timeout.
+        timeout=timeout_s if timeout_s and math.isfinite(timeout_s) else None,
+        retry_delay=_number(retry_delay, 0, "retry_delay", problems) or 0,
+        retry_backoff=_number(retry_backoff, 1.0, "retry_backoff", problems) or 1.0,
         pass_parent_results=_bool_or_none(pass_parent),
         queue=queue or DEFAULT_QUEUE,
-        claim_id=claim_id,
+        claim_id=claim_id,  # type: ignore[arg-type]  # None: set running outside GigQ
         worker_id=worker_id,
-        started=now,
-        started_iso=now_iso,
+        started=started,
+        started_iso=started_iso,
         rowid=rowid,
+        broken="; ".join(problems) or None,
     )
 
 
+_PENDING_IN = "SELECT 1 FROM jobs INDEXED BY jobs_claimable WHERE status = 'pending' " \
+    "AND blocked_by = 0"
+_RUNNING_IN = "SELECT 1 FROM jobs INDEXED BY jobs_running WHERE status = 'running'"
+_WAITING_IN = "SELECT 1 FROM jobs INDEXED BY jobs_blocked WHERE blocked_by != 0 " \
+    "AND status = 'pending'"
 
 
 def has_unfinished_work(conn: sqlite3.Connection, filt: ClaimFilter = ALL_JOBS) -> bool:
-    """Read-only: is any job this filter serves pending (ready, delayed or waiting on
-    parents) or running?"""
+    """Read-only: is any job this filter serves pending (ready or delayed) or running,
+    or waiting on parents that can still complete?
+
+    A parent completes only through a job that is pending or running somewhere (in
+    any queue); when there is none, every waiting job waits for ever (see
+    :func:`stranded_jobs`) and does not count.
+    """
+    scope = filt.scope_sql
     return conn.execute(
-        f"SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_claimable "
-        f"WHERE status = 'pending' AND blocked_by = 0{filt.scope_sql}) "
-        f"OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_running "
-        f"WHERE status = 'running'{filt.scope_sql}) "
-        f"OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_blocked "
-        f"WHERE blocked_by != 0 AND status = 'pending'{filt.scope_sql})",
+        f"SELECT EXISTS ({_PENDING_IN}{scope}) OR EXISTS ({_RUNNING_IN}{scope}) "
+        f"OR (EXISTS ({_WAITING_IN}{scope}) "
+        f"AND (EXISTS ({_PENDING_IN}) OR EXISTS ({_RUNNING_IN})))",
         filt.scope_args * 3,
     ).fetchone()[0] == 1
+
+
+def stranded_jobs(conn: sqlite3.Connection, filt: ClaimFilter = ALL_JOBS) -> int:
+    """Read-only: how many jobs this filter serves wait on parents when no job is pending
+    or running anywhere, i.e. on parents that failed, timed out or were cancelled."""
+    if conn.execute(f"SELECT EXISTS ({_PENDING_IN}) OR EXISTS ({_RUNNING_IN})").fetchone()[0]:
+        return 0
+    return conn.execute(
+        f"SELECT COUNT(*) FROM jobs INDEXED BY jobs_blocked WHERE blocked_by != 0 "
+        f"AND status = 'pending'{filt.scope_sql}",
+        filt.scope_args,
+    ).fetchone()[0]
+
+
+def parent_results(conn: sqlite3.Connection, parent_ids: list[str]) -> dict[str, Any]:
+    """The stored results of ``parent_ids`` (None for a parent without one), decoded."""
+    marks = ",".join("?" * len(parent_ids))
+    rows = conn.execute(f"SELECT id, result FROM jobs WHERE id IN ({marks})", parent_ids)
+    by_id = {r[0]: r[1] for r in rows}
+    return {pid: (json.loads(by_id[pid]) if by_id.get(pid) else None) for pid in parent_ids}
 
 
 def has_ready_work(conn: sqlite3.Connection, filt: ClaimFilter) -> bool:
@@ -316,6 +410,23 @@ def retry_delay_for(claim: Claim) -> float:
     if not claim.retry_delay:
         return 0.0
     return float(claim.retry_delay) * float(claim.retry_backoff) ** max(claim.attempt - 1, 0)
+
+
+def _retry_time(claim: Claim, now: float) -> tuple[float, str | None]:
+    """``(ready_at, retry_after)`` of the next attempt, or ValueError naming the settings
+    when they put it beyond any date that can be stored (e.g. a huge backoff)."""
+    try:
+        delay = retry_delay_for(claim)
+        if not delay:
+            return 0, None
+        ready_at = now + delay
+        return ready_at, iso_time(ready_at)
+    except (ArithmeticError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"its retry could not be scheduled: retry_delay={claim.retry_delay!r} s x "
+            f"retry_backoff={claim.retry_backoff!r}^{max(claim.attempt - 1, 0)} is not a "
+            f"storable date ({exc})"
+        ) from None
 
 
 _RECORD_EXECUTION = (
@@ -337,11 +448,33 @@ def _record_execution(
     )
 
 
+# What can go wrong with one row's values while its outcome is written (a date out of
+# range, a value SQLite cannot bind): the job's own problem, not the database's.
+_ROW_VALUE_ERRORS = (ArithmeticError, ValueError, TypeError, sqlite3.InterfaceError,
+                     sqlite3.DataError, sqlite3.IntegrityError)
+
+
 def settle(
     conn: sqlite3.Connection, claim: Claim, outcome: Outcome, now: float | None = None
 ) -> bool:
-    """Record how an attempt ended. False if the claim was no longer current."""
+    """Record how an attempt ended. False if the claim was no longer current.
+
+    When the outcome itself cannot be written (its retry date overflows, its result
+    cannot be stored), the job fails for good with both errors: a row must never
+    stay ``running`` because its outcome could not be recorded.
+    """
     now = time.time() if now is None else now
+    try:
+        return _settle(conn, claim, outcome, now)
+    except _ROW_VALUE_ERRORS as exc:
+        # Each statement is atomic: whatever raised wrote nothing; the transaction
+        # goes on with the fallback.
+        first = outcome.error or f"attempt {outcome.kind}"
+        error = f"{first}; then recording that outcome failed: {exc}"
+        return _settle(conn, claim, Outcome("fatal", error=error), now)
+
+
+def _settle(conn: sqlite3.Connection, claim: Claim, outcome: Outcome, now: float) -> bool:
     now_iso = iso_time(now)
     kind = outcome.kind
     if kind == "interrupted":
@@ -365,9 +498,7 @@ def settle(
             release_children(conn, claim.id)
         execution_status = "completed"
     elif kind in ("failed", "timeout") and claim.attempts_left:
-        delay = retry_delay_for(claim)
-        ready_at = now + delay if delay else 0
-        retry_after = iso_time(ready_at) if delay else None
+        ready_at, retry_after = _retry_time(claim, now)
         updated = conn.execute(
             """
             UPDATE jobs SET status = 'pending', updated_at = ?, error = ?, worker_id = NULL,
@@ -487,13 +618,12 @@ def running_claims(
         """,
         args,
     ).fetchall()
+    now = time.time()
     return [
-        Claim(
-            rowid=r[0], id=r[1], name=r[2], module=r[3], function=r[4], params={},
-            dependencies=[], attempt=r[7] or 0, max_attempts=r[8] if r[8] is not None else 3,
-            timeout=r[9] or None, retry_delay=r[10] or 0, retry_backoff=r[11] or 1.0,
-            pass_parent_results=_bool_or_none(r[12]), queue=r[13] or DEFAULT_QUEUE,
-            claim_id=r[14], worker_id=r[15] or "", started=r[16] or time.time(),
+        _claim_of_row(
+            r, r[14], r[15] or "",
+            r[16] if isinstance(r[16], (int, float)) and math.isfinite(r[16]) else now,
+            decode_args=False,
         )
         for r in rows
     ]

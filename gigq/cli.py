@@ -413,6 +413,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.once:
         try:
             processed = worker.process_one()
+        except KeyboardInterrupt:  # SIGINT/SIGTERM during the job: it was handed back
+            print("Worker stopped by user.")
+            return 0
         finally:
             worker.close()
         print("Processed one job." if processed else "No jobs available to process.")
@@ -422,6 +425,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.start()
     except KeyboardInterrupt:
         print("Worker stopped by user.")
+    if worker.stranded:
+        print(f"{worker.stranded} job(s) wait on parents that failed, timed out or were "
+              "cancelled; they run once those parents are requeued.")
+    if worker.failure:
+        # Non-zero so that a supervisor (systemd, --processes) restarts the worker.
+        print(f"Error: {worker.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -631,8 +641,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds without heartbeat before another worker reclaims this "
                         f"worker's jobs (default: {DEFAULT_LEASE_TIMEOUT:g})")
     p.add_argument("--shutdown-timeout", type=float, default=None,
-                   help="on SIGTERM/SIGINT, seconds running jobs get to finish before they "
-                        f"are handed back (default: {DEFAULT_SHUTDOWN_TIMEOUT:g})")
+                   help="on SIGTERM/SIGINT, seconds running jobs get to finish before a "
+                        "job's child process (--isolation process) is killed and the job "
+                        "handed back; a job in a thread is waited for "
+                        f"(default: {DEFAULT_SHUTDOWN_TIMEOUT:g})")
     p.add_argument("--allow-module", action="append", metavar="PREFIX",
                    help="only run functions from modules under PREFIX (repeatable)")
     p.add_argument("--queue", action="append", metavar="NAME",

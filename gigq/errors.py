@@ -21,6 +21,11 @@ class DatabaseFileError(GigQError):
     """The database file cannot be used: missing directory, not SQLite, corrupt, read-only."""
 
 
+class DatabaseCorruptError(DatabaseFileError):
+    """The database file is damaged (a page or an index disagrees with the table);
+    waiting does not help: ``gigq check`` says what is wrong."""
+
+
 class DatabaseBusyError(GigQError):
     """The write lock could not be taken within the busy timeout."""
 

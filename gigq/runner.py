@@ -40,6 +40,12 @@ class JobRefused(Exception):
     """The job may never run here (e.g. module not allowed); fails without retry."""
 
 
+class ShutdownInterrupt(KeyboardInterrupt):
+    """The worker's own signal-driven shutdown, raised into a job it runs in the main
+    thread: the job is handed back. A ``KeyboardInterrupt`` or ``SystemExit`` the
+    job's code raises itself is a failed attempt of that job instead."""
+
+
 def check_allowed(module: str, allowed_modules: tuple[str, ...] | None) -> None:
     """Raise :class:`JobRefused` unless ``module`` is under an allowed prefix."""
     if allowed_modules is None:
@@ -116,13 +122,19 @@ def run_in_this_thread(
     parent_results: dict[str, Any] | None,
     allowed_modules: tuple[str, ...] | None,
 ) -> Outcome:
-    """Run a job here and now; ``KeyboardInterrupt``/``SystemExit`` propagate."""
+    """Run a job here and now; only :class:`ShutdownInterrupt` propagates."""
     try:
         check_allowed(claim.module, allowed_modules)
         func = load_function(claim.module, claim.function)
         result = call_job(func, claim.params, parent_results, claim.pass_parent_results)
     except JobRefused as exc:
         return Outcome("fatal", error=str(exc))
+    except ShutdownInterrupt:
+        raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # The job's own sys.exit() or raise: that attempt failed, the worker goes on.
+        detail = f" ({exc})" if str(exc) else ""
+        return Outcome("failed", error=f"the job raised {type(exc).__name__}{detail}")
     except Exception as exc:
         return Outcome("failed", error=_error_text(exc))
     if result is None:

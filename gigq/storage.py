@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from . import validation
-from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
+from .errors import (
+    DatabaseBusyError,
+    DatabaseCorruptError,
+    DatabaseFileError,
+    DiskFullError,
+    SettingsError,
+)
 
 MEMORY = ":memory:"
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
@@ -288,7 +294,7 @@ def translate_error(exc: sqlite3.Error, where: str) -> Exception:
             "database file it created, or move this file out of the way"
         )
     if "malformed" in msg or "corrupt" in msg:
-        return DatabaseFileError(
+        return DatabaseCorruptError(
             f"{where} is damaged ({exc}); run 'gigq --db {where} check' and restore it "
             "from a backup ('gigq backup' makes safe copies)"
         )

@@ -10,7 +10,6 @@ jobs of dead workers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -24,8 +23,15 @@ from typing import Any
 
 from . import claims, leases, validation
 from .claims import Claim, ClaimFilter, Outcome
-from .errors import DatabaseBusyError, DatabaseFileError, DiskFullError, SettingsError
-from .runner import ProcessRunner, ThreadRunner
+from .errors import (
+    DatabaseBusyError,
+    DatabaseCorruptError,
+    DatabaseFileError,
+    DiskFullError,
+    GigQError,
+    SettingsError,
+)
+from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner
 from .schema import ensure_schema
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 
@@ -39,10 +45,15 @@ _TRANSIENT = (DatabaseBusyError, DiskFullError, DatabaseFileError)
 # query on the jobs table): the latency of waking up for another process's commit.
 _CHANGE_CHECK = 0.01
 _RECONCILE_EVERY = 30.0
-# Seconds running jobs get to finish after SIGTERM/stop() before they are handed back.
+# Seconds running jobs get to finish after SIGTERM/stop() before the child processes of
+# unfinished ones are killed and those jobs handed back (see Worker.stop).
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 # Loop threads per worker: each holds a connection; beyond this, run more processes.
 MAX_CONCURRENCY = 1024
+# Seconds a --burst worker waits out one episode of storage trouble before it gives
+# up: a burst run must end, and a long-running worker (which waits for ever) is the
+# one to outlast a locked or full database.
+BURST_STORAGE_PATIENCE = 60.0
 
 
 # Config-file keys about how many processes run, not about one Worker.
@@ -94,7 +105,12 @@ class Worker:
     the call itself cannot be stopped. ``isolation="process"`` runs each job in a
     child process that is killed at the timeout. ``queues`` and the priority range
     restrict what this worker claims (default: every queue, every priority). With
-    ``burst=True``, :meth:`start` returns once no job is pending or running.
+    ``burst=True``, :meth:`start` returns once no job is pending or running (jobs
+    whose parents failed for good are counted in :attr:`stranded`).
+
+    When :meth:`start` returns because the worker could not go on (a worker thread
+    crashed, the database is damaged, a burst run gave up on storage trouble),
+    :attr:`failure` says why; it is None after a requested stop or a finished burst.
     """
 
     def __init__(
@@ -162,6 +178,8 @@ class Worker:
         self._service_stop = threading.Event()
         self._shutdown_deadline: float | None = None
         self._signals_seen = 0
+        self.failure: str | None = None
+        self.stranded = 0
 
     # -- public API ----------------------------------------------------------
 
@@ -193,19 +211,29 @@ class Worker:
         claim = self._with_storage_retry(self._claim_only, "claim a job")
         if claim is None:
             return False
-        self._run_and_settle(claim)
+        # The job runs in this thread: a SIGINT/SIGTERM now is the worker's shutdown
+        # (the job is handed back), told apart from a KeyboardInterrupt of the job.
+        previous = self._install_signal_handlers(interrupt=True)
+        try:
+            outcome = self._execute(claim)
+        finally:
+            self._restore_signal_handlers(previous)
+        self._with_storage_retry(lambda: self._settle_and_claim((claim, outcome), False),
+                                 "record a job")
         return True
 
     def start(self) -> None:
         """Process jobs until :meth:`stop` or SIGINT/SIGTERM.
 
         On the first signal the worker stops claiming and lets running jobs finish
-        within ``shutdown_timeout``; unfinished jobs are then handed back (pending
-        again, the attempt not counted). A second signal exits the process at once.
+        within ``shutdown_timeout``; see :meth:`stop` for what happens to the ones
+        that do not. A second signal exits the process at once.
         """
         self.running = True
         self._stop_event.clear()
         self._shutdown_deadline = None
+        self.failure = None
+        self.stranded = 0
         previous = self._install_signal_handlers()
         self.logger.info(
             "Worker %s starting (%d thread(s), %s isolation, %s)",
@@ -224,15 +252,30 @@ class Worker:
         try:
             while self.running and any(t.is_alive() for t in threads):
                 self._stop_event.wait(0.2)
+            finished = self.running  # every loop ended by itself: a finished burst
             self._drain(threads)
+            if finished and self.burst and self.failure is None:
+                self._report_stranded()
         finally:
             self.running = False
             self._restore_signal_handlers(previous)
-            self._shutdown_services("stopped")
-            self.logger.info("Worker %s stopped", self.worker_id)
+            self._shutdown_services("failed" if self.failure else "stopped")
+            if self.failure:
+                self.logger.error("Worker %s stopped: %s", self.worker_id, self.failure)
+            else:
+                self.logger.info("Worker %s stopped", self.worker_id)
 
     def stop(self) -> None:
-        """Stop claiming; :meth:`start` returns once running jobs finish or are handed back."""
+        """Stop claiming; :meth:`start` returns once running jobs have ended.
+
+        Jobs get ``shutdown_timeout`` seconds to finish. Then a job in a child process
+        (``isolation="process"``) is killed and handed back (pending again, the
+        attempt not counted). A job running in a thread of this process cannot be
+        stopped, so it is never handed back while its code runs: the worker keeps
+        renewing its lease, waits for the call to return and records its outcome.
+        To give up on such a job, end the process (a second SIGINT/SIGTERM, or a
+        kill); other workers then reclaim the job as a failed attempt.
+        """
         if self._shutdown_deadline is None and self.shutdown_timeout is not None:
             self._shutdown_deadline = time.monotonic() + self.shutdown_timeout
         self.running = False
@@ -320,7 +363,7 @@ class Worker:
 
     def _loop(self, index: int) -> None:
         self._local.index = index
-        _, _, log = self._thread_state()
+        wid, _, log = self._thread_state()
         previous: tuple[Claim, Outcome] | None = None
         try:
             while self.running:
@@ -339,19 +382,44 @@ class Worker:
                 previous = None
                 if claim is None:
                     continue
+                if not self.running:  # stopped between claim and start: never started
+                    previous = (claim, Outcome("interrupted", error="worker stopped before "
+                                                                    "the job started"))
+                    break
                 previous = (claim, self._execute(claim))
-        except (KeyboardInterrupt, SystemExit) as exc:
-            log.warning("A job raised %s: it was handed back; worker stopping",
-                        type(exc).__name__)
-        except BaseException:
-            log.exception("Worker thread %s crashed", self._thread_worker_id(index))
-            raise
-        finally:
             if previous is not None:
+                last, previous = previous, None
                 self._with_storage_retry(
-                    lambda p=previous: self._settle_and_claim(p, False), "record a job"
+                    lambda: self._settle_and_claim(last, False), "record a job"
                 )
+        except GigQError as exc:  # a damaged file, or storage trouble a burst run gave up on
+            self._fail(str(exc))
+        except BaseException as exc:
+            log.exception("Worker thread %s crashed", wid)
+            self._fail(f"worker thread {wid} crashed ({type(exc).__name__}: {exc}); "
+                       "its running job is reclaimed once this process has exited")
+        finally:
             self._storage.close_thread_connection()
+
+    def _fail(self, reason: str) -> None:
+        """The worker cannot go on: remember why (the first reason wins) and stop."""
+        if self.failure is None:
+            self.failure = reason
+            self.logger.error("%s; worker stopping", reason)
+        self.stop()
+
+    def _report_stranded(self) -> None:
+        self.stranded = self._with_storage_retry(self._count_stranded, "count waiting jobs") or 0
+        if self.stranded:
+            self.logger.warning(
+                "Burst finished with %d job(s) still waiting on parents that failed, timed "
+                "out or were cancelled: they cannot run until those parents are requeued "
+                "(gigq list --status failed)", self.stranded,
+            )
+
+    def _count_stranded(self) -> int:
+        with self._storage.read() as conn:
+            return claims.stranded_jobs(conn, self._filter)
 
     def _work_visible(self) -> bool:
         with self._storage.read() as conn:
@@ -410,14 +478,13 @@ class Worker:
                 conn, self._filter, wid, self._instance_id, self.lease_timeout, now
             )
 
-    def _run_and_settle(self, claim: Claim) -> None:
-        outcome = self._execute(claim)
-        self._with_storage_retry(lambda: self._settle_and_claim((claim, outcome), False),
-                                 "record a job")
-
     def _execute(self, claim: Claim) -> Outcome:
         """Run a claimed job and return how it ended (outcome not yet recorded)."""
         _, runner, log = self._thread_state()
+        if claim.broken:
+            error = f"the job's row cannot be run: {claim.broken}"
+            log.error("Job %s failed: %s", claim.id, error)
+            return Outcome("fatal", error=error)
         self.current_job_id = claim.id
         key = threading.get_ident()
         run = _ActiveRun(claim, runner)
@@ -426,10 +493,12 @@ class Worker:
         log.info("Processing job %s (%s), attempt %d", claim.id, claim.name, claim.attempt)
         started = time.perf_counter()
         try:
-            parent_results = self._parent_results(claim)
-            outcome = runner.run(claim, parent_results)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            handed_back = (claim, Outcome("interrupted", error=f"{type(exc).__name__} in job"))
+            outcome = self._run(claim, runner)
+        except ShutdownInterrupt:
+            # The worker's own SIGINT/SIGTERM reached the job's thread: the job's code
+            # has unwound (a child process is killed first), so it may be handed back.
+            runner.abandon()
+            handed_back = (claim, Outcome("interrupted", error="worker interrupted by a signal"))
             self._with_storage_retry(
                 lambda: self._settle_and_claim(handed_back, False), "hand back a job"
             )
@@ -451,37 +520,48 @@ class Worker:
             log.error("Job %s %s: %s", claim.id, outcome.kind, outcome.error)
         return outcome
 
+    def _run(self, claim: Claim, runner: ThreadRunner | ProcessRunner) -> Outcome:
+        try:
+            parent_results = self._with_storage_retry(
+                lambda: self._parent_results(claim), "read parent results"
+            )
+        except ValueError as exc:  # a parent's stored result that is not JSON
+            return Outcome("failed", error=f"could not read the results of its parents: {exc}")
+        return runner.run(claim, parent_results)
+
     def _parent_results(self, claim: Claim) -> dict[str, Any] | None:
         if not claim.dependencies or claim.pass_parent_results is False:
             return None
-        marks = ",".join("?" * len(claim.dependencies))
         with self._storage.read() as conn:
-            rows = conn.execute(
-                f"SELECT id, result FROM jobs WHERE id IN ({marks})", claim.dependencies
-            ).fetchall()
-        by_id = {r[0]: r[1] for r in rows}
-        return {
-            pid: (json.loads(by_id[pid]) if by_id.get(pid) else None)
-            for pid in claim.dependencies
-        }
+            return claims.parent_results(conn, claim.dependencies)
 
     # -- storage trouble -----------------------------------------------------
 
     def _with_storage_retry(self, action: Any, what: str) -> Any:
         """Run ``action``; wait out locks, a full disk or a briefly unusable file.
 
-        Logs once per episode and backs off; gives up only when the worker is
-        stopping (the lease mechanism then recovers what was not recorded).
+        Logs once per episode and backs off; gives up when the worker is stopping
+        (the lease mechanism then recovers what was not recorded) and, in a burst
+        run, after ``BURST_STORAGE_PATIENCE`` seconds (raising the last error). A
+        damaged file raises at once.
         """
         pause = 0.05
         episode_logged = False
+        episode_start = time.monotonic()
         while True:
             try:
                 result = action()
+            except DatabaseCorruptError:
+                raise  # waiting does not mend a damaged file
             except _TRANSIENT as exc:
                 if not episode_logged:
                     self.logger.warning("Could not %s, retrying: %s", what, exc)
                     episode_logged = True
+                if self.burst and time.monotonic() - episode_start > BURST_STORAGE_PATIENCE:
+                    raise type(exc)(
+                        f"gave up trying to {what} after {BURST_STORAGE_PATIENCE:g}s "
+                        f"(a --burst run ends rather than wait for ever): {exc}"
+                    ) from exc
                 if not self.running and (
                     what == "check for work"
                     or (self._shutdown_deadline is not None
@@ -598,7 +678,13 @@ class Worker:
     # -- shutdown ------------------------------------------------------------
 
     def _drain(self, threads: list[threading.Thread]) -> None:
-        """After a stop: wait for running jobs, then hand back what is left."""
+        """After a stop: wait for running jobs; past ``shutdown_timeout`` kill the child
+        processes of those that run in one, then wait for every loop to record its job.
+
+        A job's code running in one of this process's threads is never handed back:
+        its loop records the outcome when the call returns, and the service thread
+        keeps renewing its lease meanwhile.
+        """
         timeout = self.shutdown_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         for t in threads:
@@ -610,20 +696,25 @@ class Worker:
         with self._runs_lock:
             leftover = list(self._runs.values())
         for run in leftover:
-            self.logger.warning(
-                "Job %s still running after shutdown_timeout=%ss: handing it back",
-                run.claim.id, timeout,
-            )
-            run.runner.abandon()
-            self._with_storage_retry(
-                lambda r=run: self._hand_back(r.claim), "hand back a job"
-            )
+            if run.runner.isolation == "process":
+                self.logger.warning(
+                    "Job %s still running after shutdown_timeout=%ss: killing its process "
+                    "and handing it back", run.claim.id, timeout,
+                )
+                run.runner.abandon()  # its loop then records the hand-back
+            else:
+                self.logger.warning(
+                    "Job %s still running after shutdown_timeout=%ss: a call in a thread "
+                    "cannot be stopped, so the worker waits for it to return and keeps its "
+                    "lease (signal again to exit now; the job is then reclaimed)",
+                    run.claim.id, timeout,
+                )
+        for t in threads:
+            t.join()
 
-    def _hand_back(self, claim: Claim) -> None:
-        with self._storage.write() as conn:
-            claims.hand_back(conn, claim, "worker shut down before the job finished")
-
-    def _install_signal_handlers(self) -> dict[int, Any] | None:
+    def _install_signal_handlers(self, interrupt: bool = False) -> dict[int, Any] | None:
+        """SIGINT/SIGTERM stop the worker; with ``interrupt`` the first one also raises
+        :class:`ShutdownInterrupt` into the job running in the main thread."""
         if threading.current_thread() is not threading.main_thread():
             return None
         self._signals_seen = 0
@@ -638,6 +729,8 @@ class Worker:
                 "(send it again to exit at once)", signum, self.shutdown_timeout,
             )
             self.stop()
+            if interrupt:
+                raise ShutdownInterrupt(f"signal {signum}")
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):

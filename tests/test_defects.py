@@ -89,18 +89,16 @@ def test_a_locked_database_is_waited_out_not_taken_for_an_empty_queue(db_path):
     assert stats.busy_errors >= 1 and stats.lock_wait_max_s > 0
 
 
-def test_system_exit_inside_a_job_hands_it_back(db_path):
+def test_system_exit_inside_a_job_is_a_failed_attempt(db_path):
     q = JobQueue(db_path)
-    job_id = q.submit(Job("exit", jobfns.sleep_then, params={"seconds": 0}))
+    job_id = q.submit(Job("exit", jobfns.sleep_then, params={"seconds": 0}, max_attempts=1))
     with sqlite3.connect(db_path) as conn:  # make the function raise SystemExit
         conn.execute("UPDATE jobs SET function_module = 'sys', function_name = 'exit', "
                      "params = '{}' WHERE id = ?", (job_id,))
-    try:
-        Worker(db_path, allowed_modules=None).process_one()
-    except SystemExit:
-        pass
+    assert Worker(db_path, allowed_modules=None).process_one() is True  # nothing escapes
     status = q.get_status(job_id)
-    assert status["status"] == "pending" and status["attempts"] == 0
+    assert status["status"] == "failed" and status["attempts"] == 1
+    assert "SystemExit" in status["error"]
 
 
 def test_retry_after_is_cleared_on_success(db_path, tmp_path):

@@ -65,12 +65,14 @@ def test_sigterm_lets_the_running_job_finish_and_exits_zero(db_path, tmp_path):
     assert q.get_result(job_id) == "finished"
 
 
-def test_sigterm_hands_back_after_the_shutdown_timeout(db_path, tmp_path):
+def test_sigterm_hands_back_a_process_job_after_the_shutdown_timeout(db_path, tmp_path):
+    # A thread job is waited for instead (test_worker_robustness).
     q = JobQueue(db_path)
     marker, release = tmp_path / "started", tmp_path / "release"
     job_id = q.submit(Job("hang", jobfns.wait_for_file,
                           params={"path": str(release), "marker": str(marker)}))
-    proc = gigq_cli("--db", db_path, "worker", "--shutdown-timeout", "0.5",
+    proc = gigq_cli("--db", db_path, "worker", "--shutdown-timeout", "0.5", "--isolation",
+                    "process",
                     "--polling-interval", "0.1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_until(marker.exists, what="job start")
     assert stop_process(proc, signal.SIGTERM) == 0
