@@ -1,29 +1,63 @@
 """The raw SQLite commit-rate probe behind ``ceiling_ratio``.
 
-One connection, one thread, plain ``sqlite3``: ``BEGIN IMMEDIATE`` → insert one
-small row → ``COMMIT``, as fast as it goes, on a fresh database in the same
-location with the same journal mode, synchronous level and cache size as the
-trial. That is what the disk and SQLite allow for one write transaction per job;
-GigQ's jobs/s divided by it says how close the queue gets to that ceiling.
+One connection, one thread: ``BEGIN IMMEDIATE`` → insert one small row →
+``COMMIT``, as fast as it goes, on a fresh database in the same location with the
+same settings as the trial. The connection is opened by GigQ's own
+:class:`~gigq.storage.Storage`, so it gets exactly the PRAGMAs GigQ's connections
+get (journal mode, synchronous, cache size, ``wal_autocheckpoint``, ...). That is
+what the disk and SQLite allow for one write transaction per job; GigQ's jobs/s
+divided by it says how close the queue gets to that ceiling.
+
+One probe is noisy on a shared machine, so a run takes at least
+:data:`MIN_PROBES` probes of :data:`DEFAULT_SECONDS` each per location and
+settings, spread over its repetition rounds, and uses their median
+(:func:`summarise`); the spread (min and max) is stored next to it.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
-import sqlite3
+import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-DEFAULT_SECONDS = 0.3
+from gigq.storage import MEMORY, SQLiteSettings, Storage
+
+DEFAULT_SECONDS = 1.0
 MIN_COMMITS = 30
+# Probes per location and settings in a run: the median of these is the ceiling.
+MIN_PROBES = 5
 
 
 def probe_key(config: Mapping[str, Any]) -> tuple[Any, ...]:
     """Configurations sharing this key share a ceiling (location and SQLite settings)."""
     return (config["location"], config["journal_mode"], config["synchronous"],
             config["cache_size"])
+
+
+def probes_per_round(repeat: int) -> int:
+    """Probes to take in each of ``repeat`` rounds so a run has at least MIN_PROBES."""
+    return max(1, math.ceil(MIN_PROBES / max(repeat, 1)))
+
+
+class Ceiling:
+    """The ceiling of one location and settings: median of its probes, and spread."""
+
+    __slots__ = ("median", "low", "high", "probes")
+
+    def __init__(self, median: float, low: float, high: float, probes: int) -> None:
+        self.median, self.low, self.high, self.probes = median, low, high, probes
+
+
+def summarise(rates: Sequence[float]) -> Ceiling | None:
+    """Median, min and max of the successful probes (None if there are none)."""
+    good = [r for r in rates if r is not None and math.isfinite(r) and r > 0]
+    if not good:
+        return None
+    return Ceiling(statistics.median(good), min(good), max(good), len(good))
 
 
 def commit_rate(
@@ -39,29 +73,31 @@ def commit_rate(
     ``directory=None`` probes an in-memory database. Runs for ``seconds`` and at
     least ``min_commits`` commits; the probe's files are removed afterwards.
     """
+    settings = SQLiteSettings(journal_mode=journal_mode, synchronous=synchronous,
+                              cache_size=cache_size)
     workdir = None if directory is None else tempfile.mkdtemp(prefix="ceiling-", dir=directory)
-    target = ":memory:" if workdir is None else f"{workdir}/probe.db"
-    conn = sqlite3.connect(target, isolation_level=None)
+    storage = Storage(MEMORY if workdir is None else f"{workdir}/probe.db", settings)
+    conn = storage.connection()
     try:
-        if workdir is not None:
-            conn.execute(f"PRAGMA journal_mode = {journal_mode}")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        if cache_size is not None:
-            conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
-        conn.execute("CREATE TABLE probe (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        # IF NOT EXISTS / DROP: GigQ's in-memory database is shared per process.
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_probe "
+                     "(id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
         payload = "x" * 64  # about the size of a benchmark job's params
         commits = 0
         start = time.perf_counter()
         deadline = start + seconds
         while True:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO probe (payload) VALUES (?)", (payload,))
+            conn.execute("INSERT INTO bench_probe (payload) VALUES (?)", (payload,))
             conn.execute("COMMIT")
             commits += 1
             if commits >= min_commits and time.perf_counter() >= deadline:
                 break
-        return commits / (time.perf_counter() - start)
+        rate = commits / (time.perf_counter() - start)
+        if workdir is None:
+            conn.execute("DROP TABLE bench_probe")
+        return rate
     finally:
-        conn.close()
+        storage.close_thread_connection()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)

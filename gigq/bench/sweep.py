@@ -9,8 +9,10 @@
   their timed window lasts about ``target_seconds``: fast settings get more jobs,
   slow ones fewer, and every trial is long enough to measure. All repetitions
   (and all versions of an A/B run) of a configuration use the same job count.
-* The raw SQLite ceiling is probed once per location and settings in each
-  repetition round, just before the first trial that needs it.
+* The raw SQLite ceiling is probed per location and settings in each repetition
+  round, just before the first trial that needs it — enough probes per round that
+  the run has at least ``ceiling.MIN_PROBES`` — and every row carries the median
+  of all of them and their spread (min, max), filled in again when the run ends.
 * Results are saved after every trial: Ctrl-C (or a crash) keeps everything
   finished so far.
 
@@ -41,7 +43,7 @@ import pandas as pd
 
 from . import ceiling, metadata
 from .locations import Locations, Scratch
-from .metrics import METRICS
+from .metrics import METRICS, ceiling_ratio
 from .results import OUTCOME_COLUMNS, TRIAL_COLUMNS, Results, save
 from .space import AUTO, CONFIG_ORDER, MAX_AUTO_JOBS, MIN_AUTO_JOBS, Plan, SweepSpec, config_id
 from .trial import DEFAULT_TIMEOUT, Harness, TrialOutcome
@@ -140,7 +142,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
         return 0.0
     total = estimate_trial(plan.configs[0], spec, WARMUP_JOBS)
     keys = {ceiling.probe_key(c) for c in plan.configs}
-    total += len(keys) * spec.repeat * _PROBE_SECONDS
+    total += len(keys) * spec.repeat * ceiling.probes_per_round(spec.repeat) * _PROBE_SECONDS
     for config in plan.configs:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
             # A pilot, and for fast configurations (about half) a second one.
@@ -188,7 +190,9 @@ class Runner:
     versions: dict[str, str | None] = field(default_factory=lambda: {CURRENT: None})
     # config_id -> job count for "auto" configurations (filled by pilots).
     job_counts: dict[str, int] = field(default_factory=dict)
-    ceilings: dict[tuple[Any, ...], float] = field(default_factory=dict)
+    # probe_key -> every probe's commits/s so far (NaN: a failed probe).
+    ceilings: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
+    _probed: set[tuple[Any, ...]] = field(default_factory=set)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def interpreter(self, version: str) -> str | None:
@@ -239,17 +243,25 @@ class Runner:
             jobs = int(min(rate * target / 2, MAX_AUTO_JOBS))
         return rate
 
-    def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> float | None:
-        """This repetition round's ceiling for the configuration (probed on first use)."""
-        key = (*ceiling.probe_key(config), repetition)
-        if key not in self.ceilings:
-            try:
-                self.ceilings[key] = self.harness.probe(config)
-            except Exception:
-                # A ceiling is a normalisation aid; a failed probe leaves it empty.
-                self.ceilings[key] = math.nan
-        value = self.ceilings[key]
-        return None if math.isnan(value) else value
+    def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> ceiling.Ceiling | None:
+        """The ceiling of the configuration's location and settings: the median of
+        its probes so far, this repetition round's taken on first use."""
+        key = ceiling.probe_key(config)
+        if (*key, repetition) not in self._probed:
+            self._probed.add((*key, repetition))
+            rates = self.ceilings.setdefault(key, [])
+            for _ in range(ceiling.probes_per_round(self.spec.repeat)):
+                try:
+                    rates.append(self.harness.probe(config))
+                except Exception:
+                    # A ceiling is a normalisation aid; a failed probe leaves a gap.
+                    rates.append(math.nan)
+        return ceiling.summarise(self.ceilings[key])
+
+    def apply_ceilings(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Set every row's ceiling to the median (and spread) of all its probes."""
+        for row in rows:
+            fill_ceiling(row, ceiling.summarise(self.ceilings.get(ceiling.probe_key(row), [])))
 
     def warm_up(self, config: Mapping[str, Any]) -> TrialOutcome:
         """One unrecorded trial: imports, page cache and CPU clocks settle."""
@@ -261,17 +273,27 @@ class Runner:
         """Run one scheduled trial; return its row."""
         config = task.config
         jobs = self.size(config)
-        rate = self.ceiling_for(config, task.repetition)
+        probed = self.ceiling_for(config, task.repetition)
         started_at = metadata.now_iso()
         load = metadata.load_average()
-        outcome = self.harness.run(config, jobs=jobs, ceiling_rate=rate,
+        outcome = self.harness.run(config, jobs=jobs,
                                    interpreter=self.interpreter(task.version))
         if outcome.capabilities and task.version not in self.capabilities:
             self.capabilities[task.version] = outcome.capabilities
         row = make_row(task, outcome, started_at)
+        fill_ceiling(row, probed)
         # Other load on the machine explains outliers; recorded, never corrected for.
         row["load_1m"] = load[0] if load else None
         return row
+
+
+def fill_ceiling(row: dict[str, Any], probed: ceiling.Ceiling | None) -> None:
+    """A row's ceiling columns and ``ceiling_ratio`` from the probes' summary."""
+    median = probed.median if probed else None
+    row["ceiling_commits_per_sec"] = median
+    row["ceiling_min_commits_per_sec"] = probed.low if probed else None
+    row["ceiling_max_commits_per_sec"] = probed.high if probed else None
+    row["ceiling_ratio"] = ceiling_ratio(row.get("jobs_per_sec"), median)
 
 
 def make_row(task: Task, outcome: TrialOutcome, started_at: str) -> dict[str, Any]:
@@ -421,6 +443,7 @@ def run_plan(
         interrupted = True
     finally:
         scratch.cleanup()
+        runner.apply_ceilings(rows)
         results.rows = rows_frame(rows)
         _record_versions(results, runner)
         results.spec["interrupted"] = interrupted
