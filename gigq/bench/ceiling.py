@@ -60,6 +60,12 @@ def summarise(rates: Sequence[float]) -> Ceiling | None:
     return Ceiling(statistics.median(good), min(good), max(good), len(good))
 
 
+def probe_storage(path: str, settings: SQLiteSettings) -> Storage:
+    """The probe's database, opened as GigQ opens its own (not the process-wide
+    shared instance: the probe closes its connection when done)."""
+    return Storage(path, settings)
+
+
 def commit_rate(
     directory: str | None,
     journal_mode: str,
@@ -76,7 +82,7 @@ def commit_rate(
     settings = SQLiteSettings(journal_mode=journal_mode, synchronous=synchronous,
                               cache_size=cache_size)
     workdir = None if directory is None else tempfile.mkdtemp(prefix="ceiling-", dir=directory)
-    storage = Storage(MEMORY if workdir is None else f"{workdir}/probe.db", settings)
+    storage = probe_storage(MEMORY if workdir is None else f"{workdir}/probe.db", settings)
     conn = storage.connection()
     try:
         # IF NOT EXISTS / DROP: GigQ's in-memory database is shared per process.
