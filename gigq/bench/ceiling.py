@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from gigq.storage import MEMORY, SQLiteSettings, Storage
 
@@ -43,13 +43,13 @@ def probes_per_round(repeat: int) -> int:
     return max(1, math.ceil(MIN_PROBES / max(repeat, 1)))
 
 
-class Ceiling:
+class Ceiling(NamedTuple):
     """The ceiling of one location and settings: median of its probes, and spread."""
 
-    __slots__ = ("median", "low", "high", "probes")
-
-    def __init__(self, median: float, low: float, high: float, probes: int) -> None:
-        self.median, self.low, self.high, self.probes = median, low, high, probes
+    median: float
+    low: float
+    high: float
+    probes: int
 
 
 def summarise(rates: Sequence[float]) -> Ceiling | None:
