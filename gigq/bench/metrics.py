@@ -28,12 +28,17 @@ METRICS: dict[str, Metric] = {
         Metric("jobs_per_sec", "jobs/s", True,
                "completed jobs / time from the start barrier to the last completion"),
         Metric("submit_per_sec", "jobs/s", True, "jobs submitted / submit phase time"),
-        Metric("wait_p50_ms", "ms", False, "median of started - created"),
-        Metric("wait_p95_ms", "ms", False, "95th percentile of started - created"),
-        Metric("wait_p99_ms", "ms", False, "99th percentile of started - created"),
-        Metric("end_to_end_p50_ms", "ms", False, "median of completed - created"),
-        Metric("end_to_end_p95_ms", "ms", False, "95th percentile of completed - created"),
-        Metric("end_to_end_p99_ms", "ms", False, "99th percentile of completed - created"),
+        Metric("wait_p50_ms", "ms", False, "median of started - created (steady mode)"),
+        Metric("wait_p95_ms", "ms", False,
+               "95th percentile of started - created (steady mode)"),
+        Metric("wait_p99_ms", "ms", False,
+               "99th percentile of started - created (steady mode)"),
+        Metric("end_to_end_p50_ms", "ms", False,
+               "median of completed - created (steady mode)"),
+        Metric("end_to_end_p95_ms", "ms", False,
+               "95th percentile of completed - created (steady mode)"),
+        Metric("end_to_end_p99_ms", "ms", False,
+               "99th percentile of completed - created (steady mode)"),
         Metric("lock_wait_share", "fraction", False,
                "time workers spent waiting for the write lock / total worker thread time"),
         Metric("lock_wait_p99_ms", "ms", False,
@@ -74,6 +79,20 @@ def metric(name: str) -> Metric:
 LOCK_WAIT_MIN_BUCKET = 10
 
 
+# Latency is measured in steady mode only. In a drain every job is created before
+# the worker processes exist, so a job's wait is its place in the backlog plus the
+# workers' start-up: it measures the job count and `import gigq`, not the queue.
+LATENCY_METRICS = tuple(f"{name}_p{q}_ms" for name in ("wait", "end_to_end")
+                        for q in (50, 95, 99))
+
+# A drain trial is too short to trust (flagged, still recorded) when its threads ran
+# fewer jobs each than this, or its timed window was shorter than TRUST_MIN_SECONDS:
+# the threads' start-up (up to a job each, on 64 threads ~1 s) and the last jobs'
+# tail then weigh on the rate. space.auto_job_count sizes well above it.
+TRUST_JOBS_PER_THREAD = 20
+TRUST_MIN_SECONDS = 0.5
+
+
 class JobRecord(NamedTuple):
     """One job as the trial found it in the database (epoch seconds)."""
 
@@ -109,6 +128,8 @@ class TrialData:
     failures: list[str] = field(default_factory=list)
     # Bytes of the database file (and its WAL, if any) when the trial ended.
     db_bytes: int | None = None
+    # "drain" or "steady": latency is measured in steady mode only.
+    mode: str = "drain"
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -159,6 +180,22 @@ def latency(data: TrialData) -> dict[str, float | None]:
         for q in (50, 95, 99):
             out[f"{name}_p{q}_ms"] = percentile(values, q)
     return out
+
+
+def too_short(data: TrialData, duration: float | None) -> str | None:
+    """Why a drain trial is too short to trust its rate, or None: its threads ran
+    fewer than TRUST_JOBS_PER_THREAD jobs each, or its window was under
+    TRUST_MIN_SECONDS."""
+    if data.mode != "drain" or not duration or duration <= 0:
+        return None
+    threads = sum(max(r.threads, 1) for r in data.workers) or 1
+    done = sum(1 for j in data.jobs if j.status == "completed")
+    reasons = []
+    if done / threads < TRUST_JOBS_PER_THREAD:
+        reasons.append(f"{done / threads:.0f} jobs per thread (< {TRUST_JOBS_PER_THREAD})")
+    if duration < TRUST_MIN_SECONDS:
+        reasons.append(f"{duration:.2f} s window (< {TRUST_MIN_SECONDS:g} s)")
+    return "; ".join(reasons) or None
 
 
 def merge_lock(reports: Sequence[WorkerReport]) -> dict[str, Any] | None:
@@ -282,9 +319,12 @@ def verify(data: TrialData) -> tuple[bool, str | None]:
 
 def compute(data: TrialData) -> dict[str, Any]:
     """Every metric of :data:`METRICS` plus ``valid``, ``invalid_reason``,
-    ``jobs_completed``, ``duration_s`` and ``ceiling_commits_per_sec``."""
+    ``jobs_completed``, ``duration_s``, ``too_short`` and ``ceiling_commits_per_sec``.
+
+    Drain trials carry no latency (None: see LATENCY_METRICS)."""
     row = throughput(data)
-    row.update(latency(data))
+    row.update(latency(data) if data.mode == "steady" else dict.fromkeys(LATENCY_METRICS))
+    row["too_short"] = too_short(data, row["duration_s"])
     row.update(lock_contention(data, row["jobs_completed"]))
     row["cpu_per_1k_jobs"] = cpu_per_1k_jobs(data, row["jobs_completed"])
     row["ceiling_commits_per_sec"] = data.ceiling

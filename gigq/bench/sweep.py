@@ -6,9 +6,11 @@
   favouring whichever ran first.
 * One warm-up trial runs first and is not recorded.
 * Drain configurations with ``jobs = "auto"`` are sized by a short pilot trial so
-  their timed window lasts about ``target_seconds``: fast settings get more jobs,
-  slow ones fewer, and every trial is long enough to measure. All repetitions
-  (and all versions of an A/B run) of a configuration use the same job count.
+  their timed window lasts about ``target_seconds``, with at least
+  ``space.AUTO_JOBS_PER_THREAD`` jobs per worker thread (:func:`space.auto_job_count`):
+  fast settings get more jobs, slow ones fewer, many threads many, and every trial
+  is long enough to measure. All repetitions (and all versions of an A/B run) of a
+  configuration use the same job count.
 * The raw SQLite ceiling is probed per location and settings in each repetition
   round, just before the first trial that needs it — enough probes per round that
   the run has at least ``ceiling.MIN_PROBES`` — and every row carries the median
@@ -45,7 +47,17 @@ from . import ceiling, metadata
 from .locations import Locations, Scratch
 from .metrics import METRICS, ceiling_ratio
 from .results import OUTCOME_COLUMNS, TRIAL_COLUMNS, Results, save
-from .space import AUTO, CONFIG_ORDER, MAX_AUTO_JOBS, MIN_AUTO_JOBS, Plan, SweepSpec, config_id
+from .space import (
+    AUTO,
+    AUTO_JOBS_PER_THREAD,
+    CONFIG_ORDER,
+    MAX_AUTO_JOBS,
+    Plan,
+    SweepSpec,
+    auto_job_count,
+    config_id,
+    worker_threads,
+)
 from .trial import DEFAULT_TIMEOUT, Harness, TrialOutcome
 
 ROW_COLUMNS = (*CONFIG_ORDER, *TRIAL_COLUMNS, *METRICS, *OUTCOME_COLUMNS)
@@ -54,6 +66,11 @@ PILOT_JOBS = 400
 # A pilot window shorter than this fraction of target_seconds is re-measured.
 PILOT_MIN_WINDOW = 0.3
 WARMUP_JOBS = 400
+
+
+def pilot_jobs(config: Mapping[str, Any]) -> int:
+    """Jobs of the first pilot of ``config``: PILOT_JOBS, or the per-thread minimum."""
+    return min(max(PILOT_JOBS, AUTO_JOBS_PER_THREAD * worker_threads(config)), MAX_AUTO_JOBS)
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +146,8 @@ def estimate_trial(config: Mapping[str, Any], spec: SweepSpec, jobs: int | None 
     else:
         count = jobs if jobs is not None else config["jobs"]
         if count == AUTO:
-            window = spec.target_seconds
+            rate = rough_rate(config, spec.job_sizes)
+            window = auto_job_count(config, rate, spec.target_seconds) / rate
         else:
             window = count / rough_rate(config, spec.job_sizes)
     return _startup_seconds(config) + window
@@ -147,7 +165,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
             # A pilot, and for fast configurations (about half) a second one.
             second = _startup_seconds(config) + spec.target_seconds / 2
-            total += (estimate_trial(config, spec, PILOT_JOBS) + second / 2) * versions
+            total += (estimate_trial(config, spec, pilot_jobs(config)) + second / 2) * versions
         total += estimate_trial(config, spec) * spec.repeat * versions
     return total
 
@@ -218,11 +236,8 @@ class Runner:
         if config["mode"] == "steady" or config["jobs"] != AUTO:
             return self.jobs_for(config)
         if cid not in self.job_counts:
-            counts = []
-            for version in self.versions:
-                rate = self.pilot_rate(config, version)
-                counts.append(rate * self.spec.target_seconds if rate > 0 else MIN_AUTO_JOBS)
-            self.job_counts[cid] = int(min(max(max(counts), MIN_AUTO_JOBS), MAX_AUTO_JOBS))
+            rate = max(self.pilot_rate(config, version) for version in self.versions)
+            self.job_counts[cid] = auto_job_count(config, rate, self.spec.target_seconds)
         return self.job_counts[cid]
 
     def pilot_rate(self, config: Mapping[str, Any], version: str) -> float:
@@ -233,7 +248,8 @@ class Runner:
         rate; then a second pilot of about half the target window measures it.
         """
         target = self.spec.target_seconds
-        jobs, rate = PILOT_JOBS, 0.0
+        # Many threads need many jobs before the rate means anything.
+        jobs, rate = pilot_jobs(config), 0.0
         for _ in range(2):
             pilot = self.harness.run(config, jobs=jobs, interpreter=self.interpreter(version))
             rate = pilot.values.get("jobs_per_sec") or 0.0

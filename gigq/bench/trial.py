@@ -508,6 +508,7 @@ class Harness:
             ceiling=ceiling_rate,
             failures=failures,
             db_bytes=db_bytes,
+            mode=config["mode"],
         )
         values = metrics.compute(data)
         values["jobs"] = submitted if steady else count

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from gigq.bench import space
+from gigq.bench import metrics, space
 from gigq.bench.locations import Locations, Scratch
 from gigq.bench.space import normalise
 from gigq.bench.trial import Harness
@@ -96,3 +96,18 @@ def test_workers_that_cannot_stop_by_themselves_are_watched_from_outside(tmp_pat
     calls = {p.name: int(p.read_text()) for p in counts.iterdir()}
     assert len(calls) == 3, calls
     assert sum(calls.values()) == 0, calls
+
+
+def test_latency_is_measured_in_steady_mode_and_not_in_a_drain(tmp_path):
+    harness, scratch = _harness(tmp_path)
+    try:
+        drain = harness.run(_config(jobs=200))
+        steady = harness.run(_config(mode="steady", arrival_rate=100, duration=1.0))
+    finally:
+        scratch.cleanup()
+    assert drain.valid and steady.valid
+    # A drain's jobs are all created before the workers start: their "wait" is the
+    # workers' start-up and their place in the backlog, not the queue's latency.
+    assert all(drain.values[m] is None for m in metrics.LATENCY_METRICS)
+    # Steady mode measures it: a job created at 100/s waits a few ms, not seconds.
+    assert 0 <= steady.values["wait_p50_ms"] <= steady.values["end_to_end_p95_ms"] < 1000
