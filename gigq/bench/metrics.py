@@ -52,7 +52,8 @@ METRICS: dict[str, Metric] = {
                "user+sys CPU seconds of the worker processes per 1,000 jobs"),
         Metric("ceiling_ratio", "ratio", True,
                "jobs_per_sec / raw SQLite single-row commits per second, same location and "
-               "settings, same run"),
+               "settings (GigQ's connection PRAGMAs), same run: the median of at least 5 "
+               "probes of 1 s spread over the run (their min and max are in the rows)"),
         Metric("db_bytes_per_job", "bytes/job", False,
                "size of the database file(s) after the trial / jobs in it (params, "
                "results, history and indexes of a finished job)"),

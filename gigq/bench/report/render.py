@@ -27,7 +27,11 @@ from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
 PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
 # Columns of the results table besides configuration dimensions and metrics.
 _OUTCOME_COLUMNS = (("jobs_completed", "jobs completed", "jobs"),
-                    ("duration_s", "timed window", "s"))
+                    ("duration_s", "timed window", "s"),
+                    # The ceiling behind ceiling_ratio: median of the probes, spread.
+                    ("ceiling_commits_per_sec", "SQLite ceiling", "commits/s"),
+                    ("ceiling_min_commits_per_sec", "ceiling min", "commits/s"),
+                    ("ceiling_max_commits_per_sec", "ceiling max", "commits/s"))
 DURABILITY_MEANING = {
     "power-loss-safe": "committed jobs survive a power cut",
     "crash-safe": "an application crash loses nothing; a power cut may lose the last "
