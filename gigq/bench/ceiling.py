@@ -8,10 +8,10 @@ get (journal mode, synchronous, cache size, ``wal_autocheckpoint``, ...). That i
 what the disk and SQLite allow for one write transaction per job; GigQ's jobs/s
 divided by it says how close the queue gets to that ceiling.
 
-One probe is noisy on a shared machine, so a run takes at least
-:data:`MIN_PROBES` probes of :data:`DEFAULT_SECONDS` each per location and
-settings, spread over its repetition rounds, and uses their median
-(:func:`summarise`); the spread (min and max) is stored next to it.
+One probe is noisy on a shared machine, so a run takes :data:`MIN_PROBES` probes
+of :data:`DEFAULT_SECONDS` each per location and settings, spread over its
+repetition rounds and interleaved with its trials (:func:`probes_due`), and uses
+their median (:func:`summarise`); the spread (min and max) is stored next to it.
 """
 
 from __future__ import annotations
@@ -38,9 +38,19 @@ def probe_key(config: Mapping[str, Any]) -> tuple[Any, ...]:
             config["cache_size"])
 
 
-def probes_per_round(repeat: int) -> int:
-    """Probes to take in each of ``repeat`` rounds so a run has at least MIN_PROBES."""
-    return max(1, math.ceil(MIN_PROBES / max(repeat, 1)))
+def probes_due(taken: int, repetition: int, repeat: int, trials_left: int | None) -> int:
+    """Probes to take before this trial so that a run of ``repeat`` rounds has
+    MIN_PROBES per location and settings, spread over its rounds.
+
+    By the end of round ``repetition`` a share ``repetition / repeat`` of them is
+    due, split over the ``trials_left`` trials of this round that still need the
+    ceiling (this one included). Without a schedule (``trials_left`` None: the
+    tuner's one-off trials) one probe before each trial until there are enough.
+    """
+    if trials_left is None:
+        return 1 if taken < MIN_PROBES else 0
+    due = math.ceil(MIN_PROBES * min(repetition, repeat) / max(repeat, 1))
+    return math.ceil(max(due - taken, 0) / max(trials_left, 1))
 
 
 class Ceiling(NamedTuple):

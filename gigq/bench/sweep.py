@@ -11,10 +11,10 @@
   fast settings get more jobs, slow ones fewer, many threads many, and every trial
   is long enough to measure. All repetitions (and all versions of an A/B run) of a
   configuration use the same job count.
-* The raw SQLite ceiling is probed per location and settings in each repetition
-  round, just before the first trial that needs it — enough probes per round that
-  the run has at least ``ceiling.MIN_PROBES`` — and every row carries the median
-  of all of them and their spread (min, max), filled in again when the run ends.
+* The raw SQLite ceiling of each location and settings is the median of
+  ``ceiling.MIN_PROBES`` probes spread over the repetition rounds and interleaved
+  with the trials that need it (:func:`ceiling.probes_due`); every row carries the
+  median and spread (min, max), filled in again from all probes when the run ends.
 * Results are saved after every trial: Ctrl-C (or a crash) keeps everything
   finished so far.
 
@@ -160,7 +160,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
         return 0.0
     total = estimate_trial(plan.configs[0], spec, WARMUP_JOBS)
     keys = {ceiling.probe_key(c) for c in plan.configs}
-    total += len(keys) * spec.repeat * ceiling.probes_per_round(spec.repeat) * _PROBE_SECONDS
+    total += len(keys) * ceiling.MIN_PROBES * _PROBE_SECONDS
     for config in plan.configs:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
             # A pilot, and for fast configurations (about half) a second one.
@@ -210,7 +210,15 @@ class Runner:
     job_counts: dict[str, int] = field(default_factory=dict)
     # probe_key -> every probe's commits/s so far (NaN: a failed probe).
     ceilings: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
-    _probed: set[tuple[Any, ...]] = field(default_factory=set)
+    # (*probe_key, repetition) -> scheduled trials of that round not yet run, for
+    # spreading the probes (see plan_probes); empty for the tuner's one-off trials.
+    trials_left: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def plan_probes(self, tasks: Sequence[Task]) -> None:
+        """Tell the runner the schedule, so its ceiling probes spread over it."""
+        for task in tasks:
+            key = (*ceiling.probe_key(task.config), task.repetition)
+            self.trials_left[key] = self.trials_left.get(key, 0) + 1
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def interpreter(self, version: str) -> str | None:
@@ -261,18 +269,19 @@ class Runner:
 
     def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> ceiling.Ceiling | None:
         """The ceiling of the configuration's location and settings: the median of
-        its probes so far, this repetition round's taken on first use."""
+        its probes so far, after taking the probes due before this trial."""
         key = ceiling.probe_key(config)
-        if (*key, repetition) not in self._probed:
-            self._probed.add((*key, repetition))
-            rates = self.ceilings.setdefault(key, [])
-            for _ in range(ceiling.probes_per_round(self.spec.repeat)):
-                try:
-                    rates.append(self.harness.probe(config))
-                except Exception:
-                    # A ceiling is a normalisation aid; a failed probe leaves a gap.
-                    rates.append(math.nan)
-        return ceiling.summarise(self.ceilings[key])
+        rates = self.ceilings.setdefault(key, [])
+        left = self.trials_left.get((*key, repetition))
+        for _ in range(ceiling.probes_due(len(rates), repetition, self.spec.repeat, left)):
+            try:
+                rates.append(self.harness.probe(config))
+            except Exception:
+                # A ceiling is a normalisation aid; a failed probe leaves a gap.
+                rates.append(math.nan)
+        if left is not None:
+            self.trials_left[(*key, repetition)] = left - 1
+        return ceiling.summarise(rates)
 
     def apply_ceilings(self, rows: Sequence[dict[str, Any]]) -> None:
         """Set every row's ceiling to the median (and spread) of all its probes."""
@@ -417,6 +426,7 @@ def run_plan(
                       batch_size=spec.batch_size, timeout=timeout,
                       custom_job=spec.custom_job)
     runner = Runner(harness, spec, versions)
+    runner.plan_probes(tasks)
     started = time.monotonic()
     estimates = {t.order: estimate_trial(t.config, spec) for t in tasks}
     remaining_est = estimate_plan(plan, len(versions))
