@@ -213,13 +213,13 @@ class Runner:
     # (*probe_key, repetition) -> scheduled trials of that round not yet run, for
     # spreading the probes (see plan_probes); empty for the tuner's one-off trials.
     trials_left: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def plan_probes(self, tasks: Sequence[Task]) -> None:
         """Tell the runner the schedule, so its ceiling probes spread over it."""
         for task in tasks:
             key = (*ceiling.probe_key(task.config), task.repetition)
             self.trials_left[key] = self.trials_left.get(key, 0) + 1
-    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def interpreter(self, version: str) -> str | None:
         """The interpreter of ``version``."""
