@@ -89,9 +89,13 @@ LATENCY_METRICS = tuple(f"{name}_p{q}_ms" for name in ("wait", "end_to_end")
 # A drain trial is too short to trust (flagged, still recorded) when its threads ran
 # fewer jobs each than this, or its timed window was shorter than TRUST_MIN_SECONDS:
 # the threads' start-up (up to a job each, on 64 threads ~1 s) and the last jobs'
-# tail then weigh on the rate. space.auto_job_count sizes well above it.
+# tail then weigh on the rate. space.auto_job_count sizes well above it. Directly:
+# when the first half of the window completed fewer than TRUST_MIN_HALF_RATIO times
+# the jobs of the second half, the window is not mostly steady state (start-up, e.g.
+# job processes under isolation=process, took much of it).
 TRUST_JOBS_PER_THREAD = 20
 TRUST_MIN_SECONDS = 0.5
+TRUST_MIN_HALF_RATIO = 0.5
 
 
 class JobRecord(NamedTuple):
@@ -183,10 +187,30 @@ def latency(data: TrialData) -> dict[str, float | None]:
     return out
 
 
+def half_window_jobs(data: TrialData, duration: float | None) -> tuple[int, int] | None:
+    """Jobs completed in the first and in the second half of the timed window."""
+    start = barrier_time(data)
+    if start is None or not duration or duration <= 0:
+        return None
+    middle = start + duration / 2
+    done = [j.completed for j in data.jobs if j.status == "completed" and j.completed]
+    first = sum(1 for t in done if t <= middle)
+    return first, len(done) - first
+
+
+def late_rate(data: TrialData, duration: float | None) -> float | None:
+    """jobs/s in the second half of the timed window: the rate once started up."""
+    halves = half_window_jobs(data, duration)
+    if halves is None or not halves[1] or duration is None:
+        return None
+    return halves[1] / (duration / 2)
+
+
 def too_short(data: TrialData, duration: float | None) -> str | None:
     """Why a drain trial is too short to trust its rate, or None: its threads ran
-    fewer than TRUST_JOBS_PER_THREAD jobs each, or its window was under
-    TRUST_MIN_SECONDS."""
+    fewer than TRUST_JOBS_PER_THREAD jobs each, its window was under
+    TRUST_MIN_SECONDS, or its first half completed under TRUST_MIN_HALF_RATIO
+    times the jobs of its second half (start-up took much of the window)."""
     if data.mode != "drain" or not duration or duration <= 0:
         return None
     threads = sum(max(r.threads, 1) for r in data.workers) or 1
@@ -196,6 +220,10 @@ def too_short(data: TrialData, duration: float | None) -> str | None:
         reasons.append(f"{done / threads:.0f} jobs per thread (< {TRUST_JOBS_PER_THREAD})")
     if duration < TRUST_MIN_SECONDS:
         reasons.append(f"{duration:.2f} s window (< {TRUST_MIN_SECONDS:g} s)")
+    halves = half_window_jobs(data, duration)
+    if halves and halves[1] and halves[0] < TRUST_MIN_HALF_RATIO * halves[1]:
+        reasons.append(f"first half of the window ran {halves[0] / halves[1]:.0%} of the "
+                       f"second half's jobs (< {TRUST_MIN_HALF_RATIO:.0%}: start-up)")
     return "; ".join(reasons) or None
 
 
@@ -326,6 +354,8 @@ def compute(data: TrialData) -> dict[str, Any]:
     row = throughput(data)
     row.update(latency(data) if data.mode == "steady" else dict.fromkeys(LATENCY_METRICS))
     row["too_short"] = too_short(data, row["duration_s"])
+    # Not a column: what the sizing pilots read (sweep.Runner.pilot_rate).
+    row["late_jobs_per_sec"] = late_rate(data, row["duration_s"])
     row.update(lock_contention(data, row["jobs_completed"]))
     row["cpu_per_1k_jobs"] = cpu_per_1k_jobs(data, row["jobs_completed"])
     row["ceiling_commits_per_sec"] = data.ceiling

@@ -260,7 +260,10 @@ class Runner:
         jobs, rate = pilot_jobs(config), 0.0
         for _ in range(2):
             pilot = self.harness.run(config, jobs=jobs, interpreter=self.interpreter(version))
-            rate = pilot.values.get("jobs_per_sec") or 0.0
+            # The rate once started up: a pilot whose start-up (threads, job
+            # processes) took much of its window would size the trials too small.
+            rate = max(pilot.values.get("jobs_per_sec") or 0.0,
+                       pilot.values.get("late_jobs_per_sec") or 0.0)
             window = pilot.values.get("duration_s") or 0.0
             if rate <= 0 or window >= PILOT_MIN_WINDOW * target:
                 break

@@ -47,6 +47,17 @@ def test_a_drain_is_flagged_too_short_with_the_reason():
         "too_short"]
     both = metrics.compute(_drain(threads=64, jobs=640, seconds=0.25))["too_short"]
     assert both == "10 jobs per thread (< 20); 0.25 s window (< 0.5 s)"
+    # Long enough per thread, but start-up took the first half: 100 jobs in the first
+    # second, 900 in the second (e.g. job processes still starting).
+    ramp = _drain(threads=4, jobs=1000, seconds=2.0)
+    done = [100.0 + (i + 1) / 100 for i in range(100)] + \
+           [101.0 + (i + 1) / 900 for i in range(900)]
+    ramp.jobs[:] = [j._replace(completed=t) for j, t in zip(ramp.jobs, done, strict=True)]
+    assert metrics.half_window_jobs(ramp, 2.0) == (100, 900)
+    assert metrics.compute(ramp)["too_short"] == (
+        "first half of the window ran 11% of the second half's jobs (< 50%: start-up)")
+    # The sizing pilots read the rate once started up: 900 jobs in the last second.
+    assert metrics.compute(ramp)["late_jobs_per_sec"] == 900
     # Steady mode's rate is the arrival rate: nothing to flag.
     steady = _drain(threads=64, jobs=408, seconds=1.4, mode="steady")
     assert metrics.compute(steady)["too_short"] is None
