@@ -273,7 +273,7 @@ def read_jobs(db_path: str) -> list[metrics.JobRecord]:
 WATCH_INTERVAL = 0.02
 
 
-def queue_drained(conn: sqlite3.Connection) -> bool:
+def database_drained(conn: sqlite3.Connection) -> bool:
     """No job pending or running in the database of ``conn`` (every GigQ version's
     status values). A busy database counts as not drained yet."""
     try:
@@ -290,7 +290,7 @@ def watch_drain(db_path: str, workers: list[_Child], deadline: float) -> None:
     conn = sqlite3.connect(db_path, timeout=1.0, isolation_level=None)
     try:
         while time.monotonic() < deadline:
-            if queue_drained(conn) or any(w.proc.poll() is not None for w in workers):
+            if database_drained(conn) or any(w.proc.poll() is not None for w in workers):
                 return
             time.sleep(WATCH_INTERVAL)
     finally:
