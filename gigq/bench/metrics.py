@@ -49,7 +49,8 @@ METRICS: dict[str, Metric] = {
         Metric("busy_errors", "count", False,
                "operations that gave up after the busy timeout"),
         Metric("cpu_per_1k_jobs", "CPU s", False,
-               "user+sys CPU seconds of the worker processes per 1,000 jobs"),
+               "user+sys CPU seconds of the worker processes and of the job processes "
+               "they ran (isolation=process) per 1,000 jobs"),
         Metric("ceiling_ratio", "ratio", True,
                "jobs_per_sec / raw SQLite single-row commits per second, same location and "
                "settings (GigQ's connection PRAGMAs), same run: the median of at least 5 "
@@ -289,7 +290,8 @@ def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
 
 
 def cpu_per_1k_jobs(data: TrialData, jobs_completed: int) -> float | None:
-    """User+sys CPU seconds of the worker processes (timed window) per 1,000 jobs."""
+    """User+sys CPU seconds of the worker processes and their job processes (timed
+    window) per 1,000 jobs."""
     if not jobs_completed or not data.workers:
         return None
     return sum(r.cpu_s for r in data.workers) / jobs_completed * 1000
