@@ -79,7 +79,10 @@ def test_an_auto_sized_trial_at_many_threads_is_long_enough(tmp_path):
         scratch.cleanup()
     assert jobs >= 32 * space.AUTO_JOBS_PER_THREAD
     assert row["valid"] and row["jobs_completed"] == jobs
-    assert row["too_short"] is None, row["too_short"]
+    # Enough jobs per thread and a long enough window. (Whether the threads were up
+    # for most of it depends on the machine's load: that criterion may still flag it.)
+    reason = row["too_short"] or ""
+    assert "jobs per thread" not in reason and "s window" not in reason, reason
 
 
 def test_too_short_trials_are_shown_in_the_summary_and_the_trials_table():
