@@ -28,12 +28,17 @@ METRICS: dict[str, Metric] = {
         Metric("jobs_per_sec", "jobs/s", True,
                "completed jobs / time from the start barrier to the last completion"),
         Metric("submit_per_sec", "jobs/s", True, "jobs submitted / submit phase time"),
-        Metric("wait_p50_ms", "ms", False, "median of started - created"),
-        Metric("wait_p95_ms", "ms", False, "95th percentile of started - created"),
-        Metric("wait_p99_ms", "ms", False, "99th percentile of started - created"),
-        Metric("end_to_end_p50_ms", "ms", False, "median of completed - created"),
-        Metric("end_to_end_p95_ms", "ms", False, "95th percentile of completed - created"),
-        Metric("end_to_end_p99_ms", "ms", False, "99th percentile of completed - created"),
+        Metric("wait_p50_ms", "ms", False, "median of started - created (steady mode)"),
+        Metric("wait_p95_ms", "ms", False,
+               "95th percentile of started - created (steady mode)"),
+        Metric("wait_p99_ms", "ms", False,
+               "99th percentile of started - created (steady mode)"),
+        Metric("end_to_end_p50_ms", "ms", False,
+               "median of completed - created (steady mode)"),
+        Metric("end_to_end_p95_ms", "ms", False,
+               "95th percentile of completed - created (steady mode)"),
+        Metric("end_to_end_p99_ms", "ms", False,
+               "99th percentile of completed - created (steady mode)"),
         Metric("lock_wait_share", "fraction", False,
                "time workers spent waiting for the write lock / total worker thread time"),
         Metric("lock_wait_p99_ms", "ms", False,
@@ -44,10 +49,12 @@ METRICS: dict[str, Metric] = {
         Metric("busy_errors", "count", False,
                "operations that gave up after the busy timeout"),
         Metric("cpu_per_1k_jobs", "CPU s", False,
-               "user+sys CPU seconds of the worker processes per 1,000 jobs"),
+               "user+sys CPU seconds of the worker processes and of the job processes "
+               "they ran (isolation=process) per 1,000 jobs"),
         Metric("ceiling_ratio", "ratio", True,
                "jobs_per_sec / raw SQLite single-row commits per second, same location and "
-               "settings, same run"),
+               "settings (GigQ's connection PRAGMAs), same run: the median of at least 5 "
+               "probes of 1 s spread over the run (their min and max are in the rows)"),
         Metric("db_bytes_per_job", "bytes/job", False,
                "size of the database file(s) after the trial / jobs in it (params, "
                "results, history and indexes of a finished job)"),
@@ -72,6 +79,24 @@ def metric(name: str) -> Metric:
 # sleeps at least 1 ms when another connection holds the lock. Histogram bucket k
 # of the lock counters holds waits in [2**(k-1), 2**k) µs; 2**9 µs = 0.512 ms.
 LOCK_WAIT_MIN_BUCKET = 10
+
+
+# Latency is measured in steady mode only. In a drain every job is created before
+# the worker processes exist, so a job's wait is its place in the backlog plus the
+# workers' start-up: it measures the job count and `import gigq`, not the queue.
+LATENCY_METRICS = tuple(f"{name}_p{q}_ms" for name in ("wait", "end_to_end")
+                        for q in (50, 95, 99))
+
+# A drain trial is too short to trust (flagged, still recorded) when its threads ran
+# fewer jobs each than this, or its timed window was shorter than TRUST_MIN_SECONDS:
+# the threads' start-up (up to a job each, on 64 threads ~1 s) and the last jobs'
+# tail then weigh on the rate. space.auto_job_count sizes well above it. Directly:
+# when the first half of the window completed fewer than TRUST_MIN_HALF_RATIO times
+# the jobs of the second half, the window is not mostly steady state (start-up, e.g.
+# job processes under isolation=process, took much of it).
+TRUST_JOBS_PER_THREAD = 20
+TRUST_MIN_SECONDS = 0.5
+TRUST_MIN_HALF_RATIO = 0.5
 
 
 class JobRecord(NamedTuple):
@@ -109,6 +134,8 @@ class TrialData:
     failures: list[str] = field(default_factory=list)
     # Bytes of the database file (and its WAL, if any) when the trial ended.
     db_bytes: int | None = None
+    # "drain" or "steady": latency is measured in steady mode only.
+    mode: str = "drain"
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -159,6 +186,46 @@ def latency(data: TrialData) -> dict[str, float | None]:
         for q in (50, 95, 99):
             out[f"{name}_p{q}_ms"] = percentile(values, q)
     return out
+
+
+def half_window_jobs(data: TrialData, duration: float | None) -> tuple[int, int] | None:
+    """Jobs completed in the first and in the second half of the timed window."""
+    start = barrier_time(data)
+    if start is None or not duration or duration <= 0:
+        return None
+    middle = start + duration / 2
+    done = [j.completed for j in data.jobs if j.status == "completed" and j.completed]
+    first = sum(1 for t in done if t <= middle)
+    return first, len(done) - first
+
+
+def late_rate(data: TrialData, duration: float | None) -> float | None:
+    """jobs/s in the second half of the timed window: the rate once started up."""
+    halves = half_window_jobs(data, duration)
+    if halves is None or not halves[1] or duration is None:
+        return None
+    return halves[1] / (duration / 2)
+
+
+def too_short(data: TrialData, duration: float | None) -> str | None:
+    """Why a drain trial is too short to trust its rate, or None: its threads ran
+    fewer than TRUST_JOBS_PER_THREAD jobs each, its window was under
+    TRUST_MIN_SECONDS, or its first half completed under TRUST_MIN_HALF_RATIO
+    times the jobs of its second half (start-up took much of the window)."""
+    if data.mode != "drain" or not duration or duration <= 0:
+        return None
+    threads = sum(max(r.threads, 1) for r in data.workers) or 1
+    done = sum(1 for j in data.jobs if j.status == "completed")
+    reasons = []
+    if done / threads < TRUST_JOBS_PER_THREAD:
+        reasons.append(f"{done / threads:.0f} jobs per thread (< {TRUST_JOBS_PER_THREAD})")
+    if duration < TRUST_MIN_SECONDS:
+        reasons.append(f"{duration:.2f} s window (< {TRUST_MIN_SECONDS:g} s)")
+    halves = half_window_jobs(data, duration)
+    if halves and halves[1] and halves[0] < TRUST_MIN_HALF_RATIO * halves[1]:
+        reasons.append(f"first half of the window ran {halves[0] / halves[1]:.0%} of the "
+                       f"second half's jobs (< {TRUST_MIN_HALF_RATIO:.0%}: start-up)")
+    return "; ".join(reasons) or None
 
 
 def merge_lock(reports: Sequence[WorkerReport]) -> dict[str, Any] | None:
@@ -223,7 +290,8 @@ def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
 
 
 def cpu_per_1k_jobs(data: TrialData, jobs_completed: int) -> float | None:
-    """User+sys CPU seconds of the worker processes (timed window) per 1,000 jobs."""
+    """User+sys CPU seconds of the worker processes and their job processes (timed
+    window) per 1,000 jobs."""
     if not jobs_completed or not data.workers:
         return None
     return sum(r.cpu_s for r in data.workers) / jobs_completed * 1000
@@ -282,9 +350,14 @@ def verify(data: TrialData) -> tuple[bool, str | None]:
 
 def compute(data: TrialData) -> dict[str, Any]:
     """Every metric of :data:`METRICS` plus ``valid``, ``invalid_reason``,
-    ``jobs_completed``, ``duration_s`` and ``ceiling_commits_per_sec``."""
+    ``jobs_completed``, ``duration_s``, ``too_short`` and ``ceiling_commits_per_sec``.
+
+    Drain trials carry no latency (None: see LATENCY_METRICS)."""
     row = throughput(data)
-    row.update(latency(data))
+    row.update(latency(data) if data.mode == "steady" else dict.fromkeys(LATENCY_METRICS))
+    row["too_short"] = too_short(data, row["duration_s"])
+    # Not a column: what the sizing pilots read (sweep.Runner.pilot_rate).
+    row["late_jobs_per_sec"] = late_rate(data, row["duration_s"])
     row.update(lock_contention(data, row["jobs_completed"]))
     row["cpu_per_1k_jobs"] = cpu_per_1k_jobs(data, row["jobs_completed"])
     row["ceiling_commits_per_sec"] = data.ceiling

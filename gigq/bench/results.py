@@ -32,6 +32,10 @@ REQUIRED_ROW_FIELDS = ("config_id", "valid")
 OUTCOME_COLUMNS = (
     "durability", "valid", "invalid_reason", "jobs_completed", "duration_s",
     "ceiling_commits_per_sec", "note", "load_1m",
+    # The spread of the ceiling probes whose median is ceiling_commits_per_sec.
+    "ceiling_min_commits_per_sec", "ceiling_max_commits_per_sec",
+    # Why a trial is too short to trust (metrics.too_short), None when it is not.
+    "too_short",
 )
 
 
@@ -125,7 +129,8 @@ def _resolve(path: str | Path) -> Path:
     return p
 
 
-_NUMERIC_OUTCOMES = ("jobs_completed", "duration_s", "ceiling_commits_per_sec", "load_1m")
+_NUMERIC_OUTCOMES = ("jobs_completed", "duration_s", "ceiling_commits_per_sec", "load_1m",
+                     "ceiling_min_commits_per_sec", "ceiling_max_commits_per_sec")
 
 
 def _coerce(df: pd.DataFrame) -> pd.DataFrame:

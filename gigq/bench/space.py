@@ -223,6 +223,25 @@ DEFAULT_TARGET_SECONDS = 1.5
 DEFAULT_BATCH_SIZE = 500
 MAX_AUTO_JOBS = 200_000
 MIN_AUTO_JOBS = 200
+# The sizing rule of jobs = "auto": enough jobs for target_seconds at the measured
+# rate, and never fewer than this many per worker thread, so that the threads'
+# start-up and the last jobs' tail are a small part of the timed window (a trial
+# below metrics.TRUST_JOBS_PER_THREAD is flagged too short to trust).
+AUTO_JOBS_PER_THREAD = 50
+
+
+def worker_threads(config: Mapping[str, Any]) -> int:
+    """Threads running jobs in a trial of ``config``: processes x threads each."""
+    return max(int(config["workers"]), 1) * max(int(config["concurrency"]), 1)
+
+
+def auto_job_count(config: Mapping[str, Any], rate: float, seconds: float) -> int:
+    """Jobs for a drain trial of ``config`` at ``rate`` jobs/s: about ``seconds`` of
+    work, at least AUTO_JOBS_PER_THREAD per worker thread and MIN_AUTO_JOBS, at most
+    MAX_AUTO_JOBS."""
+    wanted = max(rate * seconds if rate > 0 else 0.0, AUTO_JOBS_PER_THREAD * worker_threads(config),
+                 MIN_AUTO_JOBS)
+    return int(min(wanted, MAX_AUTO_JOBS))
 
 
 def parse_value(dim: str, value: Any) -> Any:

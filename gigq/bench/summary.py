@@ -112,6 +112,16 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
             lines.append(f"  {row['trial_id']} {row['config_id']}: {row['invalid_reason']}")
         if len(bad) > 8:
             lines.append(f"  … and {len(bad) - 8} more (see results.csv)")
+    if total and "too_short" in rows and rows["too_short"].notna().any():
+        short = rows[rows["too_short"].notna() & rows["valid"].astype(bool)]
+        if not short.empty:
+            lines.append("")
+            lines.append(f"Too short to trust ({len(short)} valid trials; their jobs/s "
+                         "mostly measures start-up — raise jobs or target_seconds):")
+            for _, row in short.head(8).iterrows():
+                lines.append(f"  {row['trial_id']} {row['config_id']}: {row['too_short']}")
+            if len(short) > 8:
+                lines.append(f"  … and {len(short) - 8} more (see results.csv)")
     if results.skipped:
         reasons = pd.Series([s["reason"] for s in results.skipped]).value_counts()
         lines.append("")

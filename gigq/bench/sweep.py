@@ -6,11 +6,15 @@
   favouring whichever ran first.
 * One warm-up trial runs first and is not recorded.
 * Drain configurations with ``jobs = "auto"`` are sized by a short pilot trial so
-  their timed window lasts about ``target_seconds``: fast settings get more jobs,
-  slow ones fewer, and every trial is long enough to measure. All repetitions
-  (and all versions of an A/B run) of a configuration use the same job count.
-* The raw SQLite ceiling is probed once per location and settings in each
-  repetition round, just before the first trial that needs it.
+  their timed window lasts about ``target_seconds``, with at least
+  ``space.AUTO_JOBS_PER_THREAD`` jobs per worker thread (:func:`space.auto_job_count`):
+  fast settings get more jobs, slow ones fewer, many threads many, and every trial
+  is long enough to measure. All repetitions (and all versions of an A/B run) of a
+  configuration use the same job count.
+* The raw SQLite ceiling of each location and settings is the median of
+  ``ceiling.MIN_PROBES`` probes spread over the repetition rounds and interleaved
+  with the trials that need it (:func:`ceiling.probes_due`); every row carries the
+  median and spread (min, max), filled in again from all probes when the run ends.
 * Results are saved after every trial: Ctrl-C (or a crash) keeps everything
   finished so far.
 
@@ -41,9 +45,19 @@ import pandas as pd
 
 from . import ceiling, metadata
 from .locations import Locations, Scratch
-from .metrics import METRICS
+from .metrics import METRICS, ceiling_ratio
 from .results import OUTCOME_COLUMNS, TRIAL_COLUMNS, Results, save
-from .space import AUTO, CONFIG_ORDER, MAX_AUTO_JOBS, MIN_AUTO_JOBS, Plan, SweepSpec, config_id
+from .space import (
+    AUTO,
+    AUTO_JOBS_PER_THREAD,
+    CONFIG_ORDER,
+    MAX_AUTO_JOBS,
+    Plan,
+    SweepSpec,
+    auto_job_count,
+    config_id,
+    worker_threads,
+)
 from .trial import DEFAULT_TIMEOUT, Harness, TrialOutcome
 
 ROW_COLUMNS = (*CONFIG_ORDER, *TRIAL_COLUMNS, *METRICS, *OUTCOME_COLUMNS)
@@ -52,6 +66,11 @@ PILOT_JOBS = 400
 # A pilot window shorter than this fraction of target_seconds is re-measured.
 PILOT_MIN_WINDOW = 0.3
 WARMUP_JOBS = 400
+
+
+def pilot_jobs(config: Mapping[str, Any]) -> int:
+    """Jobs of the first pilot of ``config``: PILOT_JOBS, or the per-thread minimum."""
+    return min(max(PILOT_JOBS, AUTO_JOBS_PER_THREAD * worker_threads(config)), MAX_AUTO_JOBS)
 
 
 # ---------------------------------------------------------------------------
@@ -127,7 +146,8 @@ def estimate_trial(config: Mapping[str, Any], spec: SweepSpec, jobs: int | None 
     else:
         count = jobs if jobs is not None else config["jobs"]
         if count == AUTO:
-            window = spec.target_seconds
+            rate = rough_rate(config, spec.job_sizes)
+            window = auto_job_count(config, rate, spec.target_seconds) / rate
         else:
             window = count / rough_rate(config, spec.job_sizes)
     return _startup_seconds(config) + window
@@ -140,12 +160,12 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
         return 0.0
     total = estimate_trial(plan.configs[0], spec, WARMUP_JOBS)
     keys = {ceiling.probe_key(c) for c in plan.configs}
-    total += len(keys) * spec.repeat * _PROBE_SECONDS
+    total += len(keys) * ceiling.MIN_PROBES * _PROBE_SECONDS
     for config in plan.configs:
         if config["mode"] == "drain" and config["jobs"] == AUTO:
             # A pilot, and for fast configurations (about half) a second one.
             second = _startup_seconds(config) + spec.target_seconds / 2
-            total += (estimate_trial(config, spec, PILOT_JOBS) + second / 2) * versions
+            total += (estimate_trial(config, spec, pilot_jobs(config)) + second / 2) * versions
         total += estimate_trial(config, spec) * spec.repeat * versions
     return total
 
@@ -188,8 +208,18 @@ class Runner:
     versions: dict[str, str | None] = field(default_factory=lambda: {CURRENT: None})
     # config_id -> job count for "auto" configurations (filled by pilots).
     job_counts: dict[str, int] = field(default_factory=dict)
-    ceilings: dict[tuple[Any, ...], float] = field(default_factory=dict)
+    # probe_key -> every probe's commits/s so far (NaN: a failed probe).
+    ceilings: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
+    # (*probe_key, repetition) -> scheduled trials of that round not yet run, for
+    # spreading the probes (see plan_probes); empty for the tuner's one-off trials.
+    trials_left: dict[tuple[Any, ...], int] = field(default_factory=dict)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def plan_probes(self, tasks: Sequence[Task]) -> None:
+        """Tell the runner the schedule, so its ceiling probes spread over it."""
+        for task in tasks:
+            key = (*ceiling.probe_key(task.config), task.repetition)
+            self.trials_left[key] = self.trials_left.get(key, 0) + 1
 
     def interpreter(self, version: str) -> str | None:
         """The interpreter of ``version``."""
@@ -214,11 +244,8 @@ class Runner:
         if config["mode"] == "steady" or config["jobs"] != AUTO:
             return self.jobs_for(config)
         if cid not in self.job_counts:
-            counts = []
-            for version in self.versions:
-                rate = self.pilot_rate(config, version)
-                counts.append(rate * self.spec.target_seconds if rate > 0 else MIN_AUTO_JOBS)
-            self.job_counts[cid] = int(min(max(max(counts), MIN_AUTO_JOBS), MAX_AUTO_JOBS))
+            rate = max(self.pilot_rate(config, version) for version in self.versions)
+            self.job_counts[cid] = auto_job_count(config, rate, self.spec.target_seconds)
         return self.job_counts[cid]
 
     def pilot_rate(self, config: Mapping[str, Any], version: str) -> float:
@@ -229,27 +256,40 @@ class Runner:
         rate; then a second pilot of about half the target window measures it.
         """
         target = self.spec.target_seconds
-        jobs, rate = PILOT_JOBS, 0.0
+        # Many threads need many jobs before the rate means anything.
+        jobs, rate = pilot_jobs(config), 0.0
         for _ in range(2):
             pilot = self.harness.run(config, jobs=jobs, interpreter=self.interpreter(version))
-            rate = pilot.values.get("jobs_per_sec") or 0.0
+            # The rate once started up: a pilot whose start-up (threads, job
+            # processes) took much of its window would size the trials too small.
+            rate = max(pilot.values.get("jobs_per_sec") or 0.0,
+                       pilot.values.get("late_jobs_per_sec") or 0.0)
             window = pilot.values.get("duration_s") or 0.0
             if rate <= 0 or window >= PILOT_MIN_WINDOW * target:
                 break
             jobs = int(min(rate * target / 2, MAX_AUTO_JOBS))
         return rate
 
-    def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> float | None:
-        """This repetition round's ceiling for the configuration (probed on first use)."""
-        key = (*ceiling.probe_key(config), repetition)
-        if key not in self.ceilings:
+    def ceiling_for(self, config: Mapping[str, Any], repetition: int) -> ceiling.Ceiling | None:
+        """The ceiling of the configuration's location and settings: the median of
+        its probes so far, after taking the probes due before this trial."""
+        key = ceiling.probe_key(config)
+        rates = self.ceilings.setdefault(key, [])
+        left = self.trials_left.get((*key, repetition))
+        for _ in range(ceiling.probes_due(len(rates), repetition, self.spec.repeat, left)):
             try:
-                self.ceilings[key] = self.harness.probe(config)
+                rates.append(self.harness.probe(config))
             except Exception:
-                # A ceiling is a normalisation aid; a failed probe leaves it empty.
-                self.ceilings[key] = math.nan
-        value = self.ceilings[key]
-        return None if math.isnan(value) else value
+                # A ceiling is a normalisation aid; a failed probe leaves a gap.
+                rates.append(math.nan)
+        if left is not None:
+            self.trials_left[(*key, repetition)] = left - 1
+        return ceiling.summarise(rates)
+
+    def apply_ceilings(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Set every row's ceiling to the median (and spread) of all its probes."""
+        for row in rows:
+            fill_ceiling(row, ceiling.summarise(self.ceilings.get(ceiling.probe_key(row), [])))
 
     def warm_up(self, config: Mapping[str, Any]) -> TrialOutcome:
         """One unrecorded trial: imports, page cache and CPU clocks settle."""
@@ -261,17 +301,27 @@ class Runner:
         """Run one scheduled trial; return its row."""
         config = task.config
         jobs = self.size(config)
-        rate = self.ceiling_for(config, task.repetition)
+        probed = self.ceiling_for(config, task.repetition)
         started_at = metadata.now_iso()
         load = metadata.load_average()
-        outcome = self.harness.run(config, jobs=jobs, ceiling_rate=rate,
+        outcome = self.harness.run(config, jobs=jobs,
                                    interpreter=self.interpreter(task.version))
         if outcome.capabilities and task.version not in self.capabilities:
             self.capabilities[task.version] = outcome.capabilities
         row = make_row(task, outcome, started_at)
+        fill_ceiling(row, probed)
         # Other load on the machine explains outliers; recorded, never corrected for.
         row["load_1m"] = load[0] if load else None
         return row
+
+
+def fill_ceiling(row: dict[str, Any], probed: ceiling.Ceiling | None) -> None:
+    """A row's ceiling columns and ``ceiling_ratio`` from the probes' summary."""
+    median = probed.median if probed else None
+    row["ceiling_commits_per_sec"] = median
+    row["ceiling_min_commits_per_sec"] = probed.low if probed else None
+    row["ceiling_max_commits_per_sec"] = probed.high if probed else None
+    row["ceiling_ratio"] = ceiling_ratio(row.get("jobs_per_sec"), median)
 
 
 def make_row(task: Task, outcome: TrialOutcome, started_at: str) -> dict[str, Any]:
@@ -379,6 +429,7 @@ def run_plan(
                       batch_size=spec.batch_size, timeout=timeout,
                       custom_job=spec.custom_job)
     runner = Runner(harness, spec, versions)
+    runner.plan_probes(tasks)
     started = time.monotonic()
     estimates = {t.order: estimate_trial(t.config, spec) for t in tasks}
     remaining_est = estimate_plan(plan, len(versions))
@@ -421,6 +472,7 @@ def run_plan(
         interrupted = True
     finally:
         scratch.cleanup()
+        runner.apply_ceilings(rows)
         results.rows = rows_frame(rows)
         _record_versions(results, runner)
         results.spec["interrupted"] = interrupted

@@ -1,7 +1,8 @@
 """One trial: fresh database → submit → workers → barrier → drain → verify → metrics.
 
-The trial side runs in the sweep's process and does no work while the timed window
-is open: it waits on pipes. The work happens in processes started from
+The trial side runs in the sweep's process and does little while the timed window
+is open: it waits on pipes, and where workers cannot stop by themselves it reads
+the job counts every 20 ms. The work happens in processes started from
 ``trial_worker.py`` with the interpreter under test (by default this one), so the
 same trial measures any GigQ version installed in any virtualenv.
 
@@ -13,9 +14,10 @@ Sequence (file databases):
    check happen now, outside the timed window) and report ``ready``;
    steady mode: a ``produce`` process creates the database and gets ready first;
 4. the barrier: every process gets ``go`` at once; the timed window starts;
-5. drain: workers exit when the queue is empty (``burst``, or a drained-queue
-   watch for GigQ versions without it); steady: after the producer is done,
-   workers get ``finish`` and exit once the queue is drained;
+5. drain: workers exit when the queue is empty (``burst``); for GigQ versions
+   without it, and in steady mode once the producer is done, the trial watches
+   the database from its own process and sends ``stop`` when no job is pending or
+   running — the measured processes spend nothing on watching;
 6. the trial reads the jobs' timestamps from the database, the jobs' ledgers
    (the side channel proving each job ran exactly once) and the workers' counters,
    then computes the metrics (:mod:`gigq.bench.metrics`).
@@ -267,6 +269,34 @@ def read_jobs(db_path: str) -> list[metrics.JobRecord]:
         conn.close()
 
 
+# How often the trial reads the queue's counts when it watches for the drain.
+WATCH_INTERVAL = 0.02
+
+
+def database_drained(conn: sqlite3.Connection) -> bool:
+    """No job pending or running in the database of ``conn`` (every GigQ version's
+    status values). A busy database counts as not drained yet."""
+    try:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return row[0] == 0
+
+
+def watch_drain(db_path: str, workers: list[_Child], deadline: float) -> None:
+    """Return once the queue at ``db_path`` is drained, a worker has exited (its
+    message says why) or the deadline has passed (the wait that follows says so)."""
+    conn = sqlite3.connect(db_path, timeout=1.0, isolation_level=None)
+    try:
+        while time.monotonic() < deadline:
+            if database_drained(conn) or any(w.proc.poll() is not None for w in workers):
+                return
+            time.sleep(WATCH_INTERVAL)
+    finally:
+        conn.close()
+
+
 def database_bytes(db_path: str) -> int | None:
     """Bytes of a database file plus its WAL (None if there is no file)."""
     if not os.path.exists(db_path):
@@ -441,8 +471,10 @@ class Harness:
                     done = producer.wait_for("done", deadline, "while producing")
                     submitted, submit_s = done["submitted"], done["submit_s"]
                     notes.extend(done.get("notes") or [])
+                if producer is not None or not (caps or {}).get("burst"):
+                    watch_drain(db_file, workers, deadline)
                     for child in workers:
-                        child.send("finish")
+                        child.send("stop")
                 for child in workers:
                     reports.append(report(child.wait_for("done", deadline,
                                                          "while working off the queue")))
@@ -476,6 +508,7 @@ class Harness:
             ceiling=ceiling_rate,
             failures=failures,
             db_bytes=db_bytes,
+            mode=config["mode"],
         )
         values = metrics.compute(data)
         values["jobs"] = submitted if steady else count

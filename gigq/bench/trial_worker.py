@@ -12,8 +12,8 @@ Roles (``spec["role"]``):
 
 ``submit``  drain mode: submit ``jobs`` jobs, report the submit time, exit.
 ``work``    build a Worker, say ``ready``, wait for ``go`` on stdin, run until the
-            queue is drained (drain mode) or until ``finish`` arrives and the
-            queue is drained (steady mode), report counters.
+            queue is drained (drain mode with ``burst``) or until ``stop`` arrives
+            (the trial watches the database from its own process), report counters.
 ``produce`` steady mode: say ``ready``, wait for ``go``, submit at
             ``arrival_rate`` jobs/s for ``duration`` s, report.
 ``solo``    in-memory database: submitter/producer and worker threads in one
@@ -21,7 +21,7 @@ Roles (``spec["role"]``):
             at the end the database is copied to ``backup_to`` for the trial.
 
 Messages to the trial are JSON lines on stdout (``ready``, ``done``, ``error``);
-commands from it are lines on stdin (``go``, ``finish``). End of stdin means the
+commands from it are lines on stdin (``go``, ``stop``). End of stdin means the
 trial is gone: the process stops at once, so nothing outlives its trial.
 """
 
@@ -253,9 +253,18 @@ def lock_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> A
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU seconds of this process and of its reaped children so far.
+
+    With ``isolation=process`` the jobs run in child processes; the worker kills
+    and waits for them when it stops, so once ``Worker.start()`` has returned
+    their CPU is in RUSAGE_CHILDREN (the kernel adds a child's usage when it is
+    reaped, however it ended). Without children that term stays 0.
+    """
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -293,54 +302,45 @@ def queue_drained(queue: Any) -> bool:
 
 
 class Stopper:
-    """Stops the worker when the queue is drained or the trial goes away.
+    """Stops the worker when the trial says so, or when the trial goes away.
 
-    A thread reads stdin: ``finish`` (steady mode: the producer is done) starts
-    watching for the drained queue; end of input (the trial is gone) stops the
-    worker at once. In drain mode without ``burst`` support, watching starts right
-    away. Nothing polls before there is something to watch for.
+    A thread reads stdin: ``stop`` (the trial saw the queue drained, reading the
+    database from its own process) stops the worker; end of input (the trial is
+    gone) stops it at once. Watching the queue is the trial's job, so this process
+    spends nothing on it — except ``watch`` (the ``solo`` role: an in-memory
+    database no other process can read), polled once the producer is done.
     """
 
-    def __init__(self, worker: Any, queue_factory: Any, watch_now: bool,
+    def __init__(self, worker: Any, watch: Any = None,
                  producer: threading.Thread | None = None) -> None:
         self.worker = worker
-        self.queue_factory = queue_factory
+        self.watch = watch
         self.producer = producer
-        self.orphaned = False
         self.done = False
-        self._wake = threading.Event()
-        if watch_now:
-            self._wake.set()
+        self._stop = threading.Event()
         threading.Thread(target=self._read_commands, daemon=True).start()
         threading.Thread(target=self._supervise, daemon=True).start()
 
     def _read_commands(self) -> None:
         for line in sys.stdin:
-            if line.strip() == "finish":
-                self._wake.set()
-        self.orphaned = True
-        self._wake.set()
+            if line.strip() == "stop":
+                break
+        self._stop.set()
 
     def _supervise(self) -> None:
-        self._wake.wait()
+        if self.watch is not None:
+            if self.producer is not None:
+                self.producer.join()
+            # A count query every 20 ms, only where nothing outside can watch.
+            while not self._stop.is_set() and not self.done and not self.watch():
+                time.sleep(0.02)
+        else:
+            self._stop.wait()
         # stop() before start() has begun would be undone by start(): wait for it.
         while not self.worker.running and not self.done:
             time.sleep(0.005)
-        if self.done:
-            return
-        if self.orphaned:
+        if not self.done:
             self.worker.stop()
-            return
-        if self.producer is not None:
-            self.producer.join()
-        queue = self.queue_factory()
-        # A count query every 20 ms, only once arrivals stopped (or, for a GigQ
-        # without burst mode, during the drain): negligible next to the workers.
-        while self.worker.running:
-            if self.orphaned or queue_drained(queue):
-                self.worker.stop()
-                return
-            time.sleep(0.02)
 
 
 def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
@@ -368,12 +368,11 @@ def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
     cpu0 = cpu_seconds()
     lock0 = lock_snapshot(worker)
     producer = producer_factory(return_data) if producer_factory else None
-    stopper = Stopper(
-        worker,
-        lambda: JobQueue(spec["db"], **queue_kwargs(settings)),
-        watch_now=(drain and not use_burst) or producer is not None,
-        producer=producer,
-    )
+    watch = None
+    if spec["role"] == "solo" and not use_burst:
+        queue = JobQueue(spec["db"], **queue_kwargs(settings))
+        watch = lambda: queue_drained(queue)  # noqa: E731
+    stopper = Stopper(worker, watch, producer)
     try:
         worker.start()
     finally:

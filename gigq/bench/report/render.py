@@ -27,7 +27,11 @@ from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
 PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
 # Columns of the results table besides configuration dimensions and metrics.
 _OUTCOME_COLUMNS = (("jobs_completed", "jobs completed", "jobs"),
-                    ("duration_s", "timed window", "s"))
+                    ("duration_s", "timed window", "s"),
+                    # The ceiling behind ceiling_ratio: median of the probes, spread.
+                    ("ceiling_commits_per_sec", "SQLite ceiling", "commits/s"),
+                    ("ceiling_min_commits_per_sec", "ceiling min", "commits/s"),
+                    ("ceiling_max_commits_per_sec", "ceiling max", "commits/s"))
 DURABILITY_MEANING = {
     "power-loss-safe": "committed jobs survive a power cut",
     "crash-safe": "an application crash loses nothing; a power cut may lose the last "
@@ -144,7 +148,7 @@ def results_table(a: Analysis) -> Table:
     columns += [Column(label, unit, True, name, True) for name, label, unit in extras]
     columns += [Column("durability", title="durability class of the settings"),
                 Column("trial", title="trial_id", secondary=True)]
-    text_columns = [c for c in ("invalid_reason", "note") if c in rows.columns
+    text_columns = [c for c in ("invalid_reason", "too_short", "note") if c in rows.columns
                     and rows[c].notna().any()]
     columns += [Column(c.replace("_", " "), title=c, secondary=True) for c in text_columns]
     config_by_values = {tuple(repr(c.values.get(d)) for d in a.dimensions): c
@@ -158,8 +162,14 @@ def results_table(a: Analysis) -> Table:
         cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
         cells.append(Cell(fmt.number(r.get("repetition")), fmt.normalize(r.get("repetition")),
                           numeric=True))
-        cells.append(Cell("valid", 1, badge="ok") if valid
-                     else Cell("invalid", 0, badge="invalid"))
+        if not valid:
+            cells.append(Cell("invalid", 0, badge="invalid"))
+        elif fmt.normalize(r.get("too_short")):
+            # Every job ran once, but too few per thread to trust the rate (see
+            # the "too short" column).
+            cells.append(Cell("too short", 0.5, badge="noise"))
+        else:
+            cells.append(Cell("valid", 1, badge="ok"))
         for m in metrics:
             value = fmt.normalize(r.get(m))
             cells.append(Cell(fmt.number(fmt.scaled(m, value)),
