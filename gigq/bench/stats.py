@@ -263,6 +263,6 @@ def difference(
     n = int(min(b.size, c.size))
     if n == 0:
         return Difference(float("nan"), 0, paired, False, 0)
-    p = permutation_pvalue(b, c, paired=paired, seed=seed)
+    p = permutation_pvalue(base, current, paired=paired, seed=seed)
     direction = int(np.sign(np.median(c) - np.median(b)))
     return Difference(p, n, paired, bool(n >= min_n and p <= 1 - level), direction)

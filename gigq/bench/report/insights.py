@@ -17,16 +17,21 @@ from typing import Any
 
 import pandas as pd
 
-from ...storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
+from ...storage import (
+    DURABILITY_CLASSES,
+    JOURNAL_MODES,
+    SYNCHRONOUS_LEVELS,
+    SQLiteSettings,
+    durability_class,
+)
 from ..metrics import METRICS
+from ..recommend import Candidate, choose, ram_reason
 from ..results import CONFIG_COLUMNS, Results
 from ..stats import Interval, bootstrap_median, ratio_of_medians
+from ..workloads import JOB_TYPES
 from . import format as fmt
 
-DURABILITY_ORDER = ("power-loss-safe", "crash-safe", "unsafe")
-# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
-# whatever synchronous says, so the report never calls it safe.
-RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+DURABILITY_ORDER = DURABILITY_CLASSES
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
 # not an effect anybody can act on, so they are never reported as effects.
 WORKLOAD_DIMENSIONS = frozenset({"job_type", "jobs", "mode", "version", "arrival_rate",
@@ -37,7 +42,7 @@ KEY_CONTEXT = ("job_type", "workers", "concurrency")
 # Dimensions whose values may differ between configurations without being swept
 # (the sweep sizes `jobs` per configuration when a profile says "auto").
 INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
-JOB_TYPE_ORDER = ("noop", "cpu", "io", "mixed")
+JOB_TYPE_ORDER = JOB_TYPES
 LOCATION_ORDER = ("disk", "tmpfs", "memory")
 THROUGHPUT = "jobs_per_sec"
 
@@ -67,7 +72,8 @@ class Config:
 
 @dataclass
 class Recommendation:
-    """The fastest configuration of one durability class for one job type."""
+    """One configuration shown for a job type: the recommended one, or the fastest
+    of a durability class for comparison."""
 
     job_type: str | None
     config: Config
@@ -75,13 +81,26 @@ class Recommendation:
     command: str
     processes: int
     notes: list[str]
-    tied: int  # other configurations of the same job type whose CI overlaps this one's
+    # Recommended entry: the other eligible configurations whose CI overlaps the
+    # fastest one's, cheapest first (the data cannot tell them apart).
+    ties: list[Config] = field(default_factory=list)
     differences: dict[str, Any] = field(default_factory=dict)  # vs the recommended one
+    ineligible: str | None = None  # why this one cannot be recommended
+    reason: str = ""  # why the job type has no recommended entry (empty if it has)
 
     @property
     def throughput(self) -> Interval:
         """Median jobs/s with its 95% CI."""
         return self.config.stats[THROUGHPUT]
+
+    @property
+    def tied(self) -> int:
+        """How many other configurations are within the interval."""
+        return len(self.ties)
+
+    def tie_phrases(self) -> list[str]:
+        """Each tied configuration, by how it differs from this one."""
+        return [fmt.context_phrase(_differences(t, self.config)) or t.key for t in self.ties]
 
 
 @dataclass
@@ -163,18 +182,6 @@ def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
     return sorted(unique, key=lambda v: (v is None, str(v)))
 
 
-def _ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
-    location = config.get("location")
-    if location == "memory":
-        return "in-memory database: lost when the process exits"
-    info = filesystems.get(location) if isinstance(location, str) else None
-    fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
-    if fs_type in RAM_FILESYSTEMS:
-        where = location if location == fs_type else f"{location} ({fs_type})"
-        return f"{where} is RAM: a reboot or power cut loses the whole queue"
-    return None
-
-
 def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
                 filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
     recorded = None
@@ -190,7 +197,7 @@ def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
             )
         except Exception:
             recorded = "unsafe"  # unknown settings: never claim safety we cannot show
-    reason = _ram_reason(values, filesystems)
+    reason = ram_reason(values, filesystems)
     if reason and recorded != "unsafe":
         return "unsafe", reason
     return recorded, reason
@@ -292,47 +299,56 @@ def overlaps(a: Interval, b: Interval) -> bool:
     return a.low <= b.high and b.low <= a.high
 
 
+def _differences(config: Config, chosen: Config) -> dict[str, Any]:
+    return {d: v for d, v in config.values.items()
+            if v != chosen.values.get(d) and d not in INCIDENTAL_DIMENSIONS}
+
+
 def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
               ) -> dict[str, list[Recommendation]]:
-    """Per job type: the fastest configuration of each durability class.
+    """Per job type: the recommended configuration, then the fastest measured one of
+    each durability class for comparison.
 
-    The *recommended* one is the fastest that is not ``unsafe`` (an application crash
-    loses nothing); only when every measured configuration is unsafe is the fastest
-    unsafe one marked, and the report says so. Throughput is compared in ``drain``
-    mode when the run has it (``steady`` mode jobs/s only follow the arrival rate).
+    The recommended one is decided by :func:`gigq.bench.recommend.choose` — the rule
+    the sweep's summary uses too: eligible with 3+ valid trials and none invalid, never
+    unsafe nor in RAM, and the cheapest of those whose interval overlaps the fastest
+    eligible one's (its ties are named). A job type with no eligible configuration has
+    no recommended entry, only the comparisons (and ``Recommendation.reason`` says why).
     """
-    measured = [c for c in configs if c.n_valid and c.has()]
-    # In steady mode jobs/s is capped by the arrival rate the producer was told to keep:
-    # it measures latency under load, not how fast a configuration can go.
-    if any(c.values.get("mode") == "drain" for c in measured):
-        measured = [c for c in measured if c.values.get("mode") in ("drain", None)]
-    by_type: dict[str, list[Config]] = defaultdict(list)
-    for c in measured:
-        by_type[c.values.get("job_type") or "all"].append(c)
+    candidates = [Candidate(c.key, c.values, c.samples.get(THROUGHPUT, []), c.n_trials,
+                            c.durability, source=c) for c in configs]
     out: dict[str, list[Recommendation]] = {}
-    for job_type in sort_values("job_type", by_type):
-        ranked = sorted(by_type[job_type], key=lambda c: -c.median())
-        best_by_class = {}
-        for c in ranked:
-            best_by_class.setdefault(c.durability, c)
-        safe = [c for c in ranked if c.durability != "unsafe"]
-        chosen = safe[0] if safe else ranked[0]
+    choices = choose(candidates)
+    multi = len({ch.version for ch in choices}) > 1
+    for ch in choices:
+        label = f"{ch.job_type} ({ch.version})" if multi else ch.job_type
+        chosen: Config | None = ch.recommended.source if ch.recommended else None
         recs = []
+        if chosen is not None:
+            recs.append(Recommendation(
+                ch.job_type, chosen, True, worker_command(chosen.values),
+                int(chosen.values.get("workers") or 1), _how_to_run(chosen, filesystems),
+                ties=[t.source for t in ch.others]))
+        measured = sorted((c for c in ch.candidates if c.n_valid),
+                          key=lambda c: -c.interval.estimate)
+        shown = {id(chosen)}
         for durability in DURABILITY_ORDER:
-            c = best_by_class.get(durability)
-            if c is None:
+            c = next((m for m in measured if m.durability == durability), None)
+            if c is None or id(c.source) in shown:
                 continue
-            tied = sum(1 for o in ranked if o is not c
-                       and overlaps(o.stats[THROUGHPUT], c.stats[THROUGHPUT]))
-            recs.append(Recommendation(job_type, c, c is chosen, worker_command(c.values),
-                                       int(c.values.get("workers") or 1),
-                                       _how_to_run(c, filesystems), tied))
-        for r in recs:
-            if not r.recommended:
-                r.differences = {d: v for d, v in r.config.values.items()
-                                 if v != chosen.values.get(d)
-                                 and d not in INCIDENTAL_DIMENSIONS}
-        out[job_type] = recs
+            shown.add(id(c.source))
+            config = c.source
+            recs.append(Recommendation(
+                ch.job_type, config, False, worker_command(config.values),
+                int(config.values.get("workers") or 1), _how_to_run(config, filesystems),
+                differences=_differences(config, chosen) if chosen else {
+                    d: v for d, v in config.values.items()
+                    if d not in INCIDENTAL_DIMENSIONS | {"job_type", "mode"}},
+                ineligible=c.ineligible()))
+        if recs:
+            for r in recs:
+                r.reason = ch.reason
+            out[label] = recs
     return out
 
 
