@@ -27,7 +27,15 @@ from ...storage import (
 from ..metrics import METRICS
 from ..recommend import Candidate, choose, ram_reason
 from ..results import CONFIG_COLUMNS, Results
-from ..stats import Interval, bootstrap_median, ratio_of_medians
+from ..stats import (
+    DEFAULT_LEVEL,
+    Difference,
+    Interval,
+    bootstrap_median,
+    difference,
+    min_pvalue,
+    ratio_of_medians,
+)
 from ..workloads import JOB_TYPES
 from . import format as fmt
 
@@ -45,6 +53,8 @@ INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
 JOB_TYPE_ORDER = JOB_TYPES
 LOCATION_ORDER = ("disk", "tmpfs", "memory")
 THROUGHPUT = "jobs_per_sec"
+# Fewest samples per side (pairs, when paired) for any "clear" or "within noise" call.
+MIN_EFFECT_SAMPLES = 5
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Config:
     stats: dict[str, Interval]
     durability: str
     durability_reason: str | None = None
+    # The repetition number of each sample, per metric (empty: not recorded).
+    repetitions: dict[str, list[int]] = field(default_factory=dict)
 
     def median(self, metric: str = THROUGHPUT) -> float:
         """Median of ``metric`` over valid trials (NaN when none)."""
@@ -113,11 +125,12 @@ class Effect:
     context: dict[str, Any]
     ratio: Interval
     text: str
+    test: Difference | None = None  # None: too few samples to tell
 
     @property
     def clear(self) -> bool:
-        """The 95% interval excludes 1 (no change)."""
-        return self.ratio.n >= 2 and self.ratio.low > 1.0
+        """The two-sided randomisation test says the two configurations differ."""
+        return self.test is not None and self.test.significant
 
 
 @dataclass
@@ -225,15 +238,20 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
             good = good.sort_values("repetition")
         samples: dict[str, list[float]] = {}
         stats: dict[str, Interval] = {}
+        repetitions: dict[str, list[int]] = {}
         for metric in METRICS:
             if metric not in good.columns:
                 continue
             series = pd.to_numeric(good[metric], errors="coerce").dropna()
             samples[metric] = [float(v) for v in series]
             stats[metric] = bootstrap_median(samples[metric])
+            if "repetition" in good.columns:
+                reps = pd.to_numeric(good.loc[series.index, "repetition"], errors="coerce")
+                if reps.notna().all() and reps.is_unique:
+                    repetitions[metric] = [int(r) for r in reps]
         durability, reason = _durability(group, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
-                              durability, reason))
+                              durability, reason, repetitions))
     return configs
 
 
@@ -368,6 +386,29 @@ def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
     return context
 
 
+def difference_test(a: Config, b: Config, metric: str = THROUGHPUT,
+                    level: float = DEFAULT_LEVEL) -> Difference | None:
+    """Whether ``a`` and ``b`` differ in ``metric``: the two-sided randomisation test at
+    ``level``, paired by repetition when both recorded them (a sweep runs every
+    configuration once per repetition, so a pair shares the machine's mood), else
+    unpaired. ``None`` when the test cannot tell: fewer than
+    :data:`MIN_EFFECT_SAMPLES` per side, or too few for any p-value to reach ``level``
+    (5 pairs give at best 2/32).
+    """
+    xa, xb = a.samples.get(metric, []), b.samples.get(metric, [])
+    ra, rb = a.repetitions.get(metric), b.repetitions.get(metric)
+    paired = ra is not None and rb is not None
+    if paired:
+        at = dict(zip(ra, xa, strict=True))
+        bt = dict(zip(rb, xb, strict=True))
+        common = sorted(set(at) & set(bt))
+        xa, xb = [at[r] for r in common], [bt[r] for r in common]
+    if min(len(xa), len(xb)) < MIN_EFFECT_SAMPLES or \
+            min_pvalue(len(xa), len(xb), paired) > 1 - level:
+        return None
+    return difference(xa, xb, paired=paired, level=level, min_n=MIN_EFFECT_SAMPLES)
+
+
 def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mapping[str, Any],
                     limit: int = 3) -> list[Effect]:
     """The ``limit`` largest throughput effects of a setting, at most one per setting.
@@ -375,7 +416,9 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
     For every pair of configurations that differ in exactly one swept setting, the
     ratio of median jobs/s (faster over slower). Per setting the largest such ratio is
     kept, with the other settings it was measured at; the settings with the largest
-    ratios win. Intervals are percentile-bootstrap over repetitions.
+    ratios win. Intervals are percentile-bootstrap over repetitions; whether an effect
+    is clear is :func:`difference_test`'s (two-sided, so picking the faster side after
+    looking does not bias it).
     """
     measured = [c for c in configs if c.n_valid and c.has()]
     candidates: list[tuple[float, str, Config, Config]] = []
@@ -409,7 +452,8 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
         text = (f"{fmt.setting_phrase(dim, better)} vs {fmt.setting_phrase(dim, worse)}"
                 + (f" ({fmt.context_phrase(context)})" if context else "")
                 + f": {fmt.ratio(ratio)} jobs/s")
-        effects.append(Effect(dim, better, worse, context, ratio, text))
+        effects.append(Effect(dim, better, worse, context, ratio, text,
+                              difference_test(slow, fast)))
     return effects
 
 
