@@ -201,7 +201,7 @@ def verdict_text(result: TuneResult) -> str:
         return (f"Not verified ({why} the re-measurement against the defaults): treat "
                 "the settings as a lead and re-run with a larger --budget.")
     gain = gain_text(comparison.ratio if comparison else None, result.higher_is_better)
-    if verdict == "gain":
+    if verdict == "gain" and comparison is not None:
         return (f"Significant gain over GigQ's defaults: {gain}, p={comparison.p_value:.3g} "
                 f"over {comparison.pairs} pairs (paired randomisation test).")
     why = comparison.why_not if comparison else ""

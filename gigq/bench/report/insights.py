@@ -398,7 +398,7 @@ def difference_test(a: Config, b: Config, metric: str = THROUGHPUT,
     xa, xb = a.samples.get(metric, []), b.samples.get(metric, [])
     ra, rb = a.repetitions.get(metric), b.repetitions.get(metric)
     paired = ra is not None and rb is not None
-    if paired:
+    if ra is not None and rb is not None:
         at = dict(zip(ra, xa, strict=True))
         bt = dict(zip(rb, xb, strict=True))
         common = sorted(set(at) & set(bt))
