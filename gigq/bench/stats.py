@@ -44,6 +44,27 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
+def _clean_pairs(base: Sequence[float], current: Sequence[float]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (base[i], current[i]) whose two values are both finite.
+
+    A non-finite value drops its whole pair: cleaning each side on its own would
+    shift every later value onto another repetition's partner.
+    """
+    b = np.asarray(base, dtype=float)
+    c = np.asarray(current, dtype=float)
+    if b.shape != c.shape or b.ndim != 1:
+        raise ValueError(f"paired samples must have the same length (base {b.size}, "
+                         f"current {c.size}): pass one value per repetition on each side")
+    keep = np.isfinite(b) & np.isfinite(c)
+    return b[keep], c[keep]
+
+
+def _clean_both(base: Sequence[float], current: Sequence[float], paired: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    return _clean_pairs(base, current) if paired else (_clean(base), _clean(current))
+
+
 def median(values: Sequence[float]) -> float:
     """Median of the finite values (NaN if none)."""
     arr = _clean(values)
@@ -83,9 +104,10 @@ def ratio_of_medians(
     """median(current) / median(base) with a bootstrap interval.
 
     ``paired=True`` (both runs interleaved, one value per repetition in the same
-    order) resamples repetitions together, which cancels drift shared by a pair.
+    order) resamples repetitions together, which cancels drift shared by a pair; the
+    two sequences must have the same length, and a non-finite value drops its pair.
     """
-    b, c = _clean(base), _clean(current)
+    b, c = _clean_both(base, current, paired)
     n = min(b.size, c.size)
     if b.size == 0 or c.size == 0 or np.median(b) == 0:
         nan = float("nan")
@@ -94,7 +116,7 @@ def ratio_of_medians(
     if b.size < 2 or c.size < 2:
         return Interval(est, est, est, level, n)
     rng = np.random.default_rng(seed)
-    if paired and b.size == c.size:
+    if paired:
         idx = rng.integers(0, b.size, size=(resamples, b.size))
         ratios = np.median(c[idx], axis=1) / np.median(b[idx], axis=1)
     else:
@@ -143,13 +165,11 @@ def permutation_pvalue(
     rearrangement count, so 6 pairs can reach p = 2/64. Unlike a percentile bootstrap
     this keeps its nominal false-alarm rate at the small sample sizes benchmarks have.
     """
-    b, c = _clean(base), _clean(current)
+    b, c = _clean_both(base, current, paired)
     if b.size == 0 or c.size == 0:
         return float("nan")
     rng = np.random.default_rng(seed)
     if paired:
-        if b.size != c.size:
-            raise ValueError("paired samples must have the same length")
         n = b.size
         change = np.log(c / b) if (b > 0).all() and (c > 0).all() else c - b
         signed = np.sign(change) * _ranks(np.abs(change))
@@ -183,19 +203,23 @@ def permutation_pvalue(
 
 
 def min_pvalue(n_base: int, n_current: int, paired: bool = False) -> float:
-    """The smallest two-sided p-value :func:`permutation_pvalue` can return for these sizes.
+    """The smallest two-sided p-value :func:`permutation_pvalue` can return for these sizes
+    (of its exact reference distribution, which the sampled branch estimates).
 
     Below a certain size no difference, however large, can be significant: 5 pairs
-    give at best p = 2/32 = 0.0625, so a 95% verdict needs at least 6 pairs; unpaired,
-    4 against 4 give 2/70 = 0.029.
+    give at best p = 2/32 = 0.0625, so a 95% verdict needs at least 6 pairs. Unpaired,
+    the most extreme split (``current`` holding every top rank) always ties with its
+    mirror image (every bottom rank), whatever the sizes: 4 against 4 give at best
+    2/70 = 0.029, 3 against 4 give 2/35 = 0.057.
     """
     if n_base < 1 or n_current < 1:
         return 1.0
     if paired:
-        return min(1.0, 2.0 ** (1 - min(n_base, n_current)))
-    ways = math.comb(n_base + n_current, n_base)
-    # With equal sizes, swapping the two groups wholesale mirrors the statistic.
-    return min(1.0, (2 if n_base == n_current else 1) / ways)
+        if n_base != n_current:
+            raise ValueError(f"paired samples must have the same length (base {n_base}, "
+                             f"current {n_current})")
+        return min(1.0, 2.0 ** (1 - n_base))
+    return min(1.0, 2 / math.comb(n_base + n_current, n_base))
 
 
 def min_samples_for(level: float = DEFAULT_LEVEL, paired: bool = False) -> int:
@@ -205,3 +229,40 @@ def min_samples_for(level: float = DEFAULT_LEVEL, paired: bool = False) -> int:
     while min_pvalue(n, n, paired) > alpha and n < 64:
         n += 1
     return n
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The outcome of a two-sided randomisation test of ``current`` against ``base``."""
+
+    p_value: float
+    n: int  # pairs when paired, else the smaller side
+    paired: bool
+    significant: bool  # p <= 1 - level, from at least the required samples per side
+    direction: int  # +1: current's median is higher; -1: lower; 0: equal or unknown
+
+
+def difference(
+    base: Sequence[float],
+    current: Sequence[float],
+    *,
+    paired: bool,
+    level: float = DEFAULT_LEVEL,
+    min_n: int = 1,
+    seed: int = 0,
+) -> Difference:
+    """Whether ``current`` differs from ``base``: :func:`permutation_pvalue` at ``level``,
+    two-sided, and only from at least ``min_n`` samples per side (pairs, if paired).
+
+    The direction is that of the medians, read after the test (which looked at both
+    directions), so a caller can ask "significantly higher" without a one-sided peek.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+    b, c = _clean_both(base, current, paired)
+    n = int(min(b.size, c.size))
+    if n == 0:
+        return Difference(float("nan"), 0, paired, False, 0)
+    p = permutation_pvalue(base, current, paired=paired, seed=seed)
+    direction = int(np.sign(np.median(c) - np.median(b)))
+    return Difference(p, n, paired, bool(n >= min_n and p <= 1 - level), direction)

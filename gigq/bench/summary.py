@@ -1,7 +1,8 @@
 """The short text summary printed at the end of a sweep.
 
-Best configuration per job type (median jobs/s over valid repetitions, with a
-bootstrap 95% interval and the durability class), the latency of steady-mode
+The recommended configuration per job type (by the rule of
+:mod:`gigq.bench.recommend`, which the report uses too: median jobs/s over valid
+repetitions with a bootstrap 95% interval, the ties named), the latency of steady-mode
 configurations, the invalid trials and why, and the files written.
 """
 
@@ -9,45 +10,78 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from .recommend import MIN_VALID_TRIALS, Candidate, choose, ram_reason
 from .results import Results
 from .space import describe
-from .stats import bootstrap_median
 
 
 def _fmt_rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
-SAFE = ("crash-safe", "power-loss-safe")
-
-
-def best_per_job_type(results: Results, durable_only: bool = False) -> list[dict[str, Any]]:
-    """Per job type (and version), the drain configuration with the highest median
-    jobs/s: ``{job_type, version, config_id, config, median, low, high, n,
-    durability}``. Steady trials are left out: their rate is the arrival rate.
-    ``durable_only`` keeps crash-safe and power-loss-safe configurations only."""
-    rows = results.valid_rows
-    if rows.empty or "jobs_per_sec" not in rows:
+def candidates(results: Results) -> list[Candidate]:
+    """One :class:`Candidate` per drain configuration (and version), invalid trials
+    counted: the rule of :mod:`gigq.bench.recommend` decides from them."""
+    rows = results.rows
+    if rows.empty or "jobs_per_sec" not in rows or "mode" not in rows:
         return []
-    rows = rows[(rows["mode"] == "drain") & rows["jobs_per_sec"].notna()]
-    if durable_only:
-        rows = rows[rows["durability"].isin(SAFE)]
-    best = []
-    for (job_type, version), part in rows.groupby(["job_type", "version"], sort=True):
-        medians = part.groupby("config_id")["jobs_per_sec"].median()
-        cid = medians.idxmax()
-        sample = part[part["config_id"] == cid]
-        ci = bootstrap_median(sample["jobs_per_sec"].tolist())
-        best.append({
-            "job_type": job_type, "version": version, "config_id": cid,
-            "config": sample.iloc[0].to_dict(), "median": ci.estimate, "low": ci.low,
-            "high": ci.high, "n": ci.n, "durability": sample["durability"].iloc[0],
-        })
-    return best
+    rows = rows[rows["mode"] == "drain"]
+    filesystems = results.environment.get("filesystems") or {}
+    keys = ["version", "config_id"] if "version" in rows else ["config_id"]
+    out = []
+    for key, part in rows.groupby(keys, sort=True):
+        valid = part[part["valid"].astype(bool)]
+        rates = pd.to_numeric(valid["jobs_per_sec"], errors="coerce").dropna()
+        values = part.iloc[0].to_dict()
+        known = [d for d in part.get("durability", []) if isinstance(d, str) and d]
+        durability = known[0] if known else "unsafe"  # unknown: never claim safety
+        if ram_reason(values, filesystems):
+            durability = "unsafe"
+        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability))
+    return out
+
+
+def _candidate_line(c: Candidate) -> str:
+    iv = c.interval
+    return (f"{_fmt_rate(iv.estimate)} jobs/s [{_fmt_rate(iv.low)}-{_fmt_rate(iv.high)}], "
+            f"{c.durability}, n={iv.n}")
+
+
+def recommendation_lines(results: Results) -> list[str]:
+    """Per job type: the recommended configuration, the ones tied with it, and the
+    fastest measured when that is not recommendable (and why)."""
+    choices = choose(candidates(results))
+    if not choices:
+        return []
+    multi = len({ch.version for ch in choices}) > 1
+    lines = [f"Recommended configuration per job type (median jobs/s [95% CI], durability; "
+             f"the cheapest of those within the fastest one's interval, from "
+             f"{MIN_VALID_TRIALS}+ trials, none invalid, crash-safe or better):"]
+    for ch in choices:
+        who = f"{ch.job_type}{f' [{ch.version}]' if multi else ''}"
+        rec = ch.recommended
+        if rec is None:
+            lines.append(f"  {who}: nothing to recommend: {ch.reason}")
+        else:
+            lines.append(f"  {who}: {_candidate_line(rec)}")
+            lines.append(f"      {describe(rec.values, None)}")
+            if ch.others:
+                lines.append(f"    tied (within the interval, but not cheaper): "
+                             f"{len(ch.others)}")
+                for c in ch.others[:4]:
+                    lines.append(f"      {describe(c.values, None)}: {_candidate_line(c)}")
+                if len(ch.others) > 4:
+                    lines.append(f"      … and {len(ch.others) - 4} more")
+        fast = ch.fastest
+        if fast is not None and fast is not rec and fast not in ch.ties:
+            why = fast.ineligible()
+            lines.append(f"    fastest measured: {_candidate_line(fast)}"
+                         + (f" — not recommended: {why}" if why else ""))
+            lines.append(f"      {describe(fast.values, None)}")
+    return lines
 
 
 def latency_lines(results: Results) -> list[str]:
@@ -76,29 +110,10 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
     state = "interrupted" if interrupted else "finished"
     lines.append(f"Sweep {state}: {total} trials ({valid} valid, {total - valid} invalid), "
                  f"{len(results.skipped)} configurations skipped.")
-    best = best_per_job_type(results)
-    durable = {(b["job_type"], b["version"]): b for b in best_per_job_type(results, True)}
-    multi = len({b["version"] for b in best}) > 1
-    if best:
+    recs = recommendation_lines(results)
+    if recs:
         lines.append("")
-        lines.append("Best configuration per job type (median jobs/s [95% CI], durability):")
-        for b in best:
-            who = f" [{b['version']}]" if multi else ""
-            settings = describe(b["config"], None)
-            lines.append(
-                f"  {b['job_type']}{who}: {_fmt_rate(b['median'])} jobs/s "
-                f"[{_fmt_rate(b['low'])}-{_fmt_rate(b['high'])}], {b['durability']}, "
-                f"n={b['n']}"
-            )
-            lines.append(f"      {settings}")
-            safe = durable.get((b["job_type"], b["version"]))
-            if b["durability"] not in SAFE and safe is not None:
-                lines.append(
-                    f"    best that survives an application crash: {_fmt_rate(safe['median'])} "
-                    f"jobs/s [{_fmt_rate(safe['low'])}-{_fmt_rate(safe['high'])}], "
-                    f"{safe['durability']}, n={safe['n']}"
-                )
-                lines.append(f"      {describe(safe['config'], None)}")
+        lines.extend(recs)
     lat = latency_lines(results)
     if lat:
         lines.append("")

@@ -23,8 +23,11 @@ The search is coarse-to-fine, with successive halving inside every round:
    simplified settings are recommended unless they are significantly worse than
    the winner, so a recommendation changes only what was shown to matter. The
    ratio of the recommended settings' median to the defaults' is reported with a
-   paired bootstrap 95% interval (:func:`gigq.bench.stats.ratio_of_medians`). A gain
-   whose interval includes 1 is not significant: "the defaults are fine here".
+   paired bootstrap 95% interval (:func:`gigq.bench.stats.ratio_of_medians`), but a
+   gain is declared only by the paired randomisation test
+   (:func:`gigq.bench.stats.difference`) at the 95% level from at least
+   :data:`MIN_GAIN_PAIRS` (6) pairs; otherwise it is not significant and the defaults
+   stay recommended. The same test decides whether the simplified settings are worse.
 
 The budget is counted in the cost the evaluator reports for each trial (wall
 seconds for real trials, simulated seconds in tests): before every trial the tuner
@@ -73,6 +76,10 @@ HALVING_COST = 1.8
 SIMPLIFIABLE = ("journal_mode", "synchronous", "cache_size", "polling_interval")
 FINAL_SHARE = 0.3
 MIN_PAIRS = 2
+# A gain (or a simplification's loss) is declared only by the paired randomisation
+# test at the confidence level and from at least this many pairs: 5 pairs reach at
+# best p = 2/32, and a bootstrap interval alone called noise a gain in ~20% of runs.
+MIN_GAIN_PAIRS = stats.min_samples_for(stats.DEFAULT_LEVEL, paired=True)
 MAX_PAIRS = 15
 PRIOR_TRIAL_COST = 2.5
 
@@ -338,6 +345,8 @@ class Comparison:
     higher_is_better: bool
     winner_ci: stats.Interval | None = None
     reference_ci: stats.Interval | None = None
+    test: stats.Difference | None = None  # the paired randomisation test
+    level: float = stats.DEFAULT_LEVEL
 
     @property
     def pairs(self) -> int:
@@ -345,12 +354,31 @@ class Comparison:
         return min(len(self.winner), len(self.reference))
 
     @property
+    def p_value(self) -> float:
+        """Two-sided p-value of the paired test (NaN when not run)."""
+        return self.test.p_value if self.test is not None else math.nan
+
+    @property
     def significant(self) -> bool:
-        """The winner is better and the 95% interval of the ratio excludes 1."""
-        r = self.ratio
-        if r is None or not math.isfinite(r.low) or not math.isfinite(r.high):
+        """The winner is better by the paired randomisation test at ``level``, from at
+        least :data:`MIN_GAIN_PAIRS` pairs."""
+        t = self.test
+        if t is None or not t.significant or t.n < MIN_GAIN_PAIRS:
             return False
-        return r.low > 1.0 if self.higher_is_better else r.high < 1.0
+        return t.direction == (1 if self.higher_is_better else -1)
+
+    @property
+    def why_not(self) -> str:
+        """Why the gain is not significant (empty when it is)."""
+        if self.significant:
+            return ""
+        if self.pairs < MIN_GAIN_PAIRS:
+            return (f"only {self.pairs} pairs were measured; a gain needs at least "
+                    f"{MIN_GAIN_PAIRS}")
+        alpha = 1 - self.level
+        if self.p_value <= alpha:
+            return f"the difference points the wrong way (p={self.p_value:.3g})"
+        return f"p={self.p_value:.3g} over {self.pairs} pairs, above {alpha:.2g}"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for tune.json."""
@@ -362,7 +390,9 @@ class Comparison:
         return {"winner": self.winner, "reference": self.reference, "pairs": self.pairs,
                 "ratio": interval(self.ratio), "winner_median": interval(self.winner_ci),
                 "reference_median": interval(self.reference_ci),
-                "higher_is_better": self.higher_is_better, "significant": self.significant}
+                "higher_is_better": self.higher_is_better, "significant": self.significant,
+                "p_value": None if math.isnan(self.p_value) else self.p_value,
+                "level": self.level, "min_pairs": MIN_GAIN_PAIRS}
 
 
 @dataclass
@@ -405,7 +435,7 @@ class TuneResult:
             return "unverified"
         if self.winner_is_reference:
             return "defaults-fine"
-        if self.comparison is None or self.comparison.pairs < 2:
+        if self.comparison is None or self.comparison.pairs < MIN_PAIRS:
             return "unverified"
         return "gain" if self.comparison.significant else "defaults-fine"
 
@@ -510,10 +540,11 @@ class Tuner:
         self.observations: list[Observation] = []
         self.rounds: list[RoundRecord] = []
         self.spent = 0.0
-        # Reserved for the final comparison from the start: at least min_pairs pairs.
-        # (a round of the final comparison measures up to three settings)
+        # Reserved for the final comparison from the start: enough for the pairs a
+        # gain needs, where the budget allows (a round measures up to three settings).
         self.final_reserve = min(max(final_share * self.budget,
-                                     3 * min_pairs * prior_cost), 0.6 * self.budget)
+                                     3 * max(min_pairs, MIN_GAIN_PAIRS) * prior_cost),
+                                 0.6 * self.budget)
         self._best: tuple[str, float] | None = None
         self._tried: set[str] = set()
         self._round_no = 0
@@ -711,10 +742,12 @@ class Tuner:
         if found is None or simplified is None:
             return found, None
         simple, best = self._final_values("simplified", "winner")
-        if len(simple) < 2:
+        if len(simple) < MIN_PAIRS:
             return found, None
         ratio = stats.ratio_of_medians(best, simple, paired=True, seed=self.seed)
-        worse = ratio.high < 1.0 if self.higher_is_better else ratio.low > 1.0
+        test = stats.difference(best, simple, paired=True, min_n=MIN_GAIN_PAIRS,
+                                seed=self.seed)
+        worse = test.significant and test.direction == (-1 if self.higher_is_better else 1)
         return (found if worse else simplified), ratio
 
     def _search(self) -> list[dict[str, Any]]:
@@ -797,10 +830,10 @@ class Tuner:
         members = [("winner", found), ("reference", self.reference)]
         if simplified is not None:
             members.append(("simplified", simplified))
-            # Too little budget left for the three of them: the comparison with the
-            # reference comes first.
+            # Too little budget left for the three of them to reach the pairs a gain
+            # needs: the comparison with the reference comes first.
             cost = sum(self.estimate(settings) for _, settings in members)
-            if self.spent + self.min_pairs * cost > self.budget:
+            if self.spent + max(self.min_pairs, MIN_GAIN_PAIRS) * cost > self.budget:
                 members.pop()
         rounds = 0
         while rounds < self.max_pairs:
@@ -823,9 +856,10 @@ class Tuner:
         if not w:
             return None
         ratio = stats.ratio_of_medians(r, w, paired=True, seed=self.seed)
+        test = stats.difference(r, w, paired=True, min_n=MIN_GAIN_PAIRS, seed=self.seed)
         return Comparison(w, r, ratio, self.higher_is_better,
                           stats.bootstrap_median(w, seed=self.seed),
-                          stats.bootstrap_median(r, seed=self.seed))
+                          stats.bootstrap_median(r, seed=self.seed), test)
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,14 @@ from .report.render import DURABILITY_MEANING
 from .results import write_atomic
 from .space import format_value
 from .stats import Interval
-from .tune import TUNED, TuneResult, durability_of, gigq_defaults, settings_key
+from .tune import (
+    MIN_GAIN_PAIRS,
+    TUNED,
+    TuneResult,
+    durability_of,
+    gigq_defaults,
+    settings_key,
+)
 
 TUNE_FORMAT = "gigq-bench-tune"
 TUNE_FORMAT_VERSION = 1
@@ -194,10 +201,15 @@ def verdict_text(result: TuneResult) -> str:
         return (f"Not verified ({why} the re-measurement against the defaults): treat "
                 "the settings as a lead and re-run with a larger --budget.")
     gain = gain_text(comparison.ratio if comparison else None, result.higher_is_better)
-    if verdict == "gain":
-        return f"Significant gain over GigQ's defaults: {gain}."
+    if verdict == "gain" and comparison is not None:
+        return (f"Significant gain over GigQ's defaults: {gain}, p={comparison.p_value:.3g} "
+                f"over {comparison.pairs} pairs (paired randomisation test).")
+    why = comparison.why_not if comparison else ""
+    if comparison is not None and comparison.pairs < MIN_GAIN_PAIRS:
+        return (f"Not significant: {why} ({gain}), so GigQ's defaults stay recommended; "
+                "re-run with a larger --budget to test the settings found.")
     return (f"The defaults are fine here: the best settings found were not significantly "
-            f"better than GigQ's defaults ({gain}).")
+            f"better than GigQ's defaults ({gain}; {why}).")
 
 
 # ---------------------------------------------------------------------------

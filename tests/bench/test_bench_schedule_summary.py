@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gigq.bench.results import Results
 from gigq.bench.space import DEFAULT_BASE, SweepSpec, config_id, normalise
-from gigq.bench.summary import best_per_job_type, summary_text
+from gigq.bench.summary import summary_text
 from gigq.bench.sweep import estimate_trial, rows_frame, schedule
 
 
@@ -49,30 +49,33 @@ def _row(config, rate, durability, valid=True, rep=1, version="current"):
             "end_to_end_p50_ms": 5.0, "end_to_end_p95_ms": 9.0}
 
 
-def test_summary_best_per_job_type_with_durable_alternative():
+def test_summary_recommends_only_what_the_data_supports():
+    # The unsafe configuration is fastest, the safe one had an invalid trial, io ran
+    # once: nothing is recommendable (the rule is pinned in test_recommend.py); a
+    # second safe configuration with three clean trials is.
     fast_unsafe = normalise({**DEFAULT_BASE, "location": "memory", "workers": 1,
                              "journal_mode": "memory"})
     safe = normalise(DEFAULT_BASE)
+    clean = normalise({**DEFAULT_BASE, "concurrency": 2})
     io = normalise({**DEFAULT_BASE, "job_type": "io"})
     steady = normalise({**DEFAULT_BASE, "mode": "steady"})
     rows = [
         _row(fast_unsafe, 5000, "unsafe", rep=1), _row(fast_unsafe, 6000, "unsafe", rep=2),
         _row(safe, 3000, "crash-safe", rep=1), _row(safe, 3100, "crash-safe", rep=2),
         _row(safe, 9999, "crash-safe", valid=False, rep=3),  # invalid: never counted
+        *(_row(clean, rate, "crash-safe", rep=rep)
+          for rep, rate in ((1, 2000), (2, 2100), (3, 2050))),
         _row(io, 400, "crash-safe"),
         _row(steady, 200, "crash-safe"),
     ]
     results = Results(rows=rows_frame(rows), spec={"base": DEFAULT_BASE},
                       skipped=[{"config": {}, "config_id": "x", "reason": "no tmpfs"}])
-    best = {b["job_type"]: b for b in best_per_job_type(results)}
-    assert best["noop"]["median"] == 5500 and best["noop"]["durability"] == "unsafe"
-    assert best["io"]["median"] == 400
-    durable = {b["job_type"]: b for b in best_per_job_type(results, durable_only=True)}
-    assert durable["noop"]["median"] == 3050
     text = summary_text(results, ["/x/results.json"])
-    assert "7 trials (6 valid, 1 invalid), 1 configurations skipped" in text
-    assert "noop: 5,500 jobs/s" in text and "best that survives an application crash: 3,050" in text
-    assert "io: 400 jobs/s" in text
+    assert "10 trials (9 valid, 1 invalid), 1 configurations skipped" in text
+    assert "noop: 2,050 jobs/s [2,000-2,100], crash-safe, n=3" in text
+    assert ("fastest measured: 5,500 jobs/s [5,000-6,000], unsafe, n=2 — not recommended: "
+            "only 2 valid trials (needs at least 3); durability unsafe") in text
+    assert "io: nothing to recommend" in text and "only 1 valid trial" in text
     assert "Steady-mode latency" in text and "p95 9.0 ms" in text
     assert "3 jobs never ran" in text and "1 x no tmpfs" in text and "/x/results.json" in text
 

@@ -72,7 +72,7 @@ def test_tiny_sweep_end_to_end(tmp_path):
     out = tmp_path / "run"
     proc = _sweep(["--config", str(config), "--out", str(out), "--no-report"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Best configuration per job type" in proc.stdout
+    assert "Recommended configuration per job type" in proc.stdout
     assert "results.json" in proc.stdout and "results.csv" in proc.stdout
     assert "trials" in proc.stderr  # the progress line
 

@@ -168,3 +168,44 @@ def test_min_pvalue_and_min_samples() -> None:
     assert stats.min_pvalue(0, 3) == 1.0
     with pytest.raises(ValueError):
         stats.permutation_pvalue([1.0, 2.0], [1.0], paired=True)
+
+
+@pytest.mark.parametrize(("n_base", "n_current"), [(3, 4), (4, 3), (2, 5), (4, 4), (1, 6)])
+def test_min_pvalue_is_the_p_of_a_complete_separation(n_base: int, n_current: int) -> None:
+    # Unequal sizes too: the most extreme split ties with its mirror image, so 3 vs 4
+    # reach 2/35 = 0.057 at best (not 1/35 = 0.029, which would claim 95% confidence).
+    base = [100.0 + i for i in range(n_base)]
+    current = [200.0 + i for i in range(n_current)]
+    best = stats.permutation_pvalue(base, current)
+    assert stats.min_pvalue(n_base, n_current) == pytest.approx(best)
+
+
+def test_min_samples_for_unequal_sizes_is_not_fooled() -> None:
+    # 3 against 4 cannot reach p <= 0.05: a verdict from them would be a false promise.
+    assert stats.min_pvalue(3, 4) == pytest.approx(2 / 35) and stats.min_pvalue(3, 4) > 0.05
+    assert stats.min_pvalue(4, 4) <= 0.05
+
+
+def test_paired_ratio_aligns_pairs_before_dropping_nan() -> None:
+    # Every current value is exactly twice its partner: the pair with a NaN goes, the
+    # rest stay aligned, so the ratio is exactly 2 with a zero-width interval.
+    base = [1.0, 2.0, np.nan, 4.0, 8.0]
+    current = [2.0, 4.0, 100.0, 8.0, 16.0]
+    ratio = stats.ratio_of_medians(base, current, paired=True)
+    assert ratio.n == 4
+    assert (ratio.estimate, ratio.low, ratio.high) == pytest.approx((2.0, 2.0, 2.0))
+
+
+def test_paired_pvalue_aligns_pairs_before_dropping_nan() -> None:
+    # Six complete pairs, all pointing up: p = 2/64 (an inf on either side drops a pair).
+    base = [10.0, 11.0, np.nan, 13.0, 14.0, 15.0, 16.0, 17.0]
+    current = [20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, np.inf]
+    assert stats.permutation_pvalue(base, current, paired=True) == pytest.approx(2 / 64)
+
+
+@pytest.mark.parametrize("fn", [stats.ratio_of_medians, stats.permutation_pvalue])
+def test_paired_statistics_refuse_unequal_lengths(fn) -> None:
+    with pytest.raises(ValueError, match="same length"):
+        fn([1.0, 2.0, 3.0], [1.0, 2.0], paired=True)
+    with pytest.raises(ValueError, match="same length"):
+        stats.min_pvalue(3, 2, paired=True)

@@ -57,8 +57,9 @@ def test_tune_end_to_end_with_a_tiny_budget(tmp_path):
     text = proc.stdout
     assert "Tune finished: io jobs, throughput, durability floor crash-safe" in text
     assert "Best found:" in text and "Recommended:" in text
+    # 20 s buy fewer than the 6 pairs a gain needs, so "Not significant" is likely.
     assert ("Significant gain over GigQ's defaults" in text
-            or "The defaults are fine here" in text)
+            or "The defaults are fine here" in text or "Not significant: " in text)
     assert "gigq --db jobs.db worker" in text and "GIGQ_JOURNAL_MODE=" in text
     assert "Worker(\"jobs.db\"" in text and "SQLiteSettings(" in text
     assert any(f"— {d} (" in text for d in DURABILITY_CLASSES)

@@ -13,6 +13,7 @@ import random
 import pytest
 
 from gigq.bench.tune import (
+    MIN_GAIN_PAIRS,
     TUNED,
     EvalContext,
     Observation,
@@ -28,6 +29,7 @@ from gigq.bench.tune import (
     reference_settings,
     settings_key,
 )
+from gigq.bench.tune_output import verdict_text
 from gigq.storage import DURABILITY_CLASSES
 
 # -- a synthetic queue: throughput limited by threads and by the commit cost ------------
@@ -131,6 +133,44 @@ def test_a_flat_objective_says_the_defaults_are_fine():
     result, _, _ = tune(evaluator=Synthetic(rate=lambda s: 1000.0, noise=0.05, seed=3))
     assert result.verdict == "defaults-fine"
     assert result.recommended == result.reference
+
+
+@pytest.mark.parametrize(("budget", "runs"), [(30.0, 100), (60.0, 100), (120.0, 100)])
+def test_a_flat_objective_declares_a_gain_at_most_at_the_tests_alpha(budget, runs):
+    # Every setting is equally fast: any "gain" is a false one. The paired test at 95%
+    # allows 5% (2.5% in the winner's favour); a bootstrap interval from 2-5 pairs
+    # called 12-24% of these runs a gain.
+    gains = 0
+    for seed in range(runs):
+        result, _, _ = tune(budget=budget, seed=seed,
+                            evaluator=Synthetic(rate=lambda s: 1000.0, seed=seed + 500))
+        if result.verdict == "gain":
+            gains += 1
+            assert result.comparison.pairs >= MIN_GAIN_PAIRS
+    assert gains / runs <= 0.05
+
+
+def test_a_gain_from_fewer_than_six_pairs_is_not_declared():
+    # The winner is ~20x the defaults, but 30 s only buy 3-4 pairs: not significant,
+    # and the output says why.
+    result, _, _ = tune(budget=30.0)
+    assert 2 <= result.comparison.pairs < MIN_GAIN_PAIRS == 6
+    assert not result.comparison.significant and result.verdict == "defaults-fine"
+    assert result.recommended == result.reference
+    assert "at least 6" in result.comparison.why_not
+    assert verdict_text(result).startswith("Not significant: only ")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_real_thirty_percent_gain_is_found_with_enough_pairs(seed):
+    def rate(s):
+        return 1000.0 * (1.3 if s["concurrency"] >= 4 else 1.0)
+
+    result, _, _ = tune(budget=120.0, seed=seed, evaluator=Synthetic(rate=rate, seed=seed + 900))
+    assert result.comparison.pairs >= MIN_GAIN_PAIRS
+    assert result.verdict == "gain" and result.comparison.p_value <= 0.05
+    assert result.recommended["concurrency"] >= 4
+    assert "p=" in verdict_text(result)
 
 
 # -- durability floor ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from ..stats import ratio_of_medians
 from . import format as fmt
 from .charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
-from .insights import THROUGHPUT, Analysis, Config, overlaps, sort_values
+from .insights import THROUGHPUT, Analysis, Config, difference_test, overlaps, sort_values
 
 # Lock contention "starts" where waiting for the write lock takes this share of worker time.
 LOCK_CONTENTION_SHARE = 0.10
@@ -520,8 +520,7 @@ def queues_chart(a: Analysis) -> ChartBlock:
             continue
         ratio = m.median() / one.median() if one.median() else math.nan
         parts.append(f"{m.values['queues']} queues: {ratio:.2f}× "
-                     + ("(within noise)" if overlaps(m.stats[THROUGHPUT], one.stats[THROUGHPUT])
-                        else "(a clear difference)"))
+                     + _difference_phrase(m, one))
     block.caption = (
         "Median jobs/s when all workers share one queue, and when the jobs are spread over "
         "several queues with each worker process serving only its own (as with "
@@ -539,12 +538,11 @@ def isolation_chart(a: Analysis) -> ChartBlock:
     if thread is None or process is None or not thread.median():
         return block
     ratio = process.median() / thread.median()
-    clear = not overlaps(process.stats[THROUGHPUT], thread.stats[THROUGHPUT])
     block.caption = (
         "Median jobs/s with jobs run in the worker's own threads (the default) and in a "
         "child process per worker thread, which a timeout can kill "
         f"(isolation=process): {ratio:.2f}× "
-        + ("(a clear difference)" if clear else "(within noise)")
+        + _difference_phrase(process, thread)
         + ". The cost is a round trip to the child per job; it matters for short jobs.")
     return block
 
@@ -562,14 +560,20 @@ def lease_chart(a: Analysis) -> ChartBlock:
             continue
         ratio = m.median() / longest.median()
         parts.append(f"{m.values['lease_timeout']:g} s: {ratio:.2f}× "
-                     + ("(within noise)" if overlaps(m.stats[THROUGHPUT],
-                                                     longest.stats[THROUGHPUT])
-                        else "(a clear difference)"))
+                     + _difference_phrase(m, longest))
     block.caption = (
         "Median jobs/s by lease timeout: workers renew their leases every third of it, "
         "and a shorter lease lets a hung worker's jobs be reclaimed sooner. Against "
         f"{longest.values['lease_timeout']:g} s: " + "; ".join(parts) + ".")
     return block
+
+
+def _difference_phrase(a: Config, b: Config) -> str:
+    """The badge of a caption's ratio: the effects' own test (see ``difference_test``)."""
+    test = difference_test(a, b)
+    if test is None:
+        return "(too few repetitions to tell)"
+    return "(a clear difference)" if test.significant else "(within noise)"
 
 
 def _all_overlap(configs: Sequence[Config]) -> bool:

@@ -17,16 +17,29 @@ from typing import Any
 
 import pandas as pd
 
-from ...storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
+from ...storage import (
+    DURABILITY_CLASSES,
+    JOURNAL_MODES,
+    SYNCHRONOUS_LEVELS,
+    SQLiteSettings,
+    durability_class,
+)
 from ..metrics import METRICS
+from ..recommend import Candidate, choose, ram_reason
 from ..results import CONFIG_COLUMNS, Results
-from ..stats import Interval, bootstrap_median, ratio_of_medians
+from ..stats import (
+    DEFAULT_LEVEL,
+    Difference,
+    Interval,
+    bootstrap_median,
+    difference,
+    min_pvalue,
+    ratio_of_medians,
+)
+from ..workloads import JOB_TYPES
 from . import format as fmt
 
-DURABILITY_ORDER = ("power-loss-safe", "crash-safe", "unsafe")
-# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
-# whatever synchronous says, so the report never calls it safe.
-RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+DURABILITY_ORDER = DURABILITY_CLASSES
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
 # not an effect anybody can act on, so they are never reported as effects.
 WORKLOAD_DIMENSIONS = frozenset({"job_type", "jobs", "mode", "version", "arrival_rate",
@@ -37,9 +50,11 @@ KEY_CONTEXT = ("job_type", "workers", "concurrency")
 # Dimensions whose values may differ between configurations without being swept
 # (the sweep sizes `jobs` per configuration when a profile says "auto").
 INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
-JOB_TYPE_ORDER = ("noop", "cpu", "io", "mixed")
+JOB_TYPE_ORDER = JOB_TYPES
 LOCATION_ORDER = ("disk", "tmpfs", "memory")
 THROUGHPUT = "jobs_per_sec"
+# Fewest samples per side (pairs, when paired) for any "clear" or "within noise" call.
+MIN_EFFECT_SAMPLES = 5
 
 
 @dataclass
@@ -54,6 +69,8 @@ class Config:
     stats: dict[str, Interval]
     durability: str
     durability_reason: str | None = None
+    # The repetition number of each sample, per metric (empty: not recorded).
+    repetitions: dict[str, list[int]] = field(default_factory=dict)
 
     def median(self, metric: str = THROUGHPUT) -> float:
         """Median of ``metric`` over valid trials (NaN when none)."""
@@ -67,7 +84,8 @@ class Config:
 
 @dataclass
 class Recommendation:
-    """The fastest configuration of one durability class for one job type."""
+    """One configuration shown for a job type: the recommended one, or the fastest
+    of a durability class for comparison."""
 
     job_type: str | None
     config: Config
@@ -75,13 +93,26 @@ class Recommendation:
     command: str
     processes: int
     notes: list[str]
-    tied: int  # other configurations of the same job type whose CI overlaps this one's
+    # Recommended entry: the other eligible configurations whose CI overlaps the
+    # fastest one's, cheapest first (the data cannot tell them apart).
+    ties: list[Config] = field(default_factory=list)
     differences: dict[str, Any] = field(default_factory=dict)  # vs the recommended one
+    ineligible: str | None = None  # why this one cannot be recommended
+    reason: str = ""  # why the job type has no recommended entry (empty if it has)
 
     @property
     def throughput(self) -> Interval:
         """Median jobs/s with its 95% CI."""
         return self.config.stats[THROUGHPUT]
+
+    @property
+    def tied(self) -> int:
+        """How many other configurations are within the interval."""
+        return len(self.ties)
+
+    def tie_phrases(self) -> list[str]:
+        """Each tied configuration, by how it differs from this one."""
+        return [fmt.context_phrase(_differences(t, self.config)) or t.key for t in self.ties]
 
 
 @dataclass
@@ -94,11 +125,12 @@ class Effect:
     context: dict[str, Any]
     ratio: Interval
     text: str
+    test: Difference | None = None  # None: too few samples to tell
 
     @property
     def clear(self) -> bool:
-        """The 95% interval excludes 1 (no change)."""
-        return self.ratio.n >= 2 and self.ratio.low > 1.0
+        """The two-sided randomisation test says the two configurations differ."""
+        return self.test is not None and self.test.significant
 
 
 @dataclass
@@ -163,18 +195,6 @@ def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
     return sorted(unique, key=lambda v: (v is None, str(v)))
 
 
-def _ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
-    location = config.get("location")
-    if location == "memory":
-        return "in-memory database: lost when the process exits"
-    info = filesystems.get(location) if isinstance(location, str) else None
-    fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
-    if fs_type in RAM_FILESYSTEMS:
-        where = location if location == fs_type else f"{location} ({fs_type})"
-        return f"{where} is RAM: a reboot or power cut loses the whole queue"
-    return None
-
-
 def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
                 filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
     recorded = None
@@ -190,7 +210,7 @@ def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
             )
         except Exception:
             recorded = "unsafe"  # unknown settings: never claim safety we cannot show
-    reason = _ram_reason(values, filesystems)
+    reason = ram_reason(values, filesystems)
     if reason and recorded != "unsafe":
         return "unsafe", reason
     return recorded, reason
@@ -218,15 +238,20 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
             good = good.sort_values("repetition")
         samples: dict[str, list[float]] = {}
         stats: dict[str, Interval] = {}
+        repetitions: dict[str, list[int]] = {}
         for metric in METRICS:
             if metric not in good.columns:
                 continue
             series = pd.to_numeric(good[metric], errors="coerce").dropna()
             samples[metric] = [float(v) for v in series]
             stats[metric] = bootstrap_median(samples[metric])
+            if "repetition" in good.columns:
+                reps = pd.to_numeric(good.loc[series.index, "repetition"], errors="coerce")
+                if reps.notna().all() and reps.is_unique:
+                    repetitions[metric] = [int(r) for r in reps]
         durability, reason = _durability(group, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
-                              durability, reason))
+                              durability, reason, repetitions))
     return configs
 
 
@@ -292,47 +317,56 @@ def overlaps(a: Interval, b: Interval) -> bool:
     return a.low <= b.high and b.low <= a.high
 
 
+def _differences(config: Config, chosen: Config) -> dict[str, Any]:
+    return {d: v for d, v in config.values.items()
+            if v != chosen.values.get(d) and d not in INCIDENTAL_DIMENSIONS}
+
+
 def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
               ) -> dict[str, list[Recommendation]]:
-    """Per job type: the fastest configuration of each durability class.
+    """Per job type: the recommended configuration, then the fastest measured one of
+    each durability class for comparison.
 
-    The *recommended* one is the fastest that is not ``unsafe`` (an application crash
-    loses nothing); only when every measured configuration is unsafe is the fastest
-    unsafe one marked, and the report says so. Throughput is compared in ``drain``
-    mode when the run has it (``steady`` mode jobs/s only follow the arrival rate).
+    The recommended one is decided by :func:`gigq.bench.recommend.choose` — the rule
+    the sweep's summary uses too: eligible with 3+ valid trials and none invalid, never
+    unsafe nor in RAM, and the cheapest of those whose interval overlaps the fastest
+    eligible one's (its ties are named). A job type with no eligible configuration has
+    no recommended entry, only the comparisons (and ``Recommendation.reason`` says why).
     """
-    measured = [c for c in configs if c.n_valid and c.has()]
-    # In steady mode jobs/s is capped by the arrival rate the producer was told to keep:
-    # it measures latency under load, not how fast a configuration can go.
-    if any(c.values.get("mode") == "drain" for c in measured):
-        measured = [c for c in measured if c.values.get("mode") in ("drain", None)]
-    by_type: dict[str, list[Config]] = defaultdict(list)
-    for c in measured:
-        by_type[c.values.get("job_type") or "all"].append(c)
+    candidates = [Candidate(c.key, c.values, c.samples.get(THROUGHPUT, []), c.n_trials,
+                            c.durability, source=c) for c in configs]
     out: dict[str, list[Recommendation]] = {}
-    for job_type in sort_values("job_type", by_type):
-        ranked = sorted(by_type[job_type], key=lambda c: -c.median())
-        best_by_class = {}
-        for c in ranked:
-            best_by_class.setdefault(c.durability, c)
-        safe = [c for c in ranked if c.durability != "unsafe"]
-        chosen = safe[0] if safe else ranked[0]
+    choices = choose(candidates)
+    multi = len({ch.version for ch in choices}) > 1
+    for ch in choices:
+        label = f"{ch.job_type} ({ch.version})" if multi else ch.job_type
+        chosen: Config | None = ch.recommended.source if ch.recommended else None
         recs = []
+        if chosen is not None:
+            recs.append(Recommendation(
+                ch.job_type, chosen, True, worker_command(chosen.values),
+                int(chosen.values.get("workers") or 1), _how_to_run(chosen, filesystems),
+                ties=[t.source for t in ch.others]))
+        measured = sorted((c for c in ch.candidates if c.n_valid),
+                          key=lambda c: -c.interval.estimate)
+        shown = {id(chosen)}
         for durability in DURABILITY_ORDER:
-            c = best_by_class.get(durability)
-            if c is None:
+            c = next((m for m in measured if m.durability == durability), None)
+            if c is None or id(c.source) in shown:
                 continue
-            tied = sum(1 for o in ranked if o is not c
-                       and overlaps(o.stats[THROUGHPUT], c.stats[THROUGHPUT]))
-            recs.append(Recommendation(job_type, c, c is chosen, worker_command(c.values),
-                                       int(c.values.get("workers") or 1),
-                                       _how_to_run(c, filesystems), tied))
-        for r in recs:
-            if not r.recommended:
-                r.differences = {d: v for d, v in r.config.values.items()
-                                 if v != chosen.values.get(d)
-                                 and d not in INCIDENTAL_DIMENSIONS}
-        out[job_type] = recs
+            shown.add(id(c.source))
+            config = c.source
+            recs.append(Recommendation(
+                ch.job_type, config, False, worker_command(config.values),
+                int(config.values.get("workers") or 1), _how_to_run(config, filesystems),
+                differences=_differences(config, chosen) if chosen else {
+                    d: v for d, v in config.values.items()
+                    if d not in INCIDENTAL_DIMENSIONS | {"job_type", "mode"}},
+                ineligible=c.ineligible()))
+        if recs:
+            for r in recs:
+                r.reason = ch.reason
+            out[label] = recs
     return out
 
 
@@ -352,6 +386,29 @@ def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
     return context
 
 
+def difference_test(a: Config, b: Config, metric: str = THROUGHPUT,
+                    level: float = DEFAULT_LEVEL) -> Difference | None:
+    """Whether ``a`` and ``b`` differ in ``metric``: the two-sided randomisation test at
+    ``level``, paired by repetition when both recorded them (a sweep runs every
+    configuration once per repetition, so a pair shares the machine's mood), else
+    unpaired. ``None`` when the test cannot tell: fewer than
+    :data:`MIN_EFFECT_SAMPLES` per side, or too few for any p-value to reach ``level``
+    (5 pairs give at best 2/32).
+    """
+    xa, xb = a.samples.get(metric, []), b.samples.get(metric, [])
+    ra, rb = a.repetitions.get(metric), b.repetitions.get(metric)
+    paired = ra is not None and rb is not None
+    if ra is not None and rb is not None:
+        at = dict(zip(ra, xa, strict=True))
+        bt = dict(zip(rb, xb, strict=True))
+        common = sorted(set(at) & set(bt))
+        xa, xb = [at[r] for r in common], [bt[r] for r in common]
+    if min(len(xa), len(xb)) < MIN_EFFECT_SAMPLES or \
+            min_pvalue(len(xa), len(xb), paired) > 1 - level:
+        return None
+    return difference(xa, xb, paired=paired, level=level, min_n=MIN_EFFECT_SAMPLES)
+
+
 def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mapping[str, Any],
                     limit: int = 3) -> list[Effect]:
     """The ``limit`` largest throughput effects of a setting, at most one per setting.
@@ -359,7 +416,9 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
     For every pair of configurations that differ in exactly one swept setting, the
     ratio of median jobs/s (faster over slower). Per setting the largest such ratio is
     kept, with the other settings it was measured at; the settings with the largest
-    ratios win. Intervals are percentile-bootstrap over repetitions.
+    ratios win. Intervals are percentile-bootstrap over repetitions; whether an effect
+    is clear is :func:`difference_test`'s (two-sided, so picking the faster side after
+    looking does not bias it).
     """
     measured = [c for c in configs if c.n_valid and c.has()]
     candidates: list[tuple[float, str, Config, Config]] = []
@@ -393,7 +452,8 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
         text = (f"{fmt.setting_phrase(dim, better)} vs {fmt.setting_phrase(dim, worse)}"
                 + (f" ({fmt.context_phrase(context)})" if context else "")
                 + f": {fmt.ratio(ratio)} jobs/s")
-        effects.append(Effect(dim, better, worse, context, ratio, text))
+        effects.append(Effect(dim, better, worse, context, ratio, text,
+                              difference_test(slow, fast)))
     return effects
 
 

@@ -1,0 +1,165 @@
+"""Which configuration a sweep recommends for each job type.
+
+One rule, used by the end-of-sweep summary and by the report, so the two never
+disagree:
+
+* **eligible**: at least :data:`MIN_VALID_TRIALS` valid trials and no invalid one (a
+  configuration that lost or double-ran a job is not recommended, however fast its
+  other trials were), a durability class other than ``unsafe``, and a database that
+  does not live in RAM (``:memory:``, tmpfs, ramfs);
+* **best**: the eligible configuration with the highest median jobs/s; every eligible
+  configuration whose bootstrap 95% interval overlaps the best one's is *tied* with it
+  (the data cannot tell them apart);
+* **recommended**: the cheapest of the tied ones — fewest worker processes, then fewest
+  threads per process, then the most durable class (then the higher median).
+
+Only drain-mode throughput is compared: in steady mode jobs/s follow the arrival rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gigq.storage import DURABILITY_CLASSES
+
+from .stats import Interval, bootstrap_median
+from .workloads import JOB_TYPES
+
+MIN_VALID_TRIALS = 3
+# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
+# whatever synchronous says, so it is never called safe nor recommended.
+RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
+    """Why a configuration's database is in RAM (``None`` when it is on disk).
+
+    ``filesystems`` maps a location name to its ``{"fs_type": ...}`` as recorded in a
+    run's environment.
+    """
+    location = config.get("location")
+    if location == "memory":
+        return "in-memory database: lost when the process exits"
+    info = filesystems.get(location) if isinstance(location, str) else None
+    fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
+    if fs_type in RAM_FILESYSTEMS:
+        where = location if location == fs_type else f"{location} ({fs_type})"
+        return f"{where} is RAM: a reboot or power cut loses the whole queue"
+    return None
+
+
+@dataclass
+class Candidate:
+    """One configuration's throughput trials, as the rule needs them.
+
+    ``samples`` are the jobs/s of its valid trials; ``durability`` is its class with
+    the RAM rule already applied (a tmpfs database is ``unsafe``).
+    """
+
+    key: str
+    values: Mapping[str, Any]
+    samples: Sequence[float]
+    n_trials: int
+    durability: str
+    source: Any = None  # the caller's own object for this configuration
+    interval: Interval = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.interval = bootstrap_median(self.samples)
+
+    @property
+    def n_valid(self) -> int:
+        """Valid trials with a throughput."""
+        return self.interval.n
+
+    @property
+    def processes(self) -> int:
+        """Worker processes (the ``workers`` setting)."""
+        return _count(self.values.get("workers"))
+
+    @property
+    def threads(self) -> int:
+        """Threads per worker process (the ``concurrency`` setting)."""
+        return _count(self.values.get("concurrency"))
+
+    def ineligible(self) -> str | None:
+        """Why this configuration cannot be recommended (``None``: it can)."""
+        reasons = []
+        invalid = self.n_trials - self.n_valid
+        if invalid > 0:
+            reasons.append(f"{invalid} of {self.n_trials} trials invalid or unmeasured")
+        elif self.n_valid < MIN_VALID_TRIALS:
+            trials = "trial" if self.n_valid == 1 else "trials"
+            reasons.append(f"only {self.n_valid} valid {trials} "
+                           f"(needs at least {MIN_VALID_TRIALS})")
+        if self.durability not in DURABILITY_CLASSES[:-1]:
+            reasons.append(f"durability {self.durability}: a crash can lose jobs")
+        return "; ".join(reasons) or None
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and value >= 1 else 1
+
+
+def _overlaps(a: Interval, b: Interval) -> bool:
+    return a.low <= b.high and b.low <= a.high
+
+
+@dataclass
+class Choice:
+    """What the rule decided for one job type (and version)."""
+
+    job_type: str
+    version: Any
+    recommended: Candidate | None  # None: no configuration is eligible
+    # Eligible configurations the data cannot tell from the fastest one, the
+    # recommended one first, then the others from cheapest to costliest.
+    ties: list[Candidate]
+    fastest: Candidate | None  # the highest median measured, eligible or not
+    candidates: list[Candidate]
+
+    @property
+    def others(self) -> list[Candidate]:
+        """The ties except the recommended configuration."""
+        return [c for c in self.ties if c is not self.recommended]
+
+    @property
+    def reason(self) -> str:
+        """Why nothing is recommended (empty when something is)."""
+        if self.recommended is not None:
+            return ""
+        return (f"no configuration has {MIN_VALID_TRIALS}+ valid trials, none invalid, "
+                "and a durability that survives a crash (crash-safe or power-loss-safe, "
+                "on disk)")
+
+
+def cost_key(c: Candidate) -> tuple[int, int, int, float]:
+    """Cheapest first: fewer processes, fewer threads, more durable, then faster."""
+    durability = (DURABILITY_CLASSES.index(c.durability)
+                  if c.durability in DURABILITY_CLASSES else len(DURABILITY_CLASSES))
+    return (c.processes, c.threads, durability, -c.interval.estimate)
+
+
+def choose(candidates: Iterable[Candidate]) -> list[Choice]:
+    """The recommendation per (job type, version): job types in the order of
+    :data:`gigq.bench.workloads.JOB_TYPES` (others after them), versions as first seen."""
+    groups: dict[tuple[str, Any], list[Candidate]] = {}
+    for c in candidates:
+        if c.values.get("mode") not in (None, "drain"):
+            continue
+        job_type = str(c.values.get("job_type") or "all")
+        groups.setdefault((job_type, c.values.get("version")), []).append(c)
+    choices = []
+    for (job_type, version), members in groups.items():
+        measured = [c for c in members if c.n_valid]
+        fastest = max(measured, key=lambda c: c.interval.estimate, default=None)
+        eligible = [c for c in measured if c.ineligible() is None]
+        best = max(eligible, key=lambda c: c.interval.estimate, default=None)
+        ties = sorted((c for c in eligible if best is not None
+                       and _overlaps(c.interval, best.interval)), key=cost_key)
+        choices.append(Choice(job_type, version, ties[0] if ties else None, ties, fastest,
+                              members))
+    rank = {job_type: i for i, job_type in enumerate(JOB_TYPES)}
+    return sorted(choices, key=lambda ch: rank.get(ch.job_type, len(rank)))
