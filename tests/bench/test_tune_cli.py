@@ -68,19 +68,28 @@ def test_tune_end_to_end_with_a_tiny_budget(tmp_path):
     doc = json.loads((out / "tune.json").read_text())
     assert doc["format"] == "gigq-bench-tune" and doc["context"]["floor"] == "crash-safe"
     assert doc["verdict"] in ("gain", "defaults-fine")
-    assert doc["budget_s"] == 20 and doc["evaluations"] == len(doc["observations"]) > 2
-    assert {o["stage"] for o in doc["observations"]} >= {"coarse", "final"}
+    assert doc["budget_s"] == 20 and doc["evaluations"] == len(doc["observations"]) >= 1
+    stages = {o["stage"] for o in doc["observations"]}
     for o in doc["observations"]:
         assert meets_floor(o["settings"], "crash-safe")
+    # How far 20 s get depends on the machine's load: when the search's best is the
+    # defaults themselves there is nothing to compare them with (no final stage).
+    compared = "final" in stages
+    assert "coarse" in stages
     comparison = doc["comparison"]
-    assert comparison["pairs"] >= 2 and comparison["ratio"]["low"] <= comparison["ratio"]["high"]
+    if compared:
+        assert comparison["pairs"] >= 2
+        assert comparison["ratio"]["low"] <= comparison["ratio"]["high"]
+    else:
+        assert doc["verdict"] == "defaults-fine" and not comparison
     rec = doc["recommendation"]
     assert set(rec["settings"]) == set(TUNED) and rec["durability"] in DURABILITY_CLASSES
 
     rows = load(out)
     assert len(rows) == doc["evaluations"]
     assert {"tune_stage", "tune_role", "tune_round"} <= set(rows.columns)
-    assert set(rows["tune_role"]) >= {"winner", "reference"}
+    if compared:
+        assert set(rows["tune_role"]) >= {"winner", "reference"}
     assert rows["job_type"].eq("io").all()
     assert (out / "results.csv").exists()
     page = (out / "index.html").read_text()
