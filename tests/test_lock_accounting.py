@@ -288,3 +288,20 @@ def test_the_per_site_counters_survive_a_round_trip_and_add_up(db_path):
     assert snap.merge(snap).commit_waits == 2 * snap.commit_waits
     assert snap.since(snap).lock_wait_commit_s == 0
     assert os.path.exists(db_path)
+
+
+def test_the_benchmark_splits_lock_wait_share_by_site_and_counts_exact_waits(db_path):
+    from gigq.bench.metrics import TrialData, WorkerReport, lock_contention
+
+    queue = JobQueue(db_path, settings=settings_for("delete"))
+    queue.submit(Job("n", jobfns.noop))
+    with held(db_path, "shared"):
+        queue.submit(Job("n", jobfns.noop))  # one wait, at COMMIT
+    lock = queue.lock_stats().as_dict()
+    report = WorkerReport(t_go=0.0, t_end=10.0, cpu_s=1.0, threads=1, lock=lock)
+    data = TrialData(submitted=2, submit_seconds=1.0, jobs=[], ledger={}, workers=[report])
+    out = lock_contention(data, jobs_completed=2)
+    assert out["lock_wait_commit_share"] == pytest.approx(lock["lock_wait_commit_s"] / 10)
+    assert out["lock_wait_begin_share"] == out["lock_wait_read_share"] == 0
+    assert out["lock_wait_share"] == pytest.approx(out["lock_wait_commit_share"])
+    assert out["lock_waits_per_job"] == pytest.approx(1 / 2)
