@@ -416,6 +416,20 @@ class GigQConnection(sqlite3.Connection):
         self.lock_stats = LockStats()
         return self.lock_stats
 
+    @contextmanager
+    def sqlite_busy_handler(self) -> Iterator[None]:
+        """Let SQLite's own busy handler wait (up to ``busy_timeout``) inside the block.
+
+        For statements that report a busy database in their result instead of failing
+        (a TRUNCATE checkpoint waiting for readers): they cannot be retried here. Those
+        waits are not counted.
+        """
+        _execute(self, f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        try:
+            yield
+        finally:
+            _execute(self, "PRAGMA busy_timeout = 0")
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         """Run one statement, waiting out a locked database where it can be retried."""
         start = _clock()
@@ -691,7 +705,7 @@ class Storage:
                 raise translated from exc
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[GigQConnection]:
         """This thread's connection for reads, with file errors translated.
 
         A statement that finds the database locked (a writer committing in a
