@@ -470,6 +470,9 @@ class GigQConnection(sqlite3.Connection):
         stats.busy_errors += 1
         if site == BEGIN:
             stats.discard_transaction()
+        elif site == COMMIT:
+            # Giving up leaves the transaction open, holding off every reader: end it.
+            _execute(self, "ROLLBACK")
         raise DatabaseBusyError(self._busy_message(site)) from exc
 
     def _busy_message(self, site: int) -> str:
@@ -479,8 +482,6 @@ class GigQConnection(sqlite3.Connection):
             return (f"could not take the write lock on {self.where} within {limit}; "
                     "nothing was written")
         if site == COMMIT:
-            # Giving up leaves the transaction open, holding off every reader: end it.
-            _execute(self, "ROLLBACK")
             return (f"could not commit to {self.where}: readers held it for longer than "
                     f"{limit}; the transaction was rolled back, nothing was written")
         return (f"could not read {self.where}: another connection held it locked for "
