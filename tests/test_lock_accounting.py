@@ -25,6 +25,9 @@ from gigq import DatabaseBusyError, Job, JobQueue, SQLiteSettings, Worker
 from gigq.storage import LockStatsSnapshot, Storage
 
 HOLD = 0.3  # seconds the other process keeps the lock
+# With a CPU-bound thread every statement before the one that waits costs a GIL
+# hand-over or two (~5 ms each) that is not lock wait; a longer hold keeps that small.
+CPU_HOLD = 0.5
 LOW, HIGH = 0.8, 2.0  # recorded wait / real wait must fall in [LOW, HIGH]
 ROLLBACK = ("delete", "truncate", "persist")
 
@@ -123,24 +126,24 @@ def assert_wait_matches(recorded, sites: str, real: float) -> None:
     assert recorded.busy_errors == 0 and recorded.busy_retries >= 1
 
 
-def _submit(db: str, mode: str, how: str, site: str, cpu: bool) -> None:
+def _submit(db: str, mode: str, how: str, site: str, cpu: bool, hold: float) -> None:
     queue = JobQueue(db, settings=settings_for(mode))
     queue.submit(Job("warm-up", jobfns.noop))  # schema and connection set up beforehand
     before = queue.lock_stats()
-    with cpu_bound_thread(cpu), held(db, how) as lock:
+    with cpu_bound_thread(cpu), held(db, how, hold) as lock:
         start = time.monotonic()
         queue.submit(Job("n", jobfns.noop))
     assert_wait_matches(queue.lock_stats().since(before), site, lock["released"] - start)
 
 
-def _claim(db: str, mode: str, how: str, site: str, cpu: bool) -> None:
+def _claim(db: str, mode: str, how: str, site: str, cpu: bool, hold: float) -> None:
     settings = settings_for(mode)
     queue = JobQueue(db, settings=settings)
     worker = Worker(db, settings=settings)
     assert worker.process_one() is False  # registered, connection open
     queue.submit(Job("n", jobfns.noop))
     before = thread_lock_stats(db, settings)
-    with cpu_bound_thread(cpu), held(db, how) as lock:
+    with cpu_bound_thread(cpu), held(db, how, hold) as lock:
         start = time.monotonic()
         assert worker.process_one() is True
     after = thread_lock_stats(db, settings)
@@ -153,7 +156,8 @@ def wait_then_stamp(path: str, marker: str) -> float:
     return time.monotonic()
 
 
-def _settle(db: str, mode: str, how: str, site: str, cpu: bool, tmp: Path) -> None:
+def _settle(db: str, mode: str, how: str, site: str, cpu: bool, hold: float,
+            tmp: Path) -> None:
     settings = settings_for(mode)
     queue = JobQueue(db, settings=settings)
     worker = Worker(db, settings=settings)
@@ -169,7 +173,7 @@ def _settle(db: str, mode: str, how: str, site: str, cpu: bool, tmp: Path) -> No
     thread = threading.Thread(target=claim_run_and_settle)
     thread.start()
     wait_until(running.exists, what="the job to start")  # claimed: nothing held then
-    with cpu_bound_thread(cpu), held(db, how) as lock:
+    with cpu_bound_thread(cpu), held(db, how, hold) as lock:
         release.touch()  # the job returns (within its 20 ms poll) and its outcome waits
         thread.join(60)
     assert queue.get_status(job_id)["status"] == "completed"
@@ -183,12 +187,13 @@ OPERATIONS = ["submit", "claim", "settle"]
 
 def _run(op: str, db: str, case: tuple[str, str, str], cpu: bool, tmp: Path) -> None:
     mode, how, site = case
+    hold = CPU_HOLD if cpu else HOLD
     if op == "submit":
-        _submit(db, mode, how, site, cpu)
+        _submit(db, mode, how, site, cpu, hold)
     elif op == "claim":
-        _claim(db, mode, how, site, cpu)
+        _claim(db, mode, how, site, cpu, hold)
     else:
-        _settle(db, mode, how, site, cpu, tmp)
+        _settle(db, mode, how, site, cpu, hold, tmp)
 
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c[:2]) for c in CASES])
