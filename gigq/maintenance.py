@@ -58,7 +58,7 @@ def checkpoint(storage: Storage, mode: str = "truncate") -> tuple[int, int, int]
         raise SettingsError(
             f"invalid checkpoint mode {mode!r}; valid values: {', '.join(CHECKPOINT_MODES)}"
         )
-    with storage.read() as conn:
+    with storage.read() as conn, conn.sqlite_busy_handler():
         row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
     return tuple(row)  # type: ignore[return-value]
 

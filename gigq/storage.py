@@ -1,9 +1,13 @@
 """Connections, storage settings, write transactions and lock-wait accounting.
 
-Every write in GigQ goes through :meth:`Storage.write`, which takes the write lock
-with ``BEGIN IMMEDIATE`` and measures how long that took. Those measurements are the
-lock-contention figures the benchmark reports. Connections are opened once per
-thread with the settings applied, and reused.
+Every write in GigQ goes through :meth:`Storage.write` (``BEGIN IMMEDIATE`` …
+``COMMIT``) and every statement runs on a :class:`GigQConnection`, which waits out a
+locked database itself instead of leaving it to SQLite's busy handler. So the time an
+operation waits for a lock is measured where it happens — at BEGIN, at COMMIT (the
+exclusive lock of a rollback journal) and on reads — from timestamps taken just
+before each attempt, never counting time spent waiting for the GIL. Those counters
+are the lock-contention figures the benchmark reports. Connections are opened once
+per thread with the settings applied, and reused.
 """
 
 from __future__ import annotations
@@ -162,12 +166,23 @@ def durability_class(settings: SQLiteSettings, in_memory: bool = False) -> str:
 
 _BUCKETS = 28  # bucket k holds waits below 2**k microseconds (~134 s for the last)
 
+# Where an operation waited: taking the write lock (BEGIN IMMEDIATE), committing (a
+# rollback journal needs the exclusive lock, so readers' shared locks hold it up), or
+# running a statement outside a write transaction (reads, PRAGMAs, checkpoints).
+BEGIN, COMMIT, READ = 0, 1, 2
+WAIT_SITES = ("begin", "commit", "read")
+
 
 class LockStats:
-    """Counters for one connection; only its own thread writes them."""
+    """Counters for one connection; only its own thread writes them.
+
+    ``pending`` is the wait of the write transaction in progress (BEGIN plus
+    COMMIT), added to the per-transaction histogram when it ends.
+    """
 
     __slots__ = (
-        "busy_errors", "busy_retries", "histogram", "transactions", "wait_max", "wait_total",
+        "busy_errors", "busy_retries", "histogram", "pending", "site_wait", "site_waits",
+        "transactions", "wait_max", "wait_total",
     )
 
     def __init__(self) -> None:
@@ -177,24 +192,64 @@ class LockStats:
         self.busy_retries = 0
         self.busy_errors = 0
         self.histogram = [0] * _BUCKETS
+        self.site_wait = [0.0] * len(WAIT_SITES)
+        self.site_waits = [0] * len(WAIT_SITES)
+        self.pending = 0.0
 
-    def record(self, wait: float) -> None:
-        """Count one transaction that waited ``wait`` seconds for the write lock."""
-        self.transactions += 1
+    def waited(self, site: int, wait: float) -> None:
+        """Count one statement that waited ``wait`` seconds for a lock at ``site``."""
+        self.site_wait[site] += wait
+        self.site_waits[site] += 1
         self.wait_total += wait
-        if wait > self.wait_max:
+        if site == BEGIN:  # a transaction starts: its wait so far is this one
+            self.pending = wait
+        elif site == COMMIT:
+            self.pending += wait
+        elif wait > self.wait_max:
             self.wait_max = wait
-        self.histogram[min(int(wait * 1e6).bit_length(), _BUCKETS - 1)] += 1
+
+    def end_transaction(self) -> None:
+        """Count the write transaction that just ended (committed or rolled back)."""
+        wait = self.pending
+        self.transactions += 1
+        if wait:
+            self.pending = 0.0
+            if wait > self.wait_max:
+                self.wait_max = wait
+            self.histogram[min(int(wait * 1e6).bit_length(), _BUCKETS - 1)] += 1
+        else:
+            self.histogram[0] += 1
+
+    def discard_transaction(self) -> None:
+        """Forget the wait of a transaction that never began (BEGIN gave up)."""
+        if self.pending > self.wait_max:
+            self.wait_max = self.pending
+        self.pending = 0.0
+
+
+# Fields of LockStatsSnapshot that add up across connections (the rest: the maximum
+# and the histogram).
+_SUMMED = (
+    "transactions", "lock_wait_total_s", "busy_retries", "busy_errors",
+    *(f"lock_wait_{site}_s" for site in WAIT_SITES), *(f"{site}_waits" for site in WAIT_SITES),
+)
 
 
 @dataclass(frozen=True)
 class LockStatsSnapshot:
-    """Write-lock contention seen by a set of connections, as plain numbers.
+    """Lock contention seen by a set of connections, as plain numbers.
 
-    ``busy_retries`` counts lock attempts that found the database busy and retried;
+    ``lock_wait_total_s`` is the time spent waiting for SQLite locks anywhere;
+    ``lock_wait_begin_s``, ``lock_wait_commit_s`` and ``lock_wait_read_s`` split it by
+    where it happened, and ``begin_waits``/``commit_waits``/``read_waits`` count the
+    statements that waited there. A wait runs from the first attempt that found the
+    database busy to the last one that still did, plus the last backoff pause (at most
+    2 ms): time spent waiting for the GIL after the lock was freed is not in it.
+    ``transactions`` counts write transactions; ``histogram[k]`` counts those whose
+    wait (BEGIN plus COMMIT) was shorter than ``2**k`` microseconds (and at least
+    ``2**(k-1)``). ``lock_wait_max_s`` is the longest wait of one transaction or read.
+    ``busy_retries`` counts attempts that found the database busy and retried;
     ``busy_errors`` counts operations that gave up after the busy timeout.
-    ``histogram[k]`` counts waits shorter than ``2**k`` microseconds (and at least
-    ``2**(k-1)``).
     """
 
     transactions: int = 0
@@ -203,6 +258,12 @@ class LockStatsSnapshot:
     busy_retries: int = 0
     busy_errors: int = 0
     histogram: tuple[int, ...] = field(default_factory=lambda: (0,) * _BUCKETS)
+    lock_wait_begin_s: float = 0.0
+    lock_wait_commit_s: float = 0.0
+    lock_wait_read_s: float = 0.0
+    begin_waits: int = 0
+    commit_waits: int = 0
+    read_waits: int = 0
 
     @classmethod
     def of(cls, stats: list[LockStats]) -> LockStatsSnapshot:
@@ -211,6 +272,10 @@ class LockStatsSnapshot:
         for s in stats:
             for i, n in enumerate(s.histogram):
                 hist[i] += n
+        sites: dict[str, Any] = {}
+        for i, site in enumerate(WAIT_SITES):
+            sites[f"lock_wait_{site}_s"] = sum(s.site_wait[i] for s in stats)
+            sites[f"{site}_waits"] = sum(s.site_waits[i] for s in stats)
         return cls(
             transactions=sum(s.transactions for s in stats),
             lock_wait_total_s=sum(s.wait_total for s in stats),
@@ -218,37 +283,31 @@ class LockStatsSnapshot:
             busy_retries=sum(s.busy_retries for s in stats),
             busy_errors=sum(s.busy_errors for s in stats),
             histogram=tuple(hist),
+            **sites,
         )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LockStatsSnapshot:
-        """Inverse of :meth:`as_dict` (ignores derived keys)."""
-        names = ("transactions", "lock_wait_total_s", "lock_wait_max_s", "busy_retries",
-                 "busy_errors")
+        """Inverse of :meth:`as_dict` (ignores derived keys; missing ones are 0)."""
         hist = tuple(data.get("histogram") or (0,) * _BUCKETS)
+        names = (*_SUMMED, "lock_wait_max_s")
         return cls(**{k: data[k] for k in names if k in data}, histogram=hist)
+
+    def _combine(self, other: LockStatsSnapshot, sign: int, wait_max: float,
+                 strict: bool) -> LockStatsSnapshot:
+        summed = {k: getattr(self, k) + sign * getattr(other, k) for k in _SUMMED}
+        hist = tuple(a + sign * b for a, b in zip(self.histogram, other.histogram,
+                                                  strict=strict))
+        return LockStatsSnapshot(**summed, lock_wait_max_s=wait_max, histogram=hist)
 
     def merge(self, other: LockStatsSnapshot) -> LockStatsSnapshot:
         """Counters of both snapshots together."""
-        return LockStatsSnapshot(
-            transactions=self.transactions + other.transactions,
-            lock_wait_total_s=self.lock_wait_total_s + other.lock_wait_total_s,
-            lock_wait_max_s=max(self.lock_wait_max_s, other.lock_wait_max_s),
-            busy_retries=self.busy_retries + other.busy_retries,
-            busy_errors=self.busy_errors + other.busy_errors,
-            histogram=tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=False)),
-        )
+        return self._combine(other, 1, max(self.lock_wait_max_s, other.lock_wait_max_s),
+                             strict=False)
 
     def since(self, earlier: LockStatsSnapshot) -> LockStatsSnapshot:
         """What happened between ``earlier`` and this snapshot (the maximum is this one's)."""
-        return LockStatsSnapshot(
-            transactions=self.transactions - earlier.transactions,
-            lock_wait_total_s=self.lock_wait_total_s - earlier.lock_wait_total_s,
-            lock_wait_max_s=self.lock_wait_max_s,
-            busy_retries=self.busy_retries - earlier.busy_retries,
-            busy_errors=self.busy_errors - earlier.busy_errors,
-            histogram=tuple(a - b for a, b in zip(self.histogram, earlier.histogram, strict=True)),
-        )
+        return self._combine(earlier, -1, self.lock_wait_max_s, strict=True)
 
     def wait_percentile(self, q: float) -> float:
         """Upper bound (seconds) of the bucket holding the ``q``-quantile wait, 0 <= q <= 1."""
@@ -317,12 +376,132 @@ def translate_error(exc: sqlite3.Error, where: str) -> Exception:
 
 
 # ---------------------------------------------------------------------------
+# Connections that wait out locks themselves
+
+_clock = time.perf_counter
+_execute = sqlite3.Connection.execute
+# Backoff between attempts on a locked database: short at first (most waits are a
+# commit or two long), doubling up to a small cap so that a freed lock is noticed
+# within ~2 ms (SQLite's own handler sleeps up to 100 ms, overshooting the real wait).
+_FIRST_PAUSE = 0.0001
+_MAX_PAUSE = 0.002
+
+
+def _retry_site(sql: str, in_transaction: bool) -> int | None:
+    """Where a statement that found the database busy waits, or None if it cannot
+    be retried (a statement inside a transaction other than its COMMIT)."""
+    head = sql.lstrip()[:6].upper()
+    if in_transaction:  # a COMMIT that found readers is still open and may be retried
+        return COMMIT if head.startswith(("COMMIT", "END")) else None
+    return BEGIN if head.startswith("BEGIN") else READ  # retried whole
+
+
+class GigQConnection(sqlite3.Connection):
+    """A connection whose SQLite busy handler is off (``busy_timeout`` 0): a statement
+    that finds the database locked is retried here, with backoff, for up to
+    ``busy_timeout`` seconds, and the wait is counted in ``lock_stats``.
+
+    The wait runs from the first attempt that found the database busy to the last
+    attempt that still did, plus the pause before the attempt that succeeded: each
+    timestamp is taken just before an attempt, so time spent getting the GIL back
+    after the lock was freed is not counted. Before :meth:`start_waiting` (while the
+    connection is being set up) busy errors are raised unchanged.
+    """
+
+    __slots__ = ("busy_timeout", "lock_stats", "where")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock_stats: LockStats | None = None
+        self.busy_timeout = 0.0
+        self.where = ""
+
+    def start_waiting(self, busy_timeout: float, where: str) -> LockStats:
+        """Hand lock waits over from SQLite to this connection; returns its counters."""
+        _execute(self, "PRAGMA busy_timeout = 0")
+        self.busy_timeout = busy_timeout
+        self.where = where
+        self.lock_stats = LockStats()
+        return self.lock_stats
+
+    @contextmanager
+    def sqlite_busy_handler(self) -> Iterator[None]:
+        """Let SQLite's own busy handler wait (up to ``busy_timeout``) inside the block.
+
+        For statements that report a busy database in their result instead of failing
+        (a TRUNCATE checkpoint waiting for readers): they cannot be retried here. Those
+        waits are not counted.
+        """
+        _execute(self, f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        try:
+            yield
+        finally:
+            _execute(self, "PRAGMA busy_timeout = 0")
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        """Run one statement, waiting out a locked database where it can be retried."""
+        start = _clock()
+        try:
+            return _execute(self, sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if self.lock_stats is None or not is_busy_error(exc):
+                raise
+            site = _retry_site(sql, self.in_transaction)
+            if site is None:
+                raise
+            return self._wait_out(site, sql, parameters, start, exc)
+
+    def _wait_out(self, site: int, sql: str, parameters: Any, start: float,
+                  exc: sqlite3.OperationalError) -> sqlite3.Cursor:
+        stats = self.lock_stats
+        assert stats is not None
+        deadline = start + self.busy_timeout
+        last_busy = start
+        pause = _FIRST_PAUSE
+        while _clock() < deadline:
+            stats.busy_retries += 1
+            time.sleep(pause)
+            attempt = _clock()
+            try:
+                cursor = _execute(self, sql, parameters)
+            except sqlite3.OperationalError as again:
+                if not is_busy_error(again):
+                    raise
+                exc, last_busy = again, attempt
+                pause = min(pause * 2, _MAX_PAUSE)
+                continue
+            # The lock was freed after last_busy and before this attempt; count at most
+            # the pause in between, not the time it took to be scheduled again.
+            stats.waited(site, last_busy - start + pause)
+            return cursor
+        stats.waited(site, last_busy - start)
+        stats.busy_errors += 1
+        if site == BEGIN:
+            stats.discard_transaction()
+        elif site == COMMIT:
+            # Giving up leaves the transaction open, holding off every reader: end it.
+            _execute(self, "ROLLBACK")
+        raise DatabaseBusyError(self._busy_message(site)) from exc
+
+    def _busy_message(self, site: int) -> str:
+        limit = (f"busy_timeout={self.busy_timeout}s; raise it (--busy-timeout, "
+                 "GIGQ_BUSY_TIMEOUT) or stop the process holding the lock")
+        if site == BEGIN:
+            return (f"could not take the write lock on {self.where} within {limit}; "
+                    "nothing was written")
+        if site == COMMIT:
+            return (f"could not commit to {self.where}: readers held it for longer than "
+                    f"{limit}; the transaction was rolled back, nothing was written")
+        return (f"could not read {self.where}: another connection held it locked for "
+                f"longer than {limit}")
+
+
+# ---------------------------------------------------------------------------
 # Storage
 
 
 class _ThreadState(threading.local):
-    conn: sqlite3.Connection | None = None
-    stats: LockStats | None = None
+    conn: GigQConnection | None = None
 
 
 class Storage:
@@ -401,7 +580,7 @@ class Storage:
                 "choose a writable directory or fix its permissions"
             )
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> GigQConnection:
         if not self.in_memory:
             self._check_path()
         s = self.settings
@@ -412,14 +591,24 @@ class Storage:
                 isolation_level=None,
                 check_same_thread=False,
                 uri=self.in_memory,
+                factory=GigQConnection,
             )
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
         conn.row_factory = sqlite3.Row
         try:
+            # Set-up (once per thread) still waits in SQLite's busy handler; from
+            # then on the connection waits, and counts, itself.
             self._apply_settings(conn)
+            conn.start_waiting(s.busy_timeout, self.path)
         except sqlite3.Error as exc:
             conn.close()
+            if is_busy_error(exc):
+                raise DatabaseBusyError(
+                    f"cannot open {self.path}: another connection kept it locked for longer "
+                    f"than busy_timeout={s.busy_timeout}s; raise it (--busy-timeout, "
+                    "GIGQ_BUSY_TIMEOUT) or stop the process holding the lock"
+                ) from exc
             raise translate_error(exc, self.path) from exc
         return conn
 
@@ -474,16 +663,15 @@ class Storage:
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
 
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> GigQConnection:
         """This thread's connection, opened on first use."""
         conn = self._local.conn
         if conn is None:
             conn = self._open()
-            stats = LockStats()
+            assert conn.lock_stats is not None
             with self._stats_lock:
-                self._all_stats.append(stats)
+                self._all_stats.append(conn.lock_stats)
             self._local.conn = conn
-            self._local.stats = stats
         return conn
 
     def close_thread_connection(self) -> None:
@@ -498,13 +686,14 @@ class Storage:
     def write(self) -> _WriteTransaction:
         """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error.
 
-        Use as ``with storage.write() as conn:``. The time spent taking the write lock
-        is recorded; a lock that cannot be taken within ``busy_timeout`` raises
-        :class:`DatabaseBusyError`, a full disk :class:`DiskFullError`.
+        Use as ``with storage.write() as conn:``. The time spent waiting for locks at
+        BEGIN and at COMMIT is recorded; a lock not obtained within ``busy_timeout``
+        raises :class:`DatabaseBusyError` (rolled back), a full disk
+        :class:`DiskFullError`.
         """
         return _WriteTransaction(self)
 
-    def _rollback_and_translate(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+    def _rollback_and_translate(self, conn: GigQConnection, exc: BaseException) -> None:
         if conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
@@ -512,43 +701,26 @@ class Storage:
                 pass
         if isinstance(exc, sqlite3.Error):
             if is_busy_error(exc):
-                self._local.stats.busy_errors += 1
+                # A statement inside the transaction found a lock (a shared-cache table
+                # lock): it cannot be retried alone, so the transaction is given up.
+                if conn.lock_stats is not None:
+                    conn.lock_stats.busy_errors += 1
                 raise DatabaseBusyError(
-                    f"{self.path} stayed locked by another connection for longer than "
-                    f"busy_timeout={self.settings.busy_timeout}s; nothing was written"
+                    f"{self.path} was locked by another connection in the middle of a "
+                    "write transaction; it was rolled back, nothing was written"
                 ) from exc
             translated = translate_error(exc, self.path)
             if translated is not exc:
                 raise translated from exc
 
-    def _begin(self, conn: sqlite3.Connection, stats: LockStats | None) -> None:
-        start = time.perf_counter()
-        deadline = start + self.settings.busy_timeout
-        pause = 0.0002
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if not is_busy_error(exc):
-                    raise translate_error(exc, self.path) from exc
-                stats.busy_retries += 1
-                # SQLite's busy handler already waited up to busy_timeout for file
-                # locks; shared-cache (in-memory) locks are retried here instead.
-                if time.perf_counter() >= deadline:
-                    stats.busy_errors += 1
-                    raise DatabaseBusyError(
-                        f"could not take the write lock on {self.path} within "
-                        f"busy_timeout={self.settings.busy_timeout}s: another connection "
-                        "holds it; nothing was written"
-                    ) from exc
-                time.sleep(pause)
-                pause = min(pause * 2, 0.01)
-        stats.record(time.perf_counter() - start)
-
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection for reads, with file errors translated."""
+    def read(self) -> Iterator[GigQConnection]:
+        """This thread's connection for reads, with file errors translated.
+
+        A statement that finds the database locked (a writer committing in a
+        rollback-journal mode) is retried for up to ``busy_timeout``, its wait counted
+        at the ``read`` site; then :class:`DatabaseBusyError`.
+        """
         conn = self.connection()
         try:
             yield conn
@@ -605,26 +777,33 @@ class _WriteTransaction:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.conn: sqlite3.Connection | None = None
+        self.conn: GigQConnection | None = None
 
     def __enter__(self) -> sqlite3.Connection:
         storage = self.storage
         conn = storage.connection()
-        storage._begin(conn, storage._local.stats)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, storage.path) from exc
         self.conn = conn
         return conn
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         conn = self.conn
-        if exc is None:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as commit_error:
-                self.storage._rollback_and_translate(conn, commit_error)
-                raise
-            self.storage._notify_commit()
-            return
-        self.storage._rollback_and_translate(conn, exc)
+        assert conn is not None and conn.lock_stats is not None
+        try:
+            if exc is None:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException as commit_error:
+                    self.storage._rollback_and_translate(conn, commit_error)
+                    raise
+                self.storage._notify_commit()
+                return
+            self.storage._rollback_and_translate(conn, exc)
+        finally:
+            conn.lock_stats.end_transaction()
 
 
 if hasattr(os, "register_at_fork"):

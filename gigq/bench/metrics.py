@@ -22,6 +22,13 @@ class Metric:
     description: str
 
 
+# Where GigQ's lock counters place a wait (versions with per-site counters).
+LOCK_WAIT_SITES = {
+    "begin": "to take the write lock (BEGIN IMMEDIATE)",
+    "commit": "at COMMIT (a rollback journal's exclusive lock waits for readers)",
+    "read": "on reads (a rollback-journal writer was committing)",
+}
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -40,12 +47,17 @@ METRICS: dict[str, Metric] = {
         Metric("end_to_end_p99_ms", "ms", False,
                "99th percentile of completed - created (steady mode)"),
         Metric("lock_wait_share", "fraction", False,
-               "time workers spent waiting for the write lock / total worker thread time"),
+               "time workers spent waiting for SQLite locks (at BEGIN, at COMMIT and on "
+               "reads; GIL time excluded) / total worker thread time"),
+        *(Metric(f"lock_wait_{site}_share", "fraction", False,
+                 f"the part of lock_wait_share spent waiting {where}")
+          for site, where in LOCK_WAIT_SITES.items()),
         Metric("lock_wait_p99_ms", "ms", False,
-               "99th percentile wait for the write lock (power-of-two bucket bound)"),
+               "99th percentile lock wait of a write transaction, BEGIN plus COMMIT "
+               "(power-of-two bucket bound)"),
         Metric("lock_waits_per_job", "waits/job", False,
-               "write-lock acquisitions that found the lock taken (waited >= 0.5 ms), "
-               "per completed job"),
+               "statements that found the database locked and waited (at BEGIN, at "
+               "COMMIT or on a read), per completed job"),
         Metric("busy_errors", "count", False,
                "operations that gave up after the busy timeout"),
         Metric("cpu_per_1k_jobs", "CPU s", False,
@@ -74,11 +86,15 @@ def metric(name: str) -> Metric:
 # Computations: one function per metric family, fed by what a trial measured.
 # Everything below works on plain numbers so it can be checked on hand-made data.
 
-# A write-lock acquisition counts as a "lock wait" when it took at least this long:
-# an uncontended BEGIN IMMEDIATE takes microseconds, while SQLite's busy handler
-# sleeps at least 1 ms when another connection holds the lock. Histogram bucket k
-# of the lock counters holds waits in [2**(k-1), 2**k) µs; 2**9 µs = 0.512 ms.
+# Versions without per-site counters time BEGIN IMMEDIATE around SQLite's busy
+# handler: there a transaction counts as a "lock wait" when BEGIN took at least this
+# long (an uncontended BEGIN takes microseconds, the handler sleeps at least 1 ms).
+# Histogram bucket k holds waits in [2**(k-1), 2**k) µs; 2**9 µs = 0.512 ms.
 LOCK_WAIT_MIN_BUCKET = 10
+# Lock counters that add up across workers; the per-site ones where the version has them.
+LOCK_COUNTERS = ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors")
+LOCK_SITE_COUNTERS = (*(f"lock_wait_{site}_s" for site in LOCK_WAIT_SITES),
+                      *(f"{site}_waits" for site in LOCK_WAIT_SITES))
 
 
 # Latency is measured in steady mode only. In a drain every job is created before
@@ -232,12 +248,13 @@ def merge_lock(reports: Sequence[WorkerReport]) -> dict[str, Any] | None:
     """Lock counters of all workers summed (None if any worker has none)."""
     if not reports or any(r.lock is None for r in reports):
         return None
-    merged: dict[str, Any] = {"transactions": 0, "lock_wait_total_s": 0.0,
-                              "lock_wait_max_s": 0.0, "busy_retries": 0, "busy_errors": 0,
+    sited = all(key in r.lock for r in reports for key in LOCK_SITE_COUNTERS)
+    keys = (*LOCK_COUNTERS, *LOCK_SITE_COUNTERS) if sited else LOCK_COUNTERS
+    merged: dict[str, Any] = {**dict.fromkeys(keys, 0), "lock_wait_max_s": 0.0,
                               "histogram": []}
     for r in reports:
         lock = r.lock
-        for key in ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors"):
+        for key in keys:
             merged[key] += lock.get(key, 0)
         merged["lock_wait_max_s"] = max(merged["lock_wait_max_s"], lock.get("lock_wait_max_s", 0))
         hist = list(lock.get("histogram") or [])
@@ -267,26 +284,38 @@ def histogram_percentile(histogram: Sequence[int], max_s: float, q: float) -> fl
 
 
 def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
-    """``lock_wait_share``, ``lock_wait_p99_ms``, ``lock_waits_per_job``, ``busy_errors``.
+    """``lock_wait_share`` (and its per-site parts), ``lock_wait_p99_ms``,
+    ``lock_waits_per_job``, ``busy_errors``.
 
-    Share: seconds spent waiting for the write lock / thread-seconds the workers
-    ran (each process's window x its threads). None where the GigQ version under
-    test has no lock counters.
+    Share: seconds spent waiting for locks / thread-seconds the workers ran (each
+    process's window x its threads). None where the GigQ version under test has no
+    lock counters; the per-site shares are None where it does not count per site.
     """
+    site_shares = [f"lock_wait_{site}_share" for site in LOCK_WAIT_SITES]
     merged = merge_lock(data.workers)
     if merged is None:
-        return {"lock_wait_share": None, "lock_wait_p99_ms": None,
-                "lock_waits_per_job": None, "busy_errors": None}
+        return dict.fromkeys(["lock_wait_share", *site_shares, "lock_wait_p99_ms",
+                              "lock_waits_per_job", "busy_errors"])
     thread_seconds = sum(max(r.t_end - r.t_go, 0.0) * max(r.threads, 1) for r in data.workers)
     hist = merged["histogram"]
-    waits = sum(hist[LOCK_WAIT_MIN_BUCKET:])
-    return {
-        "lock_wait_share": merged["lock_wait_total_s"] / thread_seconds
-        if thread_seconds > 0 else None,
+    sited = "begin_waits" in merged
+    if sited:  # counted exactly where they happened
+        waits = sum(merged[f"{site}_waits"] for site in LOCK_WAIT_SITES)
+    else:
+        waits = sum(hist[LOCK_WAIT_MIN_BUCKET:])
+
+    def share(seconds: float) -> float | None:
+        return seconds / thread_seconds if thread_seconds > 0 else None
+
+    out: dict[str, Any] = {"lock_wait_share": share(merged["lock_wait_total_s"])}
+    for site, name in zip(LOCK_WAIT_SITES, site_shares, strict=True):
+        out[name] = share(merged[f"lock_wait_{site}_s"]) if sited else None
+    out.update({
         "lock_wait_p99_ms": histogram_percentile(hist, merged["lock_wait_max_s"], 0.99) * 1000,
         "lock_waits_per_job": waits / jobs_completed if jobs_completed else None,
         "busy_errors": merged["busy_errors"],
-    }
+    })
+    return out
 
 
 def cpu_per_1k_jobs(data: TrialData, jobs_completed: int) -> float | None:

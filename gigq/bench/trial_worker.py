@@ -242,10 +242,10 @@ def lock_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> A
     """Counters accumulated between two snapshots (max wait: the later maximum)."""
     if before is None or after is None:
         return None
-    delta = {
-        k: after[k] - before.get(k, 0)
-        for k in ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors")
-    }
+    # Every counter that adds up (including per-site ones where the version has them);
+    # not the maximum, the histogram or the derived percentiles.
+    derived = ("lock_wait_max_s", "histogram", "lock_wait_p50_ms", "lock_wait_p99_ms")
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if k not in derived}
     delta["lock_wait_max_s"] = after["lock_wait_max_s"]
     pairs = zip(after["histogram"], before["histogram"], strict=True)
     delta["histogram"] = [a - b for a, b in pairs]

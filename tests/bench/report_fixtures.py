@@ -116,6 +116,10 @@ def _model(config: Mapping[str, Any], rng: random.Random) -> dict[str, float]:
         "end_to_end_p95_ms": wait_p50 * 1.9 + 3.0,
         "end_to_end_p99_ms": wait_p50 * 2.3 + 4.0,
         "lock_wait_share": lock_share * rng.gauss(1.0, 0.05),
+        # WAL waits only to take the write lock; rollback modes mostly at COMMIT
+        "lock_wait_begin_share": lock_share if wal else 0.3 * lock_share,
+        "lock_wait_commit_share": 0.0 if wal else 0.6 * lock_share,
+        "lock_wait_read_share": 0.0 if wal else 0.1 * lock_share,
         "lock_wait_p99_ms": 1.0 + 40 * lock_share,
         "lock_waits_per_job": 3 * lock_share,
         "busy_errors": 0,

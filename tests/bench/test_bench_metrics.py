@@ -83,8 +83,9 @@ def test_lock_wait_share_and_waits_per_job():
 
 def test_lock_metrics_are_empty_without_counters():
     out = metrics.lock_contention(_data(_jobs(5)), jobs_completed=5)
-    assert out == {"lock_wait_share": None, "lock_wait_p99_ms": None,
-                   "lock_waits_per_job": None, "busy_errors": None}
+    assert out == {"lock_wait_share": None, "lock_wait_begin_share": None,
+                   "lock_wait_commit_share": None, "lock_wait_read_share": None,
+                   "lock_wait_p99_ms": None, "lock_waits_per_job": None, "busy_errors": None}
 
 
 def test_cpu_and_ceiling():
