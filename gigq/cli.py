@@ -449,7 +449,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [w["worker_id"], w["state"], w["host"], w["pid"], format_time(w["started_at"]),
-         f"{w['heartbeat_age_s']:.1f}s ago", w["running_jobs"], w["concurrency"],
+         "-" if w["heartbeat_age_s"] is None else f"{w['heartbeat_age_s']:.1f}s ago",
+         w["running_jobs"], w["concurrency"],
          w["isolation"]]
         for w in workers
     ]

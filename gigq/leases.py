@@ -279,16 +279,19 @@ def list_workers(
     out = []
     for row in rows:
         info = dict(row)
+        beat = info["heartbeat_epoch"]
+        # A value written over by hand (not a number) tells nothing of liveness.
+        age = now - beat if isinstance(beat, (int, float)) else None
         if info["stopped_epoch"] is not None:
             state = "dead" if info["stop_reason"] == "died" else "stopped"
         elif info["host"] == HOST and not process_alive(info["pid"], info["pid_start"]):
             state = "dead"
-        elif now - info["heartbeat_epoch"] > lease_timeout:
+        elif age is None or age > lease_timeout:
             state = "stale"
         else:
             state = "live"
         info["state"] = state
-        info["heartbeat_age_s"] = now - info["heartbeat_epoch"]
+        info["heartbeat_age_s"] = age
         info["queues"] = json.loads(info["queues"]) if info["queues"] else None
         out.append(info)
     return out

@@ -159,7 +159,7 @@ _REQUIRED_COLUMNS = {
 }
 
 
-def refuse_foreign(path: str) -> None:
+def refuse_foreign(path: str, busy_timeout: float = 5.0) -> None:
     """Raise :class:`DatabaseFileError` when ``path`` holds another application's
     ``jobs`` (or ``job_executions``) table.
 
@@ -170,7 +170,9 @@ def refuse_foreign(path: str) -> None:
     if path == MEMORY or not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+        # Waits for a lock no longer than the caller's own operations would.
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True,
+                               timeout=busy_timeout)
     except sqlite3.Error:
         return  # the usual open reports what is wrong with the file
     try:
@@ -196,7 +198,7 @@ def ensure_schema(storage: Storage) -> None:
     Refuses (before changing anything) a file whose tables are another application's.
     """
     if storage not in _verified:
-        refuse_foreign(storage.path)
+        refuse_foreign(storage.path, storage.settings.busy_timeout)
         _verified.add(storage)
     with storage.read() as conn:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

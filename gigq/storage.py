@@ -440,10 +440,13 @@ class GigQConnection(sqlite3.Connection):
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         """Run one statement, waiting out a locked database where it can be retried."""
-        start = _clock()
         try:
             return _execute(self, sql, parameters)
         except sqlite3.OperationalError as exc:
+            # The clock is read only once a statement has found the lock taken, so the
+            # statements that did not (nearly all) pay nothing for the accounting. The
+            # busy answer comes at once (busy_timeout is 0), so the wait starts here.
+            start = _clock()
             if self.lock_stats is None or not is_busy_error(exc):
                 raise
             site = _retry_site(sql, self.in_transaction)

@@ -264,6 +264,19 @@ def test_reports_survive_a_row_corrupted_by_sql(queue_db, column, value):
         assert done.returncode == 0 and "Traceback" not in done.stderr, (command, done.stderr)
 
 
+def test_workers_and_probe_survive_a_heartbeat_corrupted_by_sql(queue_db):
+    Worker(queue_db, worker_id="live-one")._ensure_registered()
+    with sqlite3.connect(queue_db) as conn:
+        conn.execute("UPDATE gigq_workers SET heartbeat_epoch = 'garbage'")
+    conn.close()
+    for command in (["workers", "--all"], ["probe", "--no-round-trip"]):
+        done = gigq("--db", queue_db, *command)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+    listing = gigq("--db", queue_db, "workers")
+    assert listing.returncode == 0 and "live-one" in listing.stdout
+    assert "stale" in listing.stdout  # a heartbeat that is not a time proves nothing
+
+
 def test_cancel_and_requeue_of_an_unknown_id_say_there_is_no_such_job(queue_db):
     for command in ("cancel", "requeue"):
         done = gigq("--db", queue_db, command, "no-such-id")

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gigq.leases import DEFAULT_LEASE_TIMEOUT
+from gigq.leases import DEFAULT_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
 
 from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
@@ -179,7 +179,7 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("isolation", _choice("isolation", ISOLATION_MODES),
                   "thread (GigQ's default: jobs run in the worker's threads) or process "
                   "(each job in a child process that a timeout can kill)", ISOLATION_MODES),
-        Dimension("lease_timeout", _float("lease_timeout", 0, strict=True),
+        Dimension("lease_timeout", _float("lease_timeout", MIN_LEASE_TIMEOUT, strict=False),
                   "seconds a running job's lease lasts; workers renew it by heartbeat every "
                   "third of it, and their service thread wakes every sixth (at most 0.5 s)"),
         Dimension("queues", _int("queues", 1),
