@@ -165,7 +165,10 @@ def declared_seed(profile: str, config_file: str | Path | None) -> int | None:
         except OSError:
             return None  # build_spec reports the unreadable file
     for text in texts:
-        doc = tomllib.loads(text)
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return None  # build_spec reports the broken file, naming it
         if "seed" in doc:
             return int(doc["seed"])
         profile = str(doc.get("extends", profile))
