@@ -2,10 +2,14 @@
 
 Noise on a shared machine is mostly *between* runs, so the gate never compares with
 numbers recorded on another day: it builds the baseline (a git revision, a PyPI
-release, a source tree — :mod:`gigq.bench.versions`), then runs every configuration's
-trials for both versions back to back in seeded random order within each repetition
-(the sweep's :func:`~gigq.bench.sweep.run_plan`), and compares the two versions of
-that one run, paired by repetition (:func:`~gigq.bench.compare.compare_run`).
+release, a source tree — :mod:`gigq.bench.versions`), warms both up, then runs every
+configuration's trials for both versions back to back, each version first equally
+often (ABBA blocks, :func:`~gigq.bench.sweep.schedule`), and compares the two
+versions of that one run, paired by repetition (:func:`~gigq.bench.compare.compare_run`).
+
+The seed of the order (and of the statistics) is ``--seed`` when given, else the
+profile's or config file's ``seed``, else a fresh random one; it is printed and
+stored in the results (``spec.seed``), so ``--seed N`` repeats a run's order exactly.
 
 The worker processes drive each version through GigQ's public API only and detect
 what it supports; a version that lacks a setting (GigQ 0.5.1 has no journal_mode /
@@ -14,6 +18,7 @@ synchronous options) runs with its own defaults, and the row's ``note`` says so.
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +29,11 @@ from typing import Any
 from . import compare as cmp
 from .results import Results
 from .versions import GIT, SELF, Version, VersionBuilder
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (the bench extra installs it)
+    import tomli as tomllib
 
 BASELINE, CURRENT = "baseline", "current"
 
@@ -101,8 +111,17 @@ def run_ab(
     from .space import build_spec, make_plan
     from .sweep import run_plan
 
+    if seed is None:
+        seed = declared_seed(profile, config_file)
+    chosen_by = "given" if seed is not None else "random"
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
     spec = build_spec(profile=profile, config_file=config_file, base=list(base_values),
                       set_values=list(set_values), repeat=repeat, seed=seed)
+    # The statistics share the run's seed unless the caller fixed theirs.
+    gate = dict(gate or {})
+    if gate.get("seed") is None:
+        gate["seed"] = seed
     out = Path(out_dir) if out_dir else default_out_dir(spec.profile)
     out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(spec, Locations(out))
@@ -115,7 +134,8 @@ def run_ab(
         log(f"baseline: {baseline.description} -> gigq {baseline.info.get('gigq_version')}")
         log(f"current:  {current.description} -> gigq {current.info.get('gigq_version')}")
         log(f"{len(plan.configs)} configuration(s) x {spec.repeat} repetition(s) x 2 versions"
-            f" = {plan.trials * 2} trials, interleaved (seed {spec.seed})")
+            f" = {plan.trials * 2} trials, counterbalanced, seed {spec.seed} "
+            f"({chosen_by}; --seed {spec.seed} repeats this order)")
         outcome = run_plan(
             plan, out,
             versions={BASELINE: baseline.python, CURRENT: current.python},
@@ -132,3 +152,27 @@ def run_ab(
     if outcome.interrupted:
         comparison.warnings.insert(0, "interrupted: only the finished trials were compared")
     return run
+
+
+def declared_seed(profile: str, config_file: str | Path | None) -> int | None:
+    """The ``seed`` a config file sets, else the one of the profile it extends, else None."""
+    from .space import PROFILES, profile_text
+
+    texts = []
+    if config_file is not None:
+        try:
+            texts.append(Path(config_file).read_text())
+        except OSError:
+            return None  # build_spec reports the unreadable file
+    for text in texts:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return None  # build_spec reports the broken file, naming it
+        if "seed" in doc:
+            return int(doc["seed"])
+        profile = str(doc.get("extends", profile))
+    if profile not in PROFILES:
+        return None
+    doc = tomllib.loads(profile_text(profile))
+    return int(doc["seed"]) if "seed" in doc else None

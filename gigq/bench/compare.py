@@ -28,8 +28,19 @@ Verdicts:
     anything else: too few samples to ever reach the confidence level, an interval too
     wide to rule out a regression beyond the threshold, or a baseline median of zero.
 
+A *correctness regression* comes before all of these: a configuration whose current
+trials include invalid ones (jobs lost or run twice) where the baseline's trials of
+it were all valid. Its rows are not timed comparisons at all, so the gate fails on
+it whatever the numbers say.
+
+Default metrics depend on what a configuration's mode can measure
+(:data:`DEFAULT_METRICS`): a drain creates every job before the workers exist, so
+its latency is mostly worker start-up and only steady-mode rows are compared on
+latency.
+
 Exit codes: :data:`EXIT_OK` (0) no significant regression beyond the threshold;
-:data:`EXIT_REGRESSION` (1) at least one ``slower`` row; :data:`EXIT_BAD_INPUT` (2)
+:data:`EXIT_REGRESSION` (1) a correctness regression or at least one ``slower``
+row; :data:`EXIT_BAD_INPUT` (2)
 unreadable input or nothing comparable; :data:`EXIT_INCONCLUSIVE` (3) some row is
 ``inconclusive`` and ``strict`` was asked for (otherwise inconclusive rows pass with a
 warning).
@@ -65,11 +76,18 @@ VERDICTS = (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)  # also the display order
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_MIN_SAMPLES = 3
-# What is compared when no --metric is given: throughput both ways, the typical
-# end-to-end latency and CPU cost. Tail latencies and lock counters are too noisy in
-# short trials to gate on by default (many noisy metrics also multiply false alarms);
-# ask for them with --metric or in the thresholds file.
-DEFAULT_METRICS = ("jobs_per_sec", "submit_per_sec", "end_to_end_p50_ms", "cpu_per_1k_jobs")
+# What is compared when no --metric is given, by the configuration's mode: what that
+# mode measures. A drain times throughput both ways, and its CPU per job, the figure
+# other load on a shared machine disturbs least (A/A within 5% where jobs/s strayed
+# 20%, docs/regressions.md); its latency is not the queue's (every job exists before
+# the workers start, so it is mostly their start-up). A steady run's throughput is its
+# arrival rate, so it is compared on latency. Tail latencies and lock counters are too
+# noisy in short trials; ask for any metric with --metric or in the thresholds file.
+DRAIN, STEADY = "drain", "steady"
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    DRAIN: ("jobs_per_sec", "submit_per_sec", "cpu_per_1k_jobs"),
+    STEADY: ("end_to_end_p50_ms",),
+}
 
 COMPARE_FORMAT = "gigq-bench-compare"
 COMPARE_FORMAT_VERSION = 1
@@ -359,6 +377,7 @@ class Side:
     label: str
     rows: pd.DataFrame
     invalid: int
+    invalid_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def description(self) -> str:
@@ -394,10 +413,9 @@ def select_version(results: Results, label: str | None, role: str) -> Side:
     if "config_id" not in mine:
         mine["config_id"] = _config_ids(mine)
     valid = mine["valid"].fillna(False).astype(bool) if "valid" in mine else None
-    invalid = int((~valid).sum()) if valid is not None else 0
-    if valid is not None:
-        mine = mine[valid]
-    return Side(results, label, mine, invalid)
+    if valid is None:
+        return Side(results, label, mine, 0, mine.iloc[0:0])
+    return Side(results, label, mine[valid], int((~valid).sum()), mine[~valid])
 
 
 def _where(results: Results) -> str:
@@ -472,6 +490,31 @@ class Row:
         })
 
 
+@dataclass(frozen=True)
+class CorrectnessIssue:
+    """A configuration whose current trials lost or doubled jobs where the baseline's
+    did not: a correctness regression, which fails the gate before any timing."""
+
+    config_id: str
+    label: str
+    invalid: int
+    trials: int
+    reasons: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        """One line naming the configuration and what went wrong."""
+        why = "; ".join(self.reasons) or "no reason recorded"
+        return (f"{self.label}: {self.invalid} of {self.trials} current trial(s) invalid "
+                f"({why}); every baseline trial of it was valid")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """This issue as plain JSON values."""
+        return {"config_id": self.config_id, "label": self.label, "invalid": self.invalid,
+                "trials": self.trials, "reasons": list(self.reasons),
+                "message": self.message}
+
+
 @dataclass
 class Comparison:
     """Every row of a comparison plus what could not be compared and why."""
@@ -481,6 +524,7 @@ class Comparison:
     current: Side
     level: float
     strict: bool = False
+    correctness: list[CorrectnessIssue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     only_in_base: list[str] = field(default_factory=list)
     only_in_current: list[str] = field(default_factory=list)
@@ -493,7 +537,10 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        """0 pass, 1 regression, 2 nothing compared, 3 inconclusive (only when strict)."""
+        """0 pass, 1 regression (correctness or speed), 2 nothing compared,
+        3 inconclusive (only when strict)."""
+        if self.correctness:
+            return EXIT_REGRESSION
         if not self.rows:
             return EXIT_BAD_INPUT
         if self.count(SLOWER):
@@ -506,6 +553,10 @@ class Comparison:
     def headline(self) -> str:
         """One line: the outcome and the counts."""
         code = self.exit_code
+        if self.correctness:
+            issues = "; ".join(i.message for i in self.correctness)
+            return (f"CORRECTNESS REGRESSION in {len(self.correctness)} configuration(s): "
+                    f"{issues}")
         outcome = {
             EXIT_OK: "pass", EXIT_REGRESSION: "REGRESSION",
             EXIT_BAD_INPUT: "nothing comparable", EXIT_INCONCLUSIVE: "inconclusive (strict)",
@@ -530,6 +581,7 @@ class Comparison:
             "format_version": COMPARE_FORMAT_VERSION,
             "exit_code": self.exit_code,
             "headline": self.headline,
+            "correctness_regressions": [i.to_json_dict() for i in self.correctness],
             "level": self.level,
             "strict": self.strict,
             "default_threshold": self.thresholds.default,
@@ -606,15 +658,16 @@ def compare(
         )
     if paired is None:
         paired = same_run
-    names = list(metrics) if metrics else list(DEFAULT_METRICS)
-    for name in names:
+    chosen = list(metrics) if metrics else None
+    for name in chosen or []:
         _check_metric(name, "--metric")
-    comparison = Comparison([], b, c, level, strict, metrics=names, thresholds=thresholds)
+    comparison = Comparison([], b, c, level, strict, thresholds=thresholds)
+    comparison.correctness = correctness_regressions(b, c)
     for side in (b, c):
         if side.invalid:
             comparison.warnings.append(
                 f"{side.invalid} invalid trial(s) of {side.label!r} (jobs lost or doubled) "
-                "were left out; see the run's report"
+                "were left out of the timings; see the run's report"
             )
     base_ids = list(dict.fromkeys(b.rows["config_id"].astype(str)))
     current_ids = set(c.rows["config_id"].astype(str))
@@ -630,11 +683,14 @@ def compare(
     spec = b.results.spec
     labels = _short_labels(b.rows, common, spec)
     missing_metrics: set[str] = set()
+    names: list[str] = []
     for config_id in common:
         brows = b.rows[b.rows["config_id"].astype(str) == config_id]
         crows = c.rows[c.rows["config_id"].astype(str) == config_id]
         config = _config_of(brows, spec)
-        for name in names:
+        wanted = chosen or list(DEFAULT_METRICS[mode_of(config)])
+        names.extend(n for n in wanted if n not in names)
+        for name in wanted:
             if name not in brows or name not in crows:
                 missing_metrics.add(name)
                 continue
@@ -667,13 +723,15 @@ def compare(
             note = "; ".join(x for x in (note, extra) if x)
             comparison.rows.append(Row(config_id, config, labels[config_id], name, info.unit,
                                        info.higher_is_better, result, note))
+    comparison.metrics = names or list(chosen or [])
     if missing_metrics:
         comparison.warnings.append(
             "not measured on both sides, so not compared: " + ", ".join(sorted(missing_metrics))
         )
     if not comparison.rows:
         comparison.warnings.append(
-            f"none of the metrics {', '.join(names)} has values on both sides"
+            f"none of the metrics {', '.join(names or chosen or [])} has values on "
+            "both sides"
         )
     for label, ids in (("base", comparison.only_in_base),
                        ("current", comparison.only_in_current)):
@@ -682,6 +740,42 @@ def compare(
                 f"{len(ids)} configuration(s) only in {label}, not compared"
             )
     return comparison
+
+
+def mode_of(config: Mapping[str, Any]) -> str:
+    """The configuration's mode (``drain`` when the rows do not say)."""
+    mode = config.get("mode")
+    return STEADY if mode == STEADY else DRAIN
+
+
+def correctness_regressions(base: Side, current: Side) -> list[CorrectnessIssue]:
+    """Configurations with invalid current trials whose baseline trials were all valid.
+
+    Only configurations the baseline measured count (a new configuration has nothing
+    to regress from); one the baseline also broke is a warning, not a regression.
+    """
+    bad = current.invalid_rows
+    if bad.empty:
+        return []
+    base_all = pd.concat([base.rows, base.invalid_rows])
+    base_ids = set(base_all["config_id"].astype(str))
+    base_broken = set(base.invalid_rows["config_id"].astype(str)) \
+        if not base.invalid_rows.empty else set()
+    current_all = pd.concat([current.rows, current.invalid_rows])
+    ids = [x for x in dict.fromkeys(bad["config_id"].astype(str))
+           if x in base_ids and x not in base_broken]
+    if not ids:
+        return []
+    labels = _short_labels(base_all, ids, base.results.spec)
+    issues = []
+    for config_id in ids:
+        rows = bad[bad["config_id"].astype(str) == config_id]
+        reasons = rows["invalid_reason"].dropna().astype(str) if "invalid_reason" in rows \
+            else pd.Series(dtype=str)
+        total = int((current_all["config_id"].astype(str) == config_id).sum())
+        issues.append(CorrectnessIssue(config_id, labels[config_id], len(rows), total,
+                                       tuple(dict.fromkeys(r for r in reasons if r))))
+    return issues
 
 
 def compare_run(results: Results, **kwargs: Any) -> Comparison:

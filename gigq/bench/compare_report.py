@@ -115,8 +115,9 @@ def render_terminal(comparison: Comparison, color: bool = False, width: int = 0)
             parts.append(text)
         return "  ".join(parts).rstrip()
 
-    out = [f"gigq-bench compare: {comparison.headline}",
-           f"  {describe_run(comparison)}",
+    out = [f"gigq-bench compare: {comparison.headline}"]
+    out += [f"correctness regression: {i.message}" for i in comparison.correctness]
+    out += [f"  {describe_run(comparison)}",
            f"  threshold {fmt_pct(comparison.thresholds.default)} (default), "
            f"{comparison.level:.0%} confidence; change = how many times worse/better",
            ""]
@@ -152,11 +153,16 @@ def render_markdown(comparison: Comparison) -> str:
              3: "\u26a0\ufe0f inconclusive (strict)"}[code]
     if code == 0 and comparison.count(INCONCLUSIVE):
         title = "\u2705 no performance regression found (some rows inconclusive)"
+    if comparison.correctness:
+        title = "\u274c correctness regression (jobs lost or run twice)"
     counts = " \u00b7 ".join(
         (f"**{comparison.count(v)} {v}**" if v == SLOWER and comparison.count(v) else
          f"{comparison.count(v)} {v}") for v in (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED))
-    out = [f"### gigq-bench: {title}", "",
-           f"{counts} \u2014 threshold {fmt_pct(comparison.thresholds.default)}, "
+    out = [f"### gigq-bench: {title}", ""]
+    if comparison.correctness:
+        out += [f"- **correctness regression**: {_md(i.message)}"
+                for i in comparison.correctness] + [""]
+    out += [f"{counts} \u2014 threshold {fmt_pct(comparison.thresholds.default)}, "
            f"{comparison.level:.0%} confidence, exit code {code}", "",
            f"Base: {_md(_side_text(comparison, 'base'))}  ",
            f"Current: {_md(_side_text(comparison, 'current'))}  ",
@@ -302,8 +308,10 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         sides.append({"title": f"{title}: {side.label}", "fields": items})
     return jinja_environment().get_template("compare.html.j2").render(
         headline=comparison.headline,
-        title={0: "No performance regression", 1: "Performance regression",
-               2: "Nothing comparable", 3: "Inconclusive"}[code],
+        title=("Correctness regression" if comparison.correctness else
+               {0: "No performance regression", 1: "Performance regression",
+                2: "Nothing comparable", 3: "Inconclusive"}[code]),
+        correctness=[i.message for i in comparison.correctness],
         run=describe_run(comparison),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         banner=f"Exit code {code}: {comparison.headline}",

@@ -23,8 +23,9 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  no significant regression beyond the threshold (inconclusive rows
      pass with a warning unless --strict)
-  1  regression: some row is 'slower' (beyond the threshold AND
-     statistically clear)
+  1  regression: a correctness regression (a configuration's current
+     trials lost or doubled jobs, its baseline trials did not) or some
+     row is 'slower' (beyond the threshold AND statistically clear)
   2  bad input, or nothing comparable (no configuration or metric on
      both sides)
   3  inconclusive rows and --strict
@@ -64,7 +65,10 @@ def gate_options(f):  # type: ignore[no-untyped-def]
                           "(see docs/regressions.md)."),
         click.option("--metric", "metrics", multiple=True, metavar="NAME",
                      help="Metric to compare (repeatable; 'all' for every metric). "
-                          f"[default: {', '.join(cmp.DEFAULT_METRICS)}]"),
+                          "[default: by each configuration's mode: "
+                          + "; ".join(f"{mode}: {', '.join(names)}"
+                                      for mode, names in cmp.DEFAULT_METRICS.items())
+                          + "]"),
         click.option("--confidence", default="95%", show_default=True,
                      callback=_confidence, help="Confidence level of intervals and tests."),
         click.option("--min-samples", default=cmp.DEFAULT_MIN_SAMPLES, show_default=True,
@@ -81,8 +85,10 @@ def gate_options(f):  # type: ignore[no-untyped-def]
         click.option("--calibrate", is_flag=True,
                      help="Also print the noise floor per metric (meaningful for an A/A "
                           "comparison of a version against itself)."),
-        click.option("--seed", default=0, show_default=True, type=int,
-                     help="Seed of the bootstrap and randomisation test."),
+        click.option("--seed", type=int,
+                     help="Seed of the bootstrap and randomisation test (and, for ab, of "
+                          "the trial order). [default: compare 0; ab the profile's seed, "
+                          "else random, printed and stored in the results]"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -189,7 +195,7 @@ def compare_command(base: str, current: str | None, base_version: str | None,
                     thresholds_file: str | None, metrics: tuple[str, ...], confidence: float,
                     min_samples: int, strict: bool, markdown_file: str | None,
                     json_file: str | None, html_file: str | None, calibrate: bool,
-                    seed: int) -> None:
+                    seed: int | None) -> None:
     """Compare BASE with CURRENT and fail on a significant slowdown.
 
     BASE and CURRENT are results directories or results.json files of runs of the same
@@ -201,6 +207,7 @@ def compare_command(base: str, current: str | None, base_version: str | None,
     A row is 'slower' only when it is worse by more than the threshold and the change
     is statistically clear.
     """
+    seed = seed if seed is not None else 0
     try:
         thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
         base_results = load_results(base)
@@ -228,9 +235,20 @@ def compare_command(base: str, current: str | None, base_version: str | None,
     if comparison.exit_code == cmp.EXIT_BAD_INPUT:
         click.echo("error: nothing comparable (see warnings above)", err=True)
     if comparison.exit_code == cmp.EXIT_REGRESSION:
-        click.echo(f"FAIL: {comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
-                   f"(default {fmt_pct(comparison.thresholds.default)})", err=True)
+        click.echo(fail_message(comparison), err=True)
     sys.exit(comparison.exit_code)
+
+
+def fail_message(comparison: cmp.Comparison) -> str:
+    """The closing FAIL line: correctness first, then slowdowns."""
+    parts = []
+    if comparison.correctness:
+        parts.append(f"correctness regression in {len(comparison.correctness)} "
+                     "configuration(s) (jobs lost or run twice)")
+    if comparison.count(cmp.SLOWER):
+        parts.append(f"{comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
+                     f"(default {fmt_pct(comparison.thresholds.default)})")
+    return "FAIL: " + "; ".join(parts)
 
 
 EXIT_NOT_BUILT = 4
@@ -267,15 +285,17 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
                out_dir: str | None, threshold: float | None, thresholds_file: str | None,
                metrics: tuple[str, ...], confidence: float, min_samples: int, strict: bool,
                markdown_file: str | None, json_file: str | None, html_file: str | None,
-               calibrate: bool, seed: int) -> None:
+               calibrate: bool, seed: int | None) -> None:
     """Measure two versions of GigQ in one run, interleaved, and compare them.
 
     Builds REF into a temporary virtualenv (git revisions via a temporary git
-    worktree), runs the profile's trial plan with both versions, alternating A/B in
-    seeded random order within each repetition, and then compares exactly like
-    'gigq-bench compare RESULTS' (paired by repetition). The run's results,
-    compare.json, compare.html and summary.md land in --out. --seed sets both the
-    trial order and the statistics' seed.
+    worktree), warms both up, runs the profile's trial plan with both versions, each
+    configuration's pair in counterbalanced order (each version first equally
+    often), and then compares exactly like 'gigq-bench compare RESULTS' (paired by
+    repetition). The run's results, compare.json, compare.html and summary.md land
+    in --out. --seed sets both the trial order and the statistics' seed; without it
+    the profile's seed is used, or a random one (printed, and stored in results.json
+    so that --seed repeats the run's order).
 
     \b
     Examples:
@@ -319,8 +339,7 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
          calibrate=calibrate or run.is_aa, command=command)
     click.echo(f"results: {out / 'results.json'}", err=True)
     if comparison.exit_code == cmp.EXIT_REGRESSION:
-        click.echo(f"FAIL: {comparison.count(cmp.SLOWER)} regression(s) beyond the threshold",
-                   err=True)
+        click.echo(fail_message(comparison), err=True)
     elif comparison.exit_code == cmp.EXIT_OK and comparison.count(cmp.INCONCLUSIVE):
         click.echo(f"warning: {comparison.count(cmp.INCONCLUSIVE)} inconclusive row(s) "
                    "pass; --strict would fail them", err=True)

@@ -4,7 +4,7 @@
   repetition 2 … — each round in a seeded random order, so slow drift (other load,
   thermal throttling, page cache) spreads evenly over the configurations instead of
   favouring whichever ran first.
-* One warm-up trial runs first and is not recorded.
+* One warm-up trial per version runs first and is not recorded.
 * Drain configurations with ``jobs = "auto"`` are sized by a short pilot trial so
   their timed window lasts about ``target_seconds``, with at least
   ``space.AUTO_JOBS_PER_THREAD`` jobs per worker thread (:func:`space.auto_job_count`):
@@ -21,8 +21,8 @@
 Seams for the other gigq-bench commands:
 
 * :func:`run_plan` with ``versions={"baseline": "/venv-a/bin/python",
-  "current": sys.executable}`` runs the plan against two GigQ versions, alternating
-  A/B in seeded random order within each repetition, rows labelled by version
+  "current": sys.executable}`` runs the plan against two GigQ versions, each
+  configuration's pair in counterbalanced order (ABBA blocks), rows labelled by version
   (``gigq-bench ab``).
 * :func:`measure` runs one configuration N times and returns its rows
   (``gigq-bench tune``).
@@ -95,18 +95,34 @@ class Task:
 def schedule(configs: Sequence[Mapping[str, Any]], repeat: int, seed: int,
              versions: Sequence[str] = (CURRENT,)) -> list[Task]:
     """Interleaved repetitions in seeded random order; with several versions, each
-    configuration's versions run back to back, in random order (paired A/B)."""
+    configuration's versions run back to back in counterbalanced order (paired A/B).
+
+    Counterbalanced: per configuration, repetitions come in blocks of two whose
+    orders mirror each other (AB then BA, or BA then AB, chosen at random), so each
+    version runs first equally often (an odd last repetition gets a random order).
+    Whatever running first or second costs then cancels out of the paired ratio,
+    while which side leads each block stays random, as the sign-flip test needs.
+    """
     rng = random.Random(seed)
+    orders = {id(config): _balanced_orders(list(versions), repeat, rng) for config in configs}
     tasks: list[Task] = []
     for repetition in range(1, repeat + 1):
         round_configs = list(configs)
         rng.shuffle(round_configs)
         for config in round_configs:
-            order = list(versions)
-            rng.shuffle(order)
-            for version in order:
+            for version in orders[id(config)][repetition - 1]:
                 tasks.append(Task(len(tasks) + 1, repetition, version, dict(config)))
     return tasks
+
+
+def _balanced_orders(versions: list[str], repeat: int, rng: random.Random) -> list[list[str]]:
+    """One version order per repetition, mirrored in blocks of two (see schedule)."""
+    out: list[list[str]] = []
+    while len(out) < repeat:
+        first = list(versions)
+        rng.shuffle(first)
+        out.extend([first, first[::-1]])
+    return out[:repeat]
 
 
 # ---------------------------------------------------------------------------
@@ -158,7 +174,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
     spec = plan.spec
     if not plan.configs:
         return 0.0
-    total = estimate_trial(plan.configs[0], spec, WARMUP_JOBS)
+    total = estimate_trial(plan.configs[0], spec, WARMUP_JOBS) * versions
     keys = {ceiling.probe_key(c) for c in plan.configs}
     total += len(keys) * ceiling.MIN_PROBES * _PROBE_SECONDS
     for config in plan.configs:
@@ -291,11 +307,12 @@ class Runner:
         for row in rows:
             fill_ceiling(row, ceiling.summarise(self.ceilings.get(ceiling.probe_key(row), [])))
 
-    def warm_up(self, config: Mapping[str, Any]) -> TrialOutcome:
-        """One unrecorded trial: imports, page cache and CPU clocks settle."""
+    def warm_up(self, config: Mapping[str, Any]) -> list[TrialOutcome]:
+        """One unrecorded trial per version: imports, page cache and CPU clocks settle
+        (every version, so that none pays for a cold start in its first trial)."""
         jobs = None if config["mode"] == "steady" else WARMUP_JOBS
-        return self.harness.run(config, jobs=jobs,
-                                interpreter=self.interpreter(next(iter(self.versions))))
+        return [self.harness.run(config, jobs=jobs, interpreter=self.interpreter(version))
+                for version in self.versions]
 
     def trial(self, task: Task) -> dict[str, Any]:
         """Run one scheduled trial; return its row."""
@@ -400,7 +417,7 @@ def run_plan(
 
     ``versions``: label → worker interpreter (None = this Python); default one
     version, ``current``. Rows are labelled with the version; with several versions
-    each configuration's versions run back to back in random order. Returns
+    each configuration's versions run back to back in counterbalanced order. Returns
     normally on Ctrl-C with ``interrupted=True`` and every finished trial saved.
     """
     spec = plan.spec

@@ -32,11 +32,25 @@ def settle(*args, **kwargs):  # injected by the ab regression test
     _delay_time.sleep(0.004)
     return _undelayed_settle(*args, **kwargs)
 '''
+# The job-running path: every job function is called through runner.call_job (looked
+# up as a module global at call time), so wrapping it runs every 10th job twice.
+DOUBLE = '''
+
+_single_call_job = call_job
+_calls = [0]
+
+
+def call_job(*args, **kwargs):  # injected by the ab correctness test
+    _calls[0] += 1
+    if _calls[0] % 10 == 0:
+        _single_call_job(*args, **kwargs)
+    return _single_call_job(*args, **kwargs)
+'''
 TINY = ["--profile", "ci", "--set", "workers=1", "--set", "jobs=200", "--set", "submit=batch",
         "--repeat", "6", "--metric", "jobs_per_sec", "--threshold", "100%", "--seed", "3"]
 
 
-def copy_package(dest: Path, slow: bool = False) -> Path:
+def copy_package(dest: Path, slow: bool = False, double: bool = False) -> Path:
     """A buildable copy of this source tree (package, pyproject, README)."""
     dest.mkdir()
     shutil.copytree(ROOT / "gigq", dest / "gigq",
@@ -48,16 +62,27 @@ def copy_package(dest: Path, slow: bool = False) -> Path:
         text = claims.read_text()
         assert "\ndef settle(" in text, "the completion path moved: update this test"
         claims.write_text(text + DELAY)
+    if double:
+        runner = dest / "gigq" / "runner.py"
+        text = runner.read_text()
+        assert "\ndef call_job(" in text, "the job-running path moved: update this test"
+        runner.write_text(text + DOUBLE)
     return dest
 
 
-def ab(*args: str, out: Path) -> tuple[int, dict]:
+def ab(*args: str, out: Path, options: list[str] = TINY) -> tuple[int, dict]:
+    code, compare, _ = ab_run(*args, out=out, options=options)
+    return code, compare
+
+
+def ab_run(*args: str, out: Path, options: list[str] = TINY) -> tuple[int, dict, str]:
+    """Exit code, compare.json and stderr of one ``gigq-bench ab`` run."""
     proc = subprocess.run(
-        [sys.executable, "-m", "gigq.bench.entry", "ab", *args, *TINY, "--out", str(out)],
+        [sys.executable, "-m", "gigq.bench.entry", "ab", *args, *options, "--out", str(out)],
         capture_output=True, text=True, timeout=300, cwd=out.parent)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     compare = json.loads((out / "compare.json").read_text())
-    return proc.returncode, compare
+    return proc.returncode, compare, proc.stderr
 
 
 @pytest.mark.timeout(400)
@@ -91,3 +116,28 @@ def test_ab_exits_4_when_the_baseline_cannot_be_built(tmp_path: Path) -> None:
          "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "could not build" in proc.stderr
+
+
+@pytest.mark.timeout(400)
+def test_ab_fails_a_version_that_runs_jobs_twice_as_a_correctness_regression(
+        tmp_path: Path) -> None:
+    clean = copy_package(tmp_path / "clean")
+    double = copy_package(tmp_path / "double", double=True)
+    # No --seed: the ci profile sets none, so the order's seed is random, printed, stored.
+    options = [x for x in TINY if x not in ("--seed", "3")]
+    code, doc, err = ab_run("--baseline", str(clean), "--current", str(double),
+                            out=tmp_path / "ab", options=options)
+    assert code == 1, doc["headline"]
+    assert doc["headline"].startswith("CORRECTNESS REGRESSION")
+    issues = doc["correctness_regressions"]
+    assert issues, "every configuration ran jobs twice"
+    for issue in issues:
+        assert "ran more than once" in issue["message"]
+        assert issue["invalid"] == issue["trials"] == 6
+    assert "correctness regression" in err
+    results = json.loads((tmp_path / "ab" / "results.json").read_text())
+    seed = results["spec"]["seed"]
+    assert f"seed {seed} (random; --seed {seed} repeats this order)" in err
+    assert all(r["valid"] for r in results["rows"] if r["version"] == "baseline")
+    summary = (tmp_path / "ab" / "summary.md").read_text()
+    assert "correctness regression" in summary.splitlines()[0]
