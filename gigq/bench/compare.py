@@ -1,7 +1,7 @@
 """Baseline vs current: per configuration and metric, a ratio, a verdict, an exit code.
 
-The rule (DESIGN.md §4 "Gating regressions"): a row is ``slower`` only when the change
-is both *larger than the threshold* and *statistically clear*. Concretely, for one
+The rule (docs/regressions.md, "How a row is judged"): a row is ``slower`` only when the
+change is both *larger than the threshold* and *statistically clear*. Concretely, for one
 configuration and one metric:
 
 * the ratio of medians ``current / base`` with a bootstrap confidence interval
