@@ -37,31 +37,15 @@ def _live_worker_pids(db_path: str) -> list[int]:
         return [r[0] for r in rows if process_alive(r[0])]
 
 
-def test_job_process_dies_when_its_worker_is_killed(db_path, tmp_path):
-    ledger = str(tmp_path / "ledger")
-    q = JobQueue(db_path)
-    q.submit(Job("long", ledgerjobs.ledger_job,
-                 params={"ledger": ledger, "key": "long", "hold": 120, "step": 0.5}))
-    worker = gigq_cli("--db", db_path, "worker", "--isolation", "process",
-                      "--polling-interval", "0.05", "--lease-timeout", "3600")
-    child = None
-    try:
-        child = wait_until(lambda: _started(ledger), what="the job to start")[0].pid
-        worker.kill()
-        worker.wait()
-        wait_until(lambda: not process_alive(child), timeout=30,
-                   what=f"job process {child} to die with its worker")
-    finally:
-        stop_process(worker, signal.SIGKILL)
-        if child is not None:
-            _kill(child)
-
-
-def test_job_process_without_the_death_signal_still_sees_its_worker_die(db_path, tmp_path):
+@pytest.mark.parametrize("job, how", [
+    (ledgerjobs.ledger_job, "by its parent-death signal"),
     # The portable fallback: EOF on the pipe from the worker.
+    (ledgerjobs.without_parent_death_signal, "when it sees its worker's pipe close"),
+], ids=["death-signal", "pipe-only"])
+def test_job_process_dies_when_its_worker_is_killed(db_path, tmp_path, job, how):
     ledger = str(tmp_path / "ledger")
-    JobQueue(db_path).submit(Job("long", ledgerjobs.without_parent_death_signal,
-                                 params={"ledger": ledger, "key": "long", "hold": 120}))
+    JobQueue(db_path).submit(Job("long", job, params={"ledger": ledger, "key": "long",
+                                                      "hold": 120}))
     worker = gigq_cli("--db", db_path, "worker", "--isolation", "process",
                       "--polling-interval", "0.05", "--lease-timeout", "3600")
     child = None
@@ -70,7 +54,7 @@ def test_job_process_without_the_death_signal_still_sees_its_worker_die(db_path,
         worker.kill()
         worker.wait()
         wait_until(lambda: not process_alive(child), timeout=30,
-                   what=f"job process {child} to see its worker's pipe close")
+                   what=f"job process {child} to die {how}")
     finally:
         stop_process(worker, signal.SIGKILL)
         if child is not None:
