@@ -11,14 +11,13 @@ if need be), so a job never runs again beside its previous attempt.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import socket
 import time
 from typing import Any
 
-from . import claims
+from . import claims, validation
 from .errors import SettingsError
 from .storage import Storage
 from .utils import iso_time
@@ -42,18 +41,12 @@ _CHILD_EXIT_WAIT = 0.2
 
 def check_lease_timeout(value: object, where: str = "lease_timeout") -> float:
     """``value`` as a lease in seconds, or SettingsError naming ``where`` and the range."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not MIN_LEASE_TIMEOUT <= value <= MAX_LEASE_TIMEOUT
-    ):
-        raise SettingsError(
-            f"{where} must be a number of seconds from {MIN_LEASE_TIMEOUT:g} to "
-            f"{MAX_LEASE_TIMEOUT:g}, got {value!r}: the heartbeat renews a lease every "
-            f"third of it, and a shorter lease can lapse under a live worker"
-        )
-    return float(value)
+    try:
+        return float(validation.number(value, where, MIN_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT,
+                                       unit="seconds", error=SettingsError))
+    except SettingsError as exc:
+        raise SettingsError(f"{exc}: the heartbeat renews a lease every third of it, and "
+                            "a shorter lease can lapse under a live worker") from None
 
 
 def process_start_token(pid: int) -> str | None:
