@@ -382,8 +382,7 @@ def _split_at_command(argv: list[str], command: str) -> tuple[list[str], list[st
 def _supervise(args: argparse.Namespace, processes: int) -> int:
     from .supervisor import Supervisor, child_command, strip_option
 
-    if processes < 1:
-        raise UsageError(f"--processes must be >= 1, got {processes}")
+    check_processes(processes, "--processes")
     if args.once:
         raise UsageError("--once and --processes do not go together")
     global_args, worker_args = _split_at_command(list(args._argv), "worker")

@@ -110,6 +110,8 @@ class Supervisor:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             for slot in self.slots:
+                if self._stopping:  # a signal during start-up: start no more
+                    break
                 self._start(slot)
             while not self._stopping:
                 if self._tick():

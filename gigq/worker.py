@@ -50,6 +50,9 @@ _RECONCILE_EVERY = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 # Loop threads per worker: each holds a connection; beyond this, run more processes.
 MAX_CONCURRENCY = 1024
+# Worker processes one supervisor runs: each is a whole interpreter (tens of MB); far
+# more than any machine's cores, and small enough that a typo is not a fork bomb.
+MAX_PROCESSES = 256
 # Seconds a --burst worker waits out one episode of storage trouble before it gives
 # up: a burst run must end, and a long-running worker (which waits for ever) is the
 # one to outlast a locked or full database.
@@ -82,10 +85,8 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def check_processes(value: Any, where: str) -> int:
-    """A process count >= 1, or SettingsError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SettingsError(f"{where} must be an integer >= 1, got {value!r}")
-    return value
+    """A process count from 1 to MAX_PROCESSES, or SettingsError naming ``where``."""
+    return validation.integer(value, where, 1, MAX_PROCESSES, error=SettingsError)
 
 
 @dataclass

@@ -91,6 +91,8 @@ YEAR = "between 0 and 31,536,000 (1 year)"
     (["worker", "--burst", "--polling-interval", "nan"], {}, ["polling_interval", YEAR]),
     (["worker", "--burst"], {"GIGQ_POLLING_INTERVAL": "inf"}, ["GIGQ_POLLING_INTERVAL"]),
     (["worker", "--burst", "--concurrency", "0"], {}, ["concurrency", "between 1 and"]),
+    # A typo must not start a hundred thousand interpreters.
+    (["worker", "--burst", "--processes", "100000"], {}, ["--processes", "between 1 and 256"]),
     (["worker", "--burst", "--min-priority", "5", "--max-priority", "1"], {},
      ["min_priority 5 is above max_priority 1"]),
     (["worker", "--burst", "--min-priority", str(2**64)], {}, ["min_priority"]),
