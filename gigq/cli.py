@@ -82,8 +82,8 @@ def _existing_db(args: argparse.Namespace) -> str:
     db = _db(args)
     if not os.path.exists(db):
         raise DatabaseFileError(
-            f"{db} does not exist; check --db (or $GIGQ_DB): this command only reads "
-            "a queue and does not create one"
+            f"{db} does not exist; check --db (or $GIGQ_DB): this command works on an "
+            "existing queue and does not create one"
         )
     return db
 
@@ -275,7 +275,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
         days = validation.number(args.before, "--before", 0, MAX_BEFORE_DAYS, unit="days",
                                  error=UsageError)
         before = (datetime.now() - timedelta(days=days)).isoformat()
-    count = _queue(args).clear_completed(before_timestamp=before)
+    count = _existing_queue(args).clear_completed(before_timestamp=before)
     print(f"Cleared {count} completed jobs.")
     return 0
 
@@ -508,28 +508,28 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Refresh the query planner's statistics."""
-    _queue(args).optimize()
+    _existing_queue(args).optimize()
     print("Optimized.")
     return 0
 
 
 def cmd_vacuum(args: argparse.Namespace) -> int:
     """Rebuild the database file to reclaim free space."""
-    _queue(args).vacuum()
+    _existing_queue(args).vacuum()
     print("Vacuumed.")
     return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a consistent copy of the live database."""
-    path = _queue(args).backup(args.dest)
+    path = _existing_queue(args).backup(args.dest)
     print(f"Backup written: {path}")
     return 0
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Move the WAL's content into the main database file."""
-    busy, log, done = _queue(args).checkpoint(_opt(args, "mode", "truncate"))
+    busy, log, done = _existing_queue(args).checkpoint(_opt(args, "mode", "truncate"))
     print(f"Checkpoint: {done} of {log} WAL frames copied" + (" (busy)" if busy else "") + ".")
     return 0
 

@@ -15,7 +15,13 @@ from .errors import JobSubmissionError
 from .job import Job, encode_json, importable_reference
 from .job_rows import MAX_VARIABLES, collector_paused, insert_rows
 from .job_status import JobStatus
-from .schema import EXECUTION_COLUMNS, PUBLIC_JOB_COLUMNS, ensure_schema, iso_to_epoch
+from .schema import (
+    EXECUTION_COLUMNS,
+    PUBLIC_JOB_COLUMNS,
+    ensure_schema,
+    iso_to_epoch,
+    verify_ownership,
+)
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 from .utils import iso_time
 
@@ -79,6 +85,8 @@ class JobQueue:
         self.settings = self._storage.settings
         if initialize:
             ensure_schema(self._storage)
+        else:  # no schema work, but never open another application's file as ours
+            verify_ownership(self._storage)
 
     @property
     def durability(self) -> str:

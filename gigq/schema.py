@@ -192,14 +192,20 @@ def refuse_foreign(path: str, busy_timeout: float = 5.0) -> None:
         conn.close()
 
 
+def verify_ownership(storage: Storage) -> None:
+    """Refuse, before anything opens it the usual way, a file whose tables are another
+    application's (:func:`refuse_foreign`); checked once per :class:`Storage`."""
+    if storage not in _verified:
+        refuse_foreign(storage.path, storage.settings.busy_timeout)
+        _verified.add(storage)
+
+
 def ensure_schema(storage: Storage) -> None:
     """Create the schema, or migrate an older GigQ database in place. Idempotent.
 
     Refuses (before changing anything) a file whose tables are another application's.
     """
-    if storage not in _verified:
-        refuse_foreign(storage.path, storage.settings.busy_timeout)
-        _verified.add(storage)
+    verify_ownership(storage)
     with storage.read() as conn:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:

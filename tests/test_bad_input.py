@@ -196,10 +196,13 @@ def test_a_result_holding_nan_fails_the_job_clearly(db_path):
 @pytest.mark.parametrize("command", [
     ["stats"], ["list"], ["workers"], ["status", "some-id"], ["cancel", "some-id"],
     ["requeue", "some-id"], ["probe"], ["check"],
+    # Maintenance of a queue that is not there would report success on an empty one
+    # (a nightly backup with a typo would write empty backups for ever).
+    ["clear"], ["optimize"], ["vacuum"], ["checkpoint"], ["backup", "{tmp}/copy.db"],
 ])
-def test_read_only_commands_refuse_a_missing_database(tmp_path, command):
+def test_commands_on_an_existing_queue_refuse_a_missing_database(tmp_path, command):
     missing = tmp_path / "tpyo.db"
-    done = gigq("--db", str(missing), *command)
+    done = gigq("--db", str(missing), *(c.format(tmp=tmp_path) for c in command))
     assert_one_line_error(done, f"{missing} does not exist")
     assert not missing.exists() and list(tmp_path.iterdir()) == []
 
@@ -221,7 +224,8 @@ def test_a_queue_on_a_missing_file_still_creates_it(db_path):
 
 
 @pytest.mark.parametrize("command", [["stats"], ["submit", "jobfns.noop", "--name", "x"],
-                                     ["probe", "--no-round-trip"], ["worker", "--burst"]])
+                                     ["probe", "--no-round-trip"], ["worker", "--burst"],
+                                     ["check"], ["vacuum"]])
 def test_another_applications_database_is_refused_untouched(tmp_path, command):
     path = str(tmp_path / "app.db")
     with sqlite3.connect(path) as conn:
