@@ -8,6 +8,7 @@ a default.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -715,6 +716,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # e.g. Job option values
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # The output could not be written (``> /dev/full``, a vanished terminal) or
+        # another file error: one line, and no second complaint at exit.
+        if exc.errno is not None and _is_stdout_error(exc):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(f"Error: cannot write the output: {exc.strerror}", file=sys.stderr)
+        else:
+            print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _is_stdout_error(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output (not from another file)."""
+    return exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE,
+                                                 errno.EDQUOT, errno.EFBIG)
 
 
 if __name__ == "__main__":

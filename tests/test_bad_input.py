@@ -256,6 +256,19 @@ def test_a_closed_pipe_ends_list_quietly(queue_db):
     assert stderr == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("command", [["list"], ["stats"], ["submit", "jobfns.noop", "--name",
+                                                           "x"]])
+def test_output_that_cannot_be_written_is_one_line(queue_db, command):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "gigq.cli", "--db", queue_db, *command],
+                              env=subprocess_env(), stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: cannot write the output: No space left on device"]
+
+
 @pytest.mark.parametrize("column, value", [
     ("created_epoch", "'garbage'"), ("created_at", "'not a time'"), ("priority", "'high'"),
     ("created_epoch", "X'00'"),
