@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import maintenance
-from .errors import JobSubmissionError
+from .errors import DatabaseFileError, JobSubmissionError
 from .job import Job, encode_json, importable_reference
 from .job_rows import MAX_VARIABLES, collector_paused, insert_rows
 from .job_status import JobStatus
@@ -41,15 +41,29 @@ def _pass_parent_value(value: Any) -> bool | None:
     return None
 
 
-def decode_job_row(row: sqlite3.Row) -> dict[str, Any]:
-    """A ``jobs`` row as the 0.5.x-shaped dict: JSON columns decoded."""
+def decode_job_row(row: sqlite3.Row, lenient: bool = False) -> dict[str, Any]:
+    """A ``jobs`` row as the 0.5.x-shaped dict: JSON columns decoded.
+
+    A JSON column written over by hand with something that is not JSON raises
+    :class:`DatabaseFileError` naming the job and the column; with ``lenient`` (a
+    listing, where one bad row must not hide the others) it stays as stored.
+    """
     job = dict(row)
-    if job.get("params"):
-        job["params"] = json.loads(job["params"])
-    deps = job.get("dependencies")
-    job["dependencies"] = json.loads(deps) if deps else []
-    if job.get("result"):
-        job["result"] = json.loads(job["result"])
+    for column, empty in (("params", None), ("dependencies", []), ("result", None)):
+        text = job.get(column)
+        if not text:
+            if empty is not None:
+                job[column] = empty
+            continue
+        try:
+            job[column] = json.loads(text)
+        except (TypeError, ValueError):
+            if not lenient:
+                raise DatabaseFileError(
+                    f"job {job.get('id')}: its {column} column is not JSON "
+                    f"({str(text)[:40]!r}); it was written outside GigQ. Fix the row with "
+                    "SQL, or delete the job"
+                ) from None
     if "pass_parent_results" in job:
         job["pass_parent_results"] = _pass_parent_value(job["pass_parent_results"])
     return job
@@ -219,7 +233,7 @@ class JobQueue:
                 rows = conn.execute(
                     f"SELECT {_SELECT_PUBLIC} FROM jobs ORDER BY rowid DESC LIMIT ?", (limit,)
                 ).fetchall()
-        return [decode_job_row(r) for r in rows]
+        return [decode_job_row(r, lenient=True) for r in rows]
 
     def stats(self, by_queue: bool = False) -> dict[str, Any]:
         """Count of jobs per status (all six, 0 if none) plus ``total``.

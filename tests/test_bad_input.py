@@ -283,6 +283,19 @@ def test_reports_survive_a_row_corrupted_by_sql(queue_db, column, value):
         assert done.returncode == 0 and "Traceback" not in done.stderr, (command, done.stderr)
 
 
+def test_a_params_column_overwritten_by_sql_is_named_not_a_json_traceback(queue_db):
+    first = JobQueue(queue_db).submit(Job("a", jobfns.noop))
+    second = JobQueue(queue_db).submit(Job("b", jobfns.noop))
+    with sqlite3.connect(queue_db) as conn:
+        conn.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (first,))
+    conn.close()
+    listing = gigq("--db", queue_db, "list")  # one bad row does not hide the others
+    assert listing.returncode == 0 and first in listing.stdout and second in listing.stdout
+    status = gigq("--db", queue_db, "status", first)
+    assert_one_line_error(status, f"job {first}: its params column is not JSON",
+                          "Fix the row with SQL")
+
+
 def test_workers_and_probe_survive_a_heartbeat_corrupted_by_sql(queue_db):
     Worker(queue_db, worker_id="live-one")._ensure_registered()
     with sqlite3.connect(queue_db) as conn:
