@@ -329,6 +329,20 @@ def test_check_of_a_truncated_file_does_not_say_run_check(queue_db, tmp_path):
     assert "check'" not in done.stderr
 
 
+@pytest.mark.parametrize("rows", [[], None])
+def test_bench_report_refuses_a_run_without_trials(tmp_path, rows):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({
+        "format": "gigq-bench-results", "format_version": 1, "spec": {}, "environment": {},
+        "skipped": [], "rows": rows,
+    }))
+    done = subprocess.run([sys.executable, "-m", "gigq.bench.entry", "report", str(run)],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "holds no trials" in done.stderr
+    assert "Traceback" not in done.stderr and not (run / "index.html").exists()
+
+
 def test_bench_report_refuses_rows_without_trial_fields(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from ..metrics import METRICS
-from ..results import Results, load_results, write_atomic
+from ..results import Results, ResultsError, load_results, write_atomic
 from . import format as fmt
 from .charts import to_svg
 from .figures import add_charts
@@ -486,6 +486,11 @@ def render_from_path(path: str | os.PathLike[str],
     """Load a run (directory or ``results.json``) and write its report.
 
     Default output: ``index.html`` next to ``results.json``. Raises
-    :class:`gigq.bench.results.ResultsError` for a missing or unreadable run.
+    :class:`gigq.bench.results.ResultsError` for a missing or unreadable run, or one
+    with nothing to show (no trial rows and nothing skipped).
     """
-    return render_report(load_results(path), out)
+    results = load_results(path)
+    if results.rows.empty and not results.skipped:
+        raise ResultsError(f"{path} holds no trials (no rows, nothing skipped); nothing to "
+                           "report — run a sweep first (gigq-bench sweep)")
+    return render_report(results, out)
