@@ -18,8 +18,8 @@ from conftest import gigq_cli, stop_process, wait_until
 from gigq import Job, JobQueue
 
 WORKERS = 3
-JOBS = 200
-KILL_FOR = 12.0  # seconds of random kill -9
+JOBS = 300
+KILL_FOR = 20.0  # seconds of random kill -9 (while jobs remain)
 MAX_ATTEMPTS = 100  # a job may be hit by many kills; none may be lost for that
 
 

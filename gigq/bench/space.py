@@ -26,8 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gigq.leases import DEFAULT_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
+from gigq.leases import DEFAULT_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
+from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
 
 from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
 from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
@@ -46,7 +47,6 @@ DESIGNS = ("oat", "grid")
 MODES = ("drain", "steady")
 SUBMIT_MODES = ("single", "batch")
 CONNECTION_MODES = ("reused", "per_call")
-ISOLATION_MODES = ("thread", "process")
 AUTO = "auto"
 # Job types a configuration may name: the built-in workloads and "custom" (a user's
 # own function, given with --job module.function).
@@ -72,22 +72,27 @@ def _fail(dim: str, value: Any, expected: str) -> SpaceError:
     return SpaceError(f"invalid value {value!r} for {dim}: expected {expected}")
 
 
-def _int(dim: str, minimum: int) -> Callable[[Any], int]:
+def _int(dim: str, minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    expected = f"an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+
     def parse(value: Any) -> int:
         if isinstance(value, bool):
-            raise _fail(dim, value, f"an integer >= {minimum}")
+            raise _fail(dim, value, expected)
         try:
             number = int(str(value).strip()) if not isinstance(value, int) else value
         except ValueError:
-            raise _fail(dim, value, f"an integer >= {minimum}") from None
-        if number < minimum:
-            raise _fail(dim, value, f"an integer >= {minimum}")
+            raise _fail(dim, value, expected) from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise _fail(dim, value, expected)
         return number
     return parse
 
 
-def _float(dim: str, minimum: float, strict: bool) -> Callable[[Any], float]:
+def _float(dim: str, minimum: float, strict: bool,
+           maximum: float = math.inf) -> Callable[[Any], float]:
     expected = f"a number {'>' if strict else '>='} {minimum:g}"
+    if maximum != math.inf:
+        expected += f" and <= {maximum:g}"
 
     def parse(value: Any) -> float:
         if isinstance(value, bool):
@@ -97,7 +102,8 @@ def _float(dim: str, minimum: float, strict: bool) -> Callable[[Any], float]:
                 else float(value)
         except ValueError:
             raise _fail(dim, value, expected) from None
-        if not math.isfinite(number) or number < minimum or (strict and number == minimum):
+        if not math.isfinite(number) or number < minimum or number > maximum or (
+                strict and number == minimum):
             raise _fail(dim, value, expected)
         return number
     return parse
@@ -146,8 +152,9 @@ DIMENSIONS: dict[str, Dimension] = {
                   "what each job does: noop, cpu (pure-Python loop), io (sleep, like a "
                   "network call), mixed (both), custom (your function, --job)",
                   ALL_JOB_TYPES),
-        Dimension("workers", _int("workers", 1), "worker processes"),
-        Dimension("concurrency", _int("concurrency", 1), "job threads per worker process"),
+        Dimension("workers", _int("workers", 1, MAX_PROCESSES), "worker processes"),
+        Dimension("concurrency", _int("concurrency", 1, MAX_CONCURRENCY),
+                  "job threads per worker process"),
         Dimension("journal_mode", _choice("journal_mode", JOURNAL_MODES),
                   "SQLite journal mode", JOURNAL_MODES),
         Dimension("synchronous", _choice("synchronous", SYNCHRONOUS_LEVELS),
@@ -179,7 +186,8 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("isolation", _choice("isolation", ISOLATION_MODES),
                   "thread (GigQ's default: jobs run in the worker's threads) or process "
                   "(each job in a child process that a timeout can kill)", ISOLATION_MODES),
-        Dimension("lease_timeout", _float("lease_timeout", MIN_LEASE_TIMEOUT, strict=False),
+        Dimension("lease_timeout", _float("lease_timeout", MIN_LEASE_TIMEOUT, strict=False,
+                                          maximum=MAX_LEASE_TIMEOUT),
                   "seconds a running job's lease lasts; workers renew it by heartbeat every "
                   "third of it, and their service thread wakes every sixth (at most 0.5 s)"),
         Dimension("queues", _int("queues", 1),

@@ -219,3 +219,14 @@ def test_config_id_is_stable_and_ignores_what_the_mode_does_not_use():
     steady = config_id({**base, "mode": "steady", "jobs": 5})
     assert "jobs=" not in steady and "arrival_rate=200" in steady
     assert config_id(base) == config_id(dict(reversed(list(base.items()))))
+
+
+@pytest.mark.parametrize("dim, value, limit", [
+    ("workers", 10**20, "<= 256"), ("concurrency", 5000, "<= 1024"),
+    ("lease_timeout", 1e10, "<= 1e+09"), ("lease_timeout", 0.5, ">= 1"),
+])
+def test_values_gigq_itself_refuses_are_refused_before_any_trial(dim, value, limit):
+    # The same ranges as the core's own checks, so a sweep never starts a trial that
+    # can only fail (and then reads as a lost job).
+    with pytest.raises(SpaceError, match=limit):
+        parse_value(dim, value)
