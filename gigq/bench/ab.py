@@ -28,7 +28,7 @@ from typing import Any
 
 from . import compare as cmp
 from .results import Results
-from .versions import GIT, SELF, Version, VersionBuilder
+from .versions import GIT, SELF, CurrentVersionError, Version, VersionBuilder, VersionError
 
 try:  # Python 3.11+
     import tomllib
@@ -103,7 +103,8 @@ def run_ab(
 
     ``gate`` holds :func:`~gigq.bench.compare.compare` keyword arguments (metrics,
     thresholds, level, min_samples, strict, seed). Raises
-    :class:`~gigq.bench.versions.VersionError` when a version cannot be built and
+    :class:`~gigq.bench.versions.VersionError` when a version cannot be built
+    (:class:`~gigq.bench.versions.CurrentVersionError` when it is the current one) and
     :class:`~gigq.bench.space.SpaceError` for a bad profile or option; the temporary
     worktrees and virtualenvs are gone when it returns or raises.
     """
@@ -130,7 +131,10 @@ def run_ab(
                                + "; ".join(s["reason"] for s in plan.skipped))
     with VersionBuilder(log=log) as builder:
         baseline = builder.build(baseline_ref, BASELINE)
-        current = builder.build(current_ref, CURRENT)
+        try:
+            current = builder.build(current_ref, CURRENT)
+        except VersionError as exc:
+            raise CurrentVersionError(f"the current version ({current_ref}): {exc}") from None
         log(f"baseline: {baseline.description} -> gigq {baseline.info.get('gigq_version')}")
         log(f"current:  {current.description} -> gigq {current.info.get('gigq_version')}")
         log(f"{len(plan.configs)} configuration(s) x {spec.repeat} repetition(s) x 2 versions"

@@ -255,7 +255,8 @@ EXIT_NOT_BUILT = 4
 
 AB_EXIT_CODES_HELP = EXIT_CODES_HELP + """\
   4  the baseline could not be built, started or measured (no valid
-     trial): CI scripts treat this as 'skip the gate'
+     trial): CI scripts treat this as 'skip the gate'. A current version
+     that cannot be built or started is exit 2, never 4.
 """
 
 
@@ -304,7 +305,7 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
       gigq-bench ab --baseline HEAD --profile ci    # A/A: calibrate thresholds
     """
     from .ab import run_ab
-    from .versions import VersionError
+    from .versions import CurrentVersionError, VersionError
 
     try:
         thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
@@ -319,8 +320,12 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
                      set_values=set_values, base_values=base_values, repeat=repeat,
                      seed=seed, out_dir=out_dir, gate=gate, log=lambda m: click.echo(m, err=True),
                      progress=_progress_printer(), command_line=command)
+    except CurrentVersionError as exc:
+        # The change itself does not build or start: that fails a gate, never skips it.
+        click.echo(f"error: could not build the version under test: {exc}", err=True)
+        sys.exit(cmp.EXIT_BAD_INPUT)
     except VersionError as exc:
-        click.echo(f"error: could not build a version to measure: {exc}", err=True)
+        click.echo(f"error: could not build the baseline: {exc}", err=True)
         sys.exit(EXIT_NOT_BUILT)
     except (ResultsError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -64,6 +64,11 @@ class VersionError(Exception):
     """A REF that cannot be resolved or built; the message says why."""
 
 
+class CurrentVersionError(VersionError):
+    """The version under test (not the baseline) cannot be resolved, built or started:
+    for a gate that is a failure of the change, never a reason to skip."""
+
+
 @dataclass
 class Version:
     """A code version ready to measure: its interpreter and what it is."""

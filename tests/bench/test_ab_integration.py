@@ -118,6 +118,20 @@ def test_ab_exits_4_when_the_baseline_cannot_be_built(tmp_path: Path) -> None:
     assert "could not build" in proc.stderr
 
 
+def test_a_current_version_that_cannot_be_built_fails_the_gate_not_skips_it(
+        tmp_path: Path) -> None:
+    # Exit 4 means "skip the gate" to CI scripts: it must only ever be the baseline's.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "pyproject.toml").write_text("this is not toml [")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gigq.bench.entry", "ab", "--baseline", str(ROOT),
+         "--current", str(broken), *TINY, "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "could not build the version under test" in proc.stderr
+
+
 @pytest.mark.timeout(400)
 def test_ab_fails_a_version_that_runs_jobs_twice_as_a_correctness_regression(
         tmp_path: Path) -> None:
