@@ -114,6 +114,13 @@ def git_root(start: str | Path = ".") -> Path | None:
     return Path(proc.stdout.strip()) if proc.returncode == 0 else None
 
 
+def self_source() -> Path:
+    """The directory holding the ``gigq`` package this interpreter imports."""
+    import gigq
+
+    return Path(gigq.__file__).resolve().parent.parent
+
+
 def git_commit(repo: Path, ref: str) -> str | None:
     """The full commit id ``ref`` names in ``repo``, or None."""
     try:
@@ -215,12 +222,19 @@ class VersionBuilder:
     def _build(self, ref: str, label: str, kind: str) -> Version:
         commit = None
         if kind == SELF:
-            python, description = sys.executable, "this working tree"
-            if self.repo is not None:
-                head = git_commit(self.repo, "HEAD")
-                if head:
-                    dirty = " + uncommitted changes" if worktree_dirty(self.repo) else ""
-                    description = f"working tree at {head[:10]}{dirty}"
+            # "." is the GigQ this interpreter imports, wherever that lives: describe
+            # that tree, not the directory the command happens to run in.
+            python = sys.executable
+            source = self_source()
+            head = commit = git_commit(source, "HEAD") if (source / ".git").exists() else None
+            if head:
+                dirty = " + uncommitted changes" if worktree_dirty(source) else ""
+                description = f"working tree {source} at {head[:10]}{dirty}"
+            else:
+                description = f"installed gigq at {source}"
+            if self.repo is not None and self.repo.resolve() != source:
+                self._log(f"{label}: '.' is the GigQ this gigq-bench runs ({source}), not "
+                          f"the repository here ({self.repo}); pass a path to measure that")
         elif kind == INTERPRETER:
             python, description = str(Path(ref).expanduser()), f"interpreter {ref}"
         elif kind == PATH:
@@ -242,8 +256,6 @@ class VersionBuilder:
             subject = run(["git", "log", "-1", "--format=%s", commit], cwd=self.repo)
             description = f"git {ref} = {commit[:10]} ({subject.stdout.strip()[:60]})"
         info = probe(python)
-        if kind == SELF and self.repo is not None:
-            commit = git_commit(self.repo, "HEAD")
         return Version(label, ref, kind, python, description, commit, info)
 
     def _venv(self, label: str, targets: list[str], deps: bool) -> str:

@@ -100,3 +100,20 @@ def test_ab_recognises_an_aa_run() -> None:
                   Results(pd.DataFrame()), Path("."), None)  # type: ignore[arg-type]
     assert not dirty.is_aa
     assert any("uncommitted" in n for n in dirty.notes())
+
+
+def test_self_is_described_by_the_tree_it_imports_not_the_current_directory(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    import gigq
+
+    other = tmp_path / "other-repo"
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    logged: list[str] = []
+    with VersionBuilder(repo=other, log=logged.append) as builder:
+        version = builder.build(".", "current")
+    source = Path(gigq.__file__).resolve().parent.parent
+    assert str(source) in version.description and str(other) not in version.description
+    assert any("not the repository here" in line for line in logged)
