@@ -131,8 +131,9 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
         short = rows[rows["too_short"].notna() & rows["valid"].astype(bool)]
         if not short.empty:
             lines.append("")
-            lines.append(f"Too short to trust ({len(short)} valid trials; their jobs/s "
-                         "mostly measures start-up — raise jobs or target_seconds):")
+            lines.append(f"Too short to trust ({len(short)} valid trials; start-up or other "
+                         "load took much of their window — raise jobs or target_seconds, "
+                         "or re-run on a quieter machine):")
             for _, row in short.head(8).iterrows():
                 lines.append(f"  {row['trial_id']} {row['config_id']}: {row['too_short']}")
             if len(short) > 8:
