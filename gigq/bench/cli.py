@@ -6,7 +6,8 @@ and ``profiles`` (``report`` lives in :mod:`gigq.bench.report.cli`, ``compare`` 
 Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
 verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
 (nothing ran), 130 interrupted (finished trials are kept on disk). ``tune``: 0 a
-recommendation was made (a significant gain, or "the defaults are fine here"),
+recommendation was made (a significant gain, "the defaults are fine here", not
+significant or inconclusive),
 1 no candidate completed a valid trial, 2 bad input, 130 interrupted (what was
 measured is kept and reported).
 """
@@ -369,10 +370,11 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     synchronous x cache_size x polling_interval, coarse to fine, dropping the
     losers early (successive halving) so the budget goes to the contenders. Then
     re-measures the winner against GigQ's defaults in interleaved pairs and reports
-    the gain with its 95% confidence interval ("the defaults are fine here" when
-    it is not significant). Prints the settings as gigq worker flags, GIGQ_*
-    environment variables and Python; writes tune.json, results.json/.csv and an
-    HTML page. Ctrl-C stops and reports what was measured.
+    the gain with its 95% confidence interval ("the defaults are fine here" only
+    from at least 6 pairs; "not significant" or "inconclusive" otherwise). Prints
+    the settings as gigq worker flags, GIGQ_* environment variables and Python;
+    writes tune.json, results.json/.csv and an HTML page. Ctrl-C stops and reports
+    what was measured.
 
     Exit status: 0 settings recommended, 1 nothing completed a valid trial, 2 bad
     input, 130 interrupted.

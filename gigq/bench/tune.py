@@ -28,6 +28,9 @@ The search is coarse-to-fine, with successive halving inside every round:
    (:func:`gigq.bench.stats.difference`) at the 95% level from at least
    :data:`MIN_GAIN_PAIRS` (6) pairs; otherwise it is not significant and the defaults
    stay recommended. The same test decides whether the simplified settings are worse.
+   When the search's winner is the defaults, they are compared in the same way with
+   the best of the rest (``TuneResult.challenger``): "defaults-fine" needs those
+   pairs too (:attr:`TuneResult.verdict`).
 
 The budget is counted in the cost the evaluator reports for each trial (wall
 seconds for real trials, simulated seconds in tests): before every trial the tuner
@@ -416,6 +419,9 @@ class TuneResult:
     found: dict[str, Any] | None = None
     simplified: dict[str, Any] | None = None
     simplification: stats.Interval | None = None
+    # When the search's winner is the reference: the best other candidate, which the
+    # final comparison then measured against it (``comparison``'s winner side).
+    challenger: dict[str, Any] | None = None
 
     @property
     def evaluations(self) -> int:
@@ -430,14 +436,33 @@ class TuneResult:
 
     @property
     def verdict(self) -> str:
-        """``gain`` (significant), ``defaults-fine``, or ``unverified`` (no comparison)."""
+        """One of :data:`VERDICTS`.
+
+        ``gain``: the final comparison's paired test says the winner is better (p ≤ 0.05,
+        at least :data:`MIN_GAIN_PAIRS` pairs). ``defaults-fine``: the defaults were
+        compared with a challenger in the final comparison over at least
+        :data:`MIN_GAIN_PAIRS` interleaved pairs and the challenger was not
+        significantly better — the search's winner, or, when that is the defaults, the
+        best of the rest (:attr:`challenger`). ``not-significant``: a winner other
+        than the defaults compared over fewer pairs. ``inconclusive``: the search's
+        winner is the defaults, but they were not compared with a challenger over
+        enough pairs (e.g. the budget paid for a single trial). ``unverified``: no
+        winner, or a winner never re-measured against the defaults (no budget left,
+        or interrupted).
+        """
         if self.winner is None:
             return "unverified"
         if self.winner_is_reference:
-            return "defaults-fine"
+            c = self.comparison
+            return "defaults-fine" if c is not None and c.pairs >= MIN_GAIN_PAIRS and \
+                not c.significant else "inconclusive"
         if self.comparison is None or self.comparison.pairs < MIN_PAIRS:
             return "unverified"
-        return "gain" if self.comparison.significant else "defaults-fine"
+        if self.comparison.significant:
+            return "gain"
+        if self.comparison.pairs < MIN_GAIN_PAIRS:
+            return "not-significant"
+        return "defaults-fine"
 
     @property
     def recommended(self) -> dict[str, Any] | None:
@@ -445,7 +470,13 @@ class TuneResult:
         checked), else the (floor-raised) defaults."""
         if self.winner is None:
             return None
-        return self.reference if self.verdict == "defaults-fine" else self.winner
+        return self.reference if self.verdict in KEEP_DEFAULTS else self.winner
+
+
+# Every value of TuneResult.verdict (and tune.json's "verdict"); with the last three
+# GigQ's defaults stay recommended.
+VERDICTS = ("gain", "unverified", "defaults-fine", "not-significant", "inconclusive")
+KEEP_DEFAULTS = ("defaults-fine", "not-significant", "inconclusive")
 
 
 # ---------------------------------------------------------------------------
@@ -634,7 +665,7 @@ class Tuner:
         return entries
 
     def halving(self, candidates: Sequence[Mapping[str, Any]], name: str, round_no: int,
-                limit: float) -> list[dict[str, Any]]:
+                limit: float, stretch: float | None = None) -> list[dict[str, Any]]:
         """Successive halving over ``candidates`` within ``limit`` (cumulative cost).
 
         Rung k brings every surviving candidate to 2**k trials in this round
@@ -662,6 +693,8 @@ class Tuner:
                         self._measure(c, limit, stage=name, round_no=round_no, rung=rung)
             except _OutOfBudget:
                 out_of_budget = True
+                if rung == 0 and stretch is not None:
+                    self._first_trials(alive, name, round_no, stretch)
             ranking = self._rank(alive, round_no)
             measured = [e for e in ranking if e["n"]]
             if not measured:
@@ -687,6 +720,30 @@ class Tuner:
             ordered.extend(group)
         return ordered
 
+    def _first_trials(self, candidates: Sequence[Mapping[str, Any]], name: str,
+                      round_no: int, limit: float) -> None:
+        """The round's own share ran out (say, after one slow trial) before the
+        reference and a challenger each had a valid trial: go on, within ``limit``
+        (the search's), reference first, until they have — a search that measured
+        one candidate, or none validly, has nothing to rank."""
+        ref_key = settings_key(self.reference)
+
+        def trials(key: str) -> list[Observation]:
+            return [o for o in self.observations if o.key == key and o.round == round_no
+                    and o.role == "candidate"]
+
+        order = sorted(candidates, key=lambda c: settings_key(c) != ref_key)
+        for c in order:
+            valid = {k for k in map(settings_key, candidates) if any(o.valid for o in trials(k))}
+            if trials(ref_key) and len(valid) >= 2:
+                return
+            if trials(settings_key(c)):
+                continue
+            try:
+                self._measure(c, limit, stage=name, round_no=round_no, rung=0)
+            except _OutOfBudget:
+                return
+
     def _affordable(self, limit: float) -> int:
         return int(max(limit - self.spent, 0.0) / (self.typical_cost() * HALVING_COST))
 
@@ -698,24 +755,53 @@ class Tuner:
         found: dict[str, Any] | None = None
         simplified: dict[str, Any] | None = None
         ranking: list[dict[str, Any]] = []
+        challenger: dict[str, Any] | None = None
         try:
             ranking = self._search()
             found = self._pick(ranking)
             if found is not None and settings_key(found) != settings_key(self.reference):
                 simplified = self.simplify(found)
                 self._compare(found, simplified)
+            elif found is not None:
+                # The defaults won the search: "the defaults are fine" still needs them
+                # compared with a challenger, the best of the rest, in interleaved pairs.
+                challenger = self._challenger(ranking)
+                if challenger is not None:
+                    self._compare(challenger, None)
         except KeyboardInterrupt:
             interrupted = True
             if found is None:
                 found = self._pick(ranking) or self._best_so_far()
         winner, simplification = self._choose(found, simplified)
         comparison = self._comparison_so_far(
-            winner, "simplified" if winner is not None and winner is simplified else "winner")
+            challenger if challenger is not None else winner,
+            "simplified" if winner is not None and winner is simplified else "winner")
+        if challenger is not None and comparison is not None and comparison.significant:
+            # The runner-up re-measured against the defaults is significantly better.
+            found = winner = challenger
         self._tell("done", "interrupted" if interrupted else "finished")
         return TuneResult(self.space, self.reference, winner, self.observations, self.rounds,
                           comparison, self.budget, self.spent, interrupted,
                           self.higher_is_better, found=found, simplified=simplified,
-                          simplification=simplification)
+                          simplification=simplification, challenger=challenger)
+
+    def _challenger(self, ranking: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """The best candidate other than the reference with a valid trial: in the final
+        ranking, else over every search trial."""
+        ref_key = settings_key(self.reference)
+        for e in ranking:
+            if e["key"] != ref_key and e["score"] is not None and e["valid_n"]:
+                return dict(e["settings"])
+        by_key: dict[str, list[float]] = {}
+        settings: dict[str, dict[str, Any]] = {}
+        for o in self.observations:
+            s = self.score(o)
+            if o.valid and s is not None and o.role == "candidate" and o.key != ref_key:
+                by_key.setdefault(o.key, []).append(s)
+                settings[o.key] = o.settings
+        if not by_key:
+            return None
+        return dict(settings[max(by_key, key=lambda k: (stats.median(by_key[k]), k))])
 
     def simplify(self, found: Mapping[str, Any]) -> dict[str, Any] | None:
         """``found`` with the SIMPLIFIABLE settings at the reference's values, or None
@@ -759,15 +845,16 @@ class Tuner:
         sample = latin_sample(grid, self.space.coarse, n - 1, self.rng)
         ref_key = settings_key(self.reference)
         candidates = [dict(self.reference)] + [c for c in sample if settings_key(c) != ref_key]
-        ranking = self.halving(candidates, "coarse", 0, coarse_limit)
+        ranking = self.halving(candidates, "coarse", 0, coarse_limit, stretch=limit)
         self._tried = {settings_key(c) for c in candidates}
         ranking = self._fine_rounds(ranking, limit)
         found = self._pick(ranking)
         if found is not None and settings_key(found) == ref_key:
-            # Nothing beat the defaults: no comparison will be needed, so the budget
-            # kept for it goes to the search — all but what a comparison of a late
-            # winner needs at least.
-            keep = self.min_pairs * (self.estimate(self.reference) + self.typical_cost())
+            # Nothing beat the defaults: the comparison will be of two settings (the
+            # defaults and the best of the rest, or a late winner), so the budget kept
+            # for it goes to the search — all but what those pairs need.
+            keep = max(self.min_pairs, MIN_GAIN_PAIRS) * (self.estimate(self.reference) +
+                                                         self.typical_cost())
             ranking = self._fine_rounds(ranking, self.budget - keep)
         return ranking
 
@@ -789,6 +876,10 @@ class Tuner:
             if room < 1:
                 # Not enough for successive halving: a single rung, one trial each.
                 trials = int(max(limit - self.spent, 0.0) / self.typical_cost())
+                if trials - len(incumbents) < 1:
+                    # Not even that with both incumbents: the best one and what is
+                    # left, rather than leaving the budget unused.
+                    incumbents = incumbents[:1]
                 room = trials - len(incumbents)
             if not pool or room < 1:
                 break

@@ -194,8 +194,7 @@ def verdict_text(result: TuneResult) -> str:
     if result.winner is None:
         return "No candidate completed a valid trial: nothing to recommend."
     if result.winner_is_reference:
-        return ("The defaults are fine here: the search found nothing better than "
-                "GigQ's defaults.")
+        return _reference_won_text(result)
     if verdict == "unverified":
         why = "interrupted before" if result.interrupted else "no budget left for"
         return (f"Not verified ({why} the re-measurement against the defaults): treat "
@@ -210,6 +209,35 @@ def verdict_text(result: TuneResult) -> str:
                 "re-run with a larger --budget to test the settings found.")
     return (f"The defaults are fine here: the best settings found were not significantly "
             f"better than GigQ's defaults ({gain}; {why}).")
+
+
+def _reference_won_text(result: TuneResult) -> str:
+    """The search's best was GigQ's defaults: fine if a challenger was measured with
+    them over enough pairs, else inconclusive, saying what was measured."""
+    comparison, challenger = result.comparison, result.challenger
+    ref_key = settings_key(result.reference)
+    search = [o for o in result.observations if o.stage != "final"]
+    ref_trials = sum(1 for o in search if o.key == ref_key)
+    others = len({o.key for o in search if o.key != ref_key})
+    pairs = comparison.pairs if comparison is not None else 0
+    if result.verdict == "defaults-fine" and comparison is not None and challenger is not None:
+        gain = gain_text(comparison.ratio, result.higher_is_better)
+        return (f"The defaults are fine here: the best other settings found "
+                f"({settings_key(challenger)}), re-measured against GigQ's defaults, were "
+                f"not significantly better ({gain}; {comparison.why_not}).")
+    if others:
+        against = (f"{others} other candidate{'' if others == 1 else 's'} in the search, "
+                   f"then {pairs} interleaved pair{'' if pairs == 1 else 's'} with the best "
+                   "of them")
+    else:
+        against = "no other candidate"
+    measured = (f"GigQ's defaults were measured {ref_trials} time"
+                f"{'' if ref_trials == 1 else 's'} and {against}, in "
+                f"{clock(result.spent)} of a {clock(result.budget)} budget")
+    why = (f"a verdict on the defaults needs at least {MIN_GAIN_PAIRS} interleaved pairs "
+           "with a challenger")
+    return (f"Inconclusive: {measured}; {why}. GigQ's defaults stay recommended; re-run "
+            "with a larger --budget to search further.")
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +287,8 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
     if comparison is not None and comparison.pairs:
         lines.append(f"Re-measured against GigQ's defaults ({defaults}) in "
                      f"{comparison.pairs} interleaved rounds:")
-        for label, ci in (("tuned", comparison.winner_ci),
+        tuned = "challenger" if result.winner_is_reference else "tuned"
+        for label, ci in ((tuned, comparison.winner_ci),
                           ("defaults", comparison.reference_ci)):
             if ci is not None:
                 lines.append(f"  {label:<11} {_fmt_value(ci.estimate, unit):>14}  "
@@ -374,6 +403,8 @@ def tune_document(result: TuneResult, context: TuneContext,
                 "low": result.simplification.low, "high": result.simplification.high,
                 "n": result.simplification.n, "level": result.simplification.level},
             "text": simplification_text(result)},
+        "challenger": None if result.challenger is None else {
+            "settings": dict(result.challenger), "key": settings_key(result.challenger)},
         "rounds": [r.as_dict() for r in result.rounds],
         "observations": [o.as_dict() for o in result.observations],
         "comparison": None if result.comparison is None else result.comparison.as_dict(),

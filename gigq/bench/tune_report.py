@@ -93,6 +93,11 @@ def search_chart(doc: Mapping[str, Any]) -> ScatterChart | None:
         markers=markers, log_y=spread > 20)
 
 
+def _tuned_label(doc: Mapping[str, Any]) -> str:
+    # When the defaults won the search, the comparison's other side is the challenger.
+    return "challenger" if doc.get("challenger") else "tuned"
+
+
 def comparison_chart(doc: Mapping[str, Any]) -> BarChart | None:
     """Medians with 95% CIs of the winner and the defaults in the final comparison."""
     comparison = doc.get("comparison")
@@ -113,7 +118,7 @@ def comparison_chart(doc: Mapping[str, Any]) -> BarChart | None:
     return BarChart(
         title="Final comparison, interleaved rounds",
         y_label=fmt.metric_label(metric),
-        labels=["tuned", "GigQ defaults"],
+        labels=[_tuned_label(doc), "GigQ defaults"],
         y=[scale(winner.estimate), scale(reference.estimate)],
         low=[scale(winner.low), scale(reference.low)],
         high=[scale(winner.high), scale(reference.high)],
@@ -174,7 +179,7 @@ def pairs_table(doc: Mapping[str, Any]) -> Table:
     metric = doc["context"]["metric"]
     comparison = doc.get("comparison") or {}
     table = Table([Column("pair", numeric=True),
-                   Column("tuned", fmt.display_unit(metric), numeric=True),
+                   Column(_tuned_label(doc), fmt.display_unit(metric), numeric=True),
                    Column("GigQ defaults", fmt.display_unit(metric), numeric=True),
                    Column("ratio", numeric=True)])
     for i, (w, r) in enumerate(zip(comparison.get("winner") or [],

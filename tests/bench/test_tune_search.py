@@ -155,7 +155,7 @@ def test_a_gain_from_fewer_than_six_pairs_is_not_declared():
     # and the output says why.
     result, _, _ = tune(budget=30.0)
     assert 2 <= result.comparison.pairs < MIN_GAIN_PAIRS == 6
-    assert not result.comparison.significant and result.verdict == "defaults-fine"
+    assert not result.comparison.significant and result.verdict == "not-significant"
     assert result.recommended == result.reference
     assert "at least 6" in result.comparison.why_not
     assert verdict_text(result).startswith("Not significant: only ")
@@ -415,7 +415,68 @@ def test_when_the_defaults_win_the_search_uses_the_comparison_budget():
 
     result, _, _ = tune(budget=120, evaluator=Synthetic(rate=rate, seed=23))
     assert result.winner_is_reference and result.verdict == "defaults-fine"
-    assert result.comparison is None
-    # No comparison was needed: the search went on instead of leaving the reserve idle.
+    # "Fine" only after the defaults were compared with the best of the rest over the
+    # pairs the test needs; the rest of the reserve went to the search.
+    assert result.challenger is not None and result.comparison.pairs >= MIN_GAIN_PAIRS
+    assert not result.comparison.significant
+    assert verdict_text(result).startswith("The defaults are fine here: the best other")
     assert result.spent > 0.8 * 120
     assert result.spent <= 120
+
+
+class SlowDefaults(Synthetic):
+    """6 simulated seconds a trial; GigQ's defaults 10x slower than anything else."""
+
+    def __call__(self, settings, context):
+        obs = super().__call__(settings, context)
+        obs.cost = 6.0
+        if settings_key(settings) == settings_key(reference_settings("crash-safe")[0]):
+            obs.value /= 10
+        return obs
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_one_expensive_trial_is_not_called_defaults_fine(seed):
+    # 40 s at 6 s a trial: the coarse round's own share pays for one trial. The search
+    # goes on within its budget to a challenger, and a comparison of fewer than 6
+    # pairs is "not significant", never "the defaults are fine".
+    result, _, evaluator = tune(budget=40.0, seed=seed,
+                                evaluator=SlowDefaults(rate=lambda s: 1000.0, seed=seed))
+    assert len({settings_key(s) for s, _ in evaluator.calls}) >= 2
+    assert result.spent <= 40.0
+    assert result.verdict != "defaults-fine"
+    if result.comparison is None or result.comparison.pairs < MIN_GAIN_PAIRS:
+        assert result.verdict in ("not-significant", "inconclusive", "unverified")
+        assert "defaults are fine" not in verdict_text(result)
+        assert "--budget" in verdict_text(result)
+
+
+def test_defaults_measured_alone_are_inconclusive():
+    # A budget that pays for the defaults' trial only: nothing was compared with them.
+    reference, _ = reference_settings("crash-safe")
+    result, _, _ = tune(budget=8.0, evaluator=SlowDefaults(rate=lambda s: 1000.0))
+    assert result.winner_is_reference
+    assert result.verdict == "inconclusive" and result.recommended == reference
+    text = verdict_text(result)
+    assert text.startswith("Inconclusive: GigQ's defaults were measured 1 time")
+    assert "--budget" in text and "defaults are fine" not in text
+
+
+def test_a_first_candidate_that_times_out_does_not_end_the_search():
+    # Every trial but the defaults' times out at a high cost; the defaults are still
+    # measured instead of "no candidate completed a valid trial".
+    reference, _ = reference_settings("crash-safe")
+
+    def fail(s):
+        return None if settings_key(s) == settings_key(reference) else (5.0, "too slow")
+
+    class Expensive(Synthetic):
+        def __call__(self, settings, context):
+            obs = super().__call__(settings, context)
+            obs.cost = 6.0
+            return obs
+
+    result, _, evaluator = tune(budget=40.0, seed=2, evaluator=Expensive(fail=fail))
+    assert any(settings_key(s) == settings_key(reference) for s, _ in evaluator.calls)
+    assert result.winner is not None and result.spent <= 40.0
+    assert result.verdict == "inconclusive"
