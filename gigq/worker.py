@@ -31,7 +31,7 @@ from .errors import (
     GigQError,
     SettingsError,
 )
-from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner
+from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner, error_text
 from .schema import ensure_schema
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 
@@ -397,8 +397,9 @@ class Worker:
             self._fail(str(exc))
         except BaseException as exc:
             log.exception("Worker thread %s crashed", wid)
-            self._fail(f"worker thread {wid} crashed ({type(exc).__name__}: {exc}); "
-                       "its running job is reclaimed once this process has exited")
+            self._fail(f"worker thread {wid} crashed ({type(exc).__name__}: "
+                       f"{error_text(exc)}); its unrecorded job is reclaimed as a failed "
+                       "attempt when the worker stops")
         finally:
             self._storage.close_thread_connection()
 
@@ -602,6 +603,13 @@ class Worker:
             runner.close()
         if self._registered:
             self._registered = False
+            try:
+                for job_id, why in leases.release_claims(self._storage, self._instance_id,
+                                                         reason):
+                    self.logger.error("Reclaimed job %s: %s", job_id, why)
+            except Exception as exc:  # what broke the worker may break this too
+                self.logger.error("Could not hand back unrecorded jobs (they are reclaimed "
+                                  "when their leases expire): %s", exc)
             try:
                 leases.unregister(self._storage, self._instance_id, reason)
             except _TRANSIENT as exc:

@@ -340,3 +340,34 @@ def test_a_burst_worker_gives_up_on_storage_trouble_that_never_ends(db_path, mon
         holder.close()
     assert worker.failure is not None and "gave up" in worker.failure
     assert q.get_status(job_id)["status"] == "pending"
+
+
+# -- no error text, crash, close() or damaged index loses or doubles an attempt
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_a_job_error_whose_message_cannot_be_shown_is_a_failed_attempt(db_path, isolation):
+    q = JobQueue(db_path)
+    bad = q.submit(Job("bad", jobfns.raise_bad_str, max_attempts=1))
+    after = q.submit(Job("after", jobfns.add, params={"a": 2, "b": 3}))
+    done = _burst(db_path, "--isolation", isolation)
+    assert done.returncode == 0, done.stderr
+    status = q.get_status(bad)
+    assert status["status"] == "failed"
+    assert status["error"] == ("BadStr (its message could not be shown: "
+                               "RuntimeError: str fails)")
+    assert q.get_result(after) == 5
+
+
+def test_a_worker_whose_thread_crashed_hands_back_its_job_at_once(db_path):
+    q = JobQueue(db_path)
+    # A BaseException the job's error handling does not catch crashes the loop thread.
+    job_id = q.submit(Job("escape", jobfns.raise_base_exception, max_attempts=2))
+    done = run_cli("--db", db_path, "worker", "--polling-interval", "0.1",
+                   timeout=ENDS_WITHIN)
+    assert done.returncode == 1
+    assert "crashed" in done.stderr.strip().splitlines()[-1]
+    # Not left running until the lease (30 s) runs out: a failed attempt, retried.
+    status = q.get_status(job_id)
+    assert status["status"] == "pending" and status["attempts"] == 1
+    assert "without recording the attempt" in status["error"]
