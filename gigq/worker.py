@@ -179,6 +179,9 @@ class Worker:
         self._service_stop = threading.Event()
         self._shutdown_deadline: float | None = None
         self._signals_seen = 0
+        # Set when the running start() has shut down (close() waits for it).
+        self._start_done: threading.Event | None = None
+        self._start_thread: int | None = None
         self.failure: str | None = None
         self.stranded = 0
 
@@ -233,6 +236,8 @@ class Worker:
         self.running = True
         self._stop_event.clear()
         self._shutdown_deadline = None
+        self._start_thread = threading.get_ident()
+        self._start_done = threading.Event()
         self.failure = None
         self.stranded = 0
         previous = self._install_signal_handlers()
@@ -260,7 +265,10 @@ class Worker:
         finally:
             self.running = False
             self._restore_signal_handlers(previous)
-            self._shutdown_services("failed" if self.failure else "stopped")
+            try:
+                self._shutdown_services("failed" if self.failure else "stopped")
+            finally:
+                self._start_done.set()
             if self.failure:
                 self.logger.error("Worker %s stopped: %s", self.worker_id, self.failure)
             else:
@@ -284,9 +292,32 @@ class Worker:
         self.logger.info("Worker %s stopping", self.worker_id)
 
     def close(self) -> None:
-        """Stop background services and close this thread's connection."""
+        """Stop the worker, wait for it to stop, then stop its background services and
+        close this thread's connection.
+
+        If :meth:`start` is running in another thread, close() stops it as
+        :meth:`stop` does and blocks until it has returned: a job still running in a
+        thread of this process keeps its lease renewed until its call returns and its
+        outcome is recorded (a lapsed lease would let another worker run the job beside
+        it), however long that takes. The same holds for a job that
+        :meth:`process_one` runs in another thread. Called from the thread running
+        :meth:`start` (e.g. from a job), it does not wait.
+        """
+        if self.running:
+            self.stop()
         self.running = False
         self._stop_event.set()
+        here = threading.get_ident()
+        done = self._start_done
+        if done is not None and self._start_thread != here:
+            done.wait()
+        while True:
+            with self._runs_lock:
+                busy = any(k != here and r.runner.isolation == "thread"
+                           for k, r in self._runs.items())
+            if not busy:
+                break
+            time.sleep(0.05)
         self._shutdown_services("closed")
         self._storage.close_thread_connection()
 

@@ -371,3 +371,42 @@ def test_a_worker_whose_thread_crashed_hands_back_its_job_at_once(db_path):
     status = q.get_status(job_id)
     assert status["status"] == "pending" and status["attempts"] == 1
     assert "without recording the attempt" in status["error"]
+
+
+def test_close_keeps_the_lease_of_a_running_thread_job_until_its_call_returns(
+        db_path, tmp_path):
+    q = JobQueue(db_path)
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job_id = q.submit(Job("hang", jobfns.wait_for_file,
+                          params={"path": str(release), "marker": str(marker)}))
+    worker = Worker(db_path, polling_interval=0.05, shutdown_timeout=0.2, lease_timeout=1.5)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    wait_until(marker.exists, what="job start")
+    other = Worker(db_path, polling_interval=0.05, lease_timeout=1.5)
+    other_thread = threading.Thread(target=other.start)
+    other_thread.start()
+    closer = threading.Thread(target=worker.close)
+    try:
+        worker.stop()
+        closer.start()
+        # Well past the shutdown timeout and two leases, with another worker polling:
+        # the call still runs here, so nobody may take the job from this worker.
+        closer.join(4)
+        assert closer.is_alive(), "close() returned while the job's call was still running"
+        with sqlite3.connect(db_path) as conn:
+            status, attempts = conn.execute(
+                "SELECT status, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert (status, attempts) == ("running", 1)
+    finally:
+        release.touch()
+        if closer.ident is not None:
+            closer.join(ENDS_WITHIN)
+        thread.join(ENDS_WITHIN)
+        other.stop()
+        other_thread.join(ENDS_WITHIN)
+        other.close()
+    assert not closer.is_alive() and not thread.is_alive()
+    status = q.get_status(job_id)
+    assert status["status"] == "completed" and status["attempts"] == 1
+    assert q.get_result(job_id) == "released"
