@@ -496,19 +496,33 @@ class Worker:
     ) -> Claim | None:
         """Record the last outcome and claim the next job, in one transaction."""
         wid, _, log = self._thread_state()
-        with self._storage.write() as conn:
-            now = time.time()
-            if previous is not None:
-                claim, outcome = previous
-                if not claims.settle(conn, claim, outcome, now):
-                    log.warning(
-                        "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
-                        "timed out meanwhile", claim.id, claim.attempt,
-                    )
-            if not (claim_next and self.running):
-                return None
-            return claims.claim(
-                conn, self._filter, wid, self._instance_id, self.lease_timeout, now
+        try:
+            with self._storage.write() as conn:
+                now = time.time()
+                if previous is not None:
+                    self._settle(conn, previous, now, log)
+                if not (claim_next and self.running):
+                    return None
+                return claims.claim(
+                    conn, self._filter, wid, self._instance_id, self.lease_timeout, now
+                )
+        except DatabaseCorruptError:
+            if previous is None:
+                raise
+            # The claim found the file damaged and took the finished job's outcome down
+            # with its transaction: record that outcome on its own, then give up.
+            with self._storage.write() as conn:
+                self._settle(conn, previous, time.time(), log)
+            raise
+
+    @staticmethod
+    def _settle(conn: Any, previous: tuple[Claim, Outcome], now: float,
+                log: logging.Logger) -> None:
+        claim, outcome = previous
+        if not claims.settle(conn, claim, outcome, now):
+            log.warning(
+                "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
+                "timed out meanwhile", claim.id, claim.attempt,
             )
 
     def _execute(self, claim: Claim) -> Outcome:

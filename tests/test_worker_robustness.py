@@ -410,3 +410,40 @@ def test_close_keeps_the_lease_of_a_running_thread_job_until_its_call_returns(
     status = q.get_status(job_id)
     assert status["status"] == "completed" and status["attempts"] == 1
     assert q.get_result(job_id) == "released"
+
+
+def test_a_damaged_claim_index_does_not_lose_the_outcome_of_the_job_just_finished(
+        db_path, tmp_path):
+    q = JobQueue(db_path)
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job_id = q.submit(Job("hang", jobfns.wait_for_file,
+                          params={"path": str(release), "marker": str(marker)}))
+    worker = Worker(db_path, polling_interval=0.05)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    try:
+        wait_until(marker.exists, what="job start")
+        q.submit_many([Job(f"j{i}", jobfns.noop) for i in range(20)])
+        # The claim index goes on listing these as pending while the rows are not.
+        conn = sqlite3.connect(db_path)
+        row = conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master "
+                           "WHERE name = 'jobs_claimable'").fetchone()
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("DELETE FROM sqlite_master WHERE name = 'jobs_claimable'")
+        conn.commit()
+        conn.close()
+        conn = sqlite3.connect(db_path)
+        conn.execute("UPDATE jobs SET status = 'completed' WHERE id != ?", (job_id,))
+        conn.commit()
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", row)
+        conn.commit()
+        conn.close()
+    finally:
+        release.touch()
+        thread.join(ENDS_WITHIN)
+    assert not thread.is_alive()
+    assert worker.failure is not None and "damaged" in worker.failure
+    status = q.get_status(job_id)
+    assert status["status"] == "completed" and status["attempts"] == 1
+    assert q.get_result(job_id) == "released"
