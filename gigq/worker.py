@@ -300,21 +300,26 @@ class Worker:
         thread of this process keeps its lease renewed until its call returns and its
         outcome is recorded (a lapsed lease would let another worker run the job beside
         it), however long that takes. The same holds for a job that
-        :meth:`process_one` runs in another thread. Called from the thread running
-        :meth:`start` (e.g. from a job), it does not wait.
+        :meth:`process_one` runs in another thread. Called from one of this worker's
+        own jobs, it only stops the worker (as :meth:`stop`): the services shut down
+        once that job's outcome is recorded, when :meth:`start` returns or at a later
+        close().
         """
         if self.running:
             self.stop()
         self.running = False
         self._stop_event.set()
         here = threading.get_ident()
+        with self._runs_lock:
+            in_own_job = here in self._runs
+        if in_own_job:
+            return
         done = self._start_done
         if done is not None and self._start_thread != here:
             done.wait()
         while True:
             with self._runs_lock:
-                busy = any(k != here and r.runner.isolation == "thread"
-                           for k, r in self._runs.items())
+                busy = any(r.runner.isolation == "thread" for r in self._runs.values())
             if not busy:
                 break
             time.sleep(0.05)

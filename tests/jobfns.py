@@ -130,3 +130,12 @@ class NotAnException(BaseException):
 
 def raise_base_exception():
     raise NotAnException("escapes the job's error handling")
+
+
+# Set by a test: the in-process Worker a job closes from inside.
+WORKER = None
+
+
+def close_own_worker():
+    WORKER.close()
+    return "closed"

@@ -447,3 +447,16 @@ def test_a_damaged_claim_index_does_not_lose_the_outcome_of_the_job_just_finishe
     status = q.get_status(job_id)
     assert status["status"] == "completed" and status["attempts"] == 1
     assert q.get_result(job_id) == "released"
+
+
+def test_a_job_that_closes_its_own_worker_completes_and_the_worker_stops(db_path, monkeypatch):
+    q = JobQueue(db_path)
+    job_id = q.submit(Job("closer", jobfns.close_own_worker))
+    worker = Worker(db_path, polling_interval=0.05)
+    monkeypatch.setattr(jobfns, "WORKER", worker)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    thread.join(ENDS_WITHIN)
+    assert not thread.is_alive(), "close() from a job deadlocked its worker"
+    assert q.get_result(job_id) == "closed"
+    assert q.get_status(job_id)["attempts"] == 1
