@@ -175,6 +175,25 @@ def _stop_children(storage: Storage, instance_id: str) -> bool:
     return not live
 
 
+def release_claims(storage: Storage, instance_id: str, reason: str) -> list[tuple[str, str]]:
+    """Take back, as failed attempts, the jobs a stopping worker instance still holds.
+
+    The caller has no job code running any more (its job processes are gone, its
+    calls in threads returned), so a claim still open here was never recorded (a
+    worker thread crashed, or gave up on storage trouble): nobody is left to renew
+    its lease, and waiting for the lease to run out would only delay the retry.
+    Returns ``(job_id, reason)`` for every job reclaimed.
+    """
+    reclaimed: list[tuple[str, str]] = []
+    with storage.write() as conn:
+        for c in claims.running_claims(conn, "lease_owner = ?", (instance_id,)):
+            why = (f"worker {c.worker_id or 'unknown'} stopped ({reason}) without "
+                   "recording the attempt")
+            if claims.reclaim(conn, c, why):
+                reclaimed.append((c.id, why))
+    return reclaimed
+
+
 def unregister(storage: Storage, instance_id: str, reason: str) -> None:
     """Mark a worker instance as stopped."""
     with storage.write() as conn:

@@ -112,9 +112,22 @@ def call_job(
     return func(**params)
 
 
-def _error_text(exc: BaseException) -> str:
-    # 0.5.x stored str(exc); keep it, naming the type only when the text is empty.
-    return str(exc) or type(exc).__name__
+def error_text(exc: BaseException) -> str:
+    """The error text stored for a job's exception; never raises.
+
+    0.5.x stored str(exc); keep it, naming the type only when the text is empty. An
+    exception whose ``__str__`` itself raises must not crash the worker that records
+    it (nor leave its job ``running``): it is named by type, with why its message
+    could not be shown.
+    """
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception as inner:
+        try:
+            why = f"{type(inner).__name__}: {inner}"
+        except Exception:
+            why = type(inner).__name__
+        return f"{type(exc).__name__} (its message could not be shown: {why})"
 
 
 def run_in_this_thread(
@@ -133,10 +146,11 @@ def run_in_this_thread(
         raise
     except (SystemExit, KeyboardInterrupt) as exc:
         # The job's own sys.exit() or raise: that attempt failed, the worker goes on.
-        detail = f" ({exc})" if str(exc) else ""
+        text = error_text(exc)
+        detail = f" ({text})" if text != type(exc).__name__ else ""
         return Outcome("failed", error=f"the job raised {type(exc).__name__}{detail}")
     except Exception as exc:
-        return Outcome("failed", error=_error_text(exc))
+        return Outcome("failed", error=error_text(exc))
     if result is None:
         return Outcome("completed")
     try:
@@ -444,7 +458,7 @@ def child_main(read_fd: int, write_fd: int, parent_pid: int | None = None) -> No
             result = call_job(func, params, parent_results, mode)
         except BaseException as exc:
             traceback.print_exc()
-            _finish(fence, write_fd, ["failed", _error_text(exc)])
+            _finish(fence, write_fd, ["failed", error_text(exc)])
             continue
         try:
             payload = None if result is None else encode_json(result, "the job's result")

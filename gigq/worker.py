@@ -31,7 +31,7 @@ from .errors import (
     GigQError,
     SettingsError,
 )
-from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner
+from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner, error_text
 from .schema import ensure_schema
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 
@@ -179,6 +179,9 @@ class Worker:
         self._service_stop = threading.Event()
         self._shutdown_deadline: float | None = None
         self._signals_seen = 0
+        # Set when the running start() has shut down (close() waits for it).
+        self._start_done: threading.Event | None = None
+        self._start_thread: int | None = None
         self.failure: str | None = None
         self.stranded = 0
 
@@ -233,6 +236,8 @@ class Worker:
         self.running = True
         self._stop_event.clear()
         self._shutdown_deadline = None
+        self._start_thread = threading.get_ident()
+        self._start_done = threading.Event()
         self.failure = None
         self.stranded = 0
         previous = self._install_signal_handlers()
@@ -260,7 +265,10 @@ class Worker:
         finally:
             self.running = False
             self._restore_signal_handlers(previous)
-            self._shutdown_services("failed" if self.failure else "stopped")
+            try:
+                self._shutdown_services("failed" if self.failure else "stopped")
+            finally:
+                self._start_done.set()
             if self.failure:
                 self.logger.error("Worker %s stopped: %s", self.worker_id, self.failure)
             else:
@@ -284,9 +292,37 @@ class Worker:
         self.logger.info("Worker %s stopping", self.worker_id)
 
     def close(self) -> None:
-        """Stop background services and close this thread's connection."""
+        """Stop the worker, wait for it to stop, then stop its background services and
+        close this thread's connection.
+
+        If :meth:`start` is running in another thread, close() stops it as
+        :meth:`stop` does and blocks until it has returned: a job still running in a
+        thread of this process keeps its lease renewed until its call returns and its
+        outcome is recorded (a lapsed lease would let another worker run the job beside
+        it), however long that takes. The same holds for a job that
+        :meth:`process_one` runs in another thread. Called from one of this worker's
+        own jobs, it only stops the worker (as :meth:`stop`): the services shut down
+        once that job's outcome is recorded, when :meth:`start` returns or at a later
+        close().
+        """
+        if self.running:
+            self.stop()
         self.running = False
         self._stop_event.set()
+        here = threading.get_ident()
+        with self._runs_lock:
+            in_own_job = here in self._runs
+        if in_own_job:
+            return
+        done = self._start_done
+        if done is not None and self._start_thread != here:
+            done.wait()
+        while True:
+            with self._runs_lock:
+                busy = any(r.runner.isolation == "thread" for r in self._runs.values())
+            if not busy:
+                break
+            time.sleep(0.05)
         self._shutdown_services("closed")
         self._storage.close_thread_connection()
 
@@ -397,8 +433,9 @@ class Worker:
             self._fail(str(exc))
         except BaseException as exc:
             log.exception("Worker thread %s crashed", wid)
-            self._fail(f"worker thread {wid} crashed ({type(exc).__name__}: {exc}); "
-                       "its running job is reclaimed once this process has exited")
+            self._fail(f"worker thread {wid} crashed ({type(exc).__name__}: "
+                       f"{error_text(exc)}); its unrecorded job is reclaimed as a failed "
+                       "attempt when the worker stops")
         finally:
             self._storage.close_thread_connection()
 
@@ -464,19 +501,33 @@ class Worker:
     ) -> Claim | None:
         """Record the last outcome and claim the next job, in one transaction."""
         wid, _, log = self._thread_state()
-        with self._storage.write() as conn:
-            now = time.time()
-            if previous is not None:
-                claim, outcome = previous
-                if not claims.settle(conn, claim, outcome, now):
-                    log.warning(
-                        "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
-                        "timed out meanwhile", claim.id, claim.attempt,
-                    )
-            if not (claim_next and self.running):
-                return None
-            return claims.claim(
-                conn, self._filter, wid, self._instance_id, self.lease_timeout, now
+        try:
+            with self._storage.write() as conn:
+                now = time.time()
+                if previous is not None:
+                    self._settle(conn, previous, now, log)
+                if not (claim_next and self.running):
+                    return None
+                return claims.claim(
+                    conn, self._filter, wid, self._instance_id, self.lease_timeout, now
+                )
+        except DatabaseCorruptError:
+            if previous is None:
+                raise
+            # The claim found the file damaged and took the finished job's outcome down
+            # with its transaction: record that outcome on its own, then give up.
+            with self._storage.write() as conn:
+                self._settle(conn, previous, time.time(), log)
+            raise
+
+    @staticmethod
+    def _settle(conn: Any, previous: tuple[Claim, Outcome], now: float,
+                log: logging.Logger) -> None:
+        claim, outcome = previous
+        if not claims.settle(conn, claim, outcome, now):
+            log.warning(
+                "Job %s: outcome of attempt %d discarded, the job was reclaimed or "
+                "timed out meanwhile", claim.id, claim.attempt,
             )
 
     def _execute(self, claim: Claim) -> Outcome:
@@ -602,6 +653,13 @@ class Worker:
             runner.close()
         if self._registered:
             self._registered = False
+            try:
+                for job_id, why in leases.release_claims(self._storage, self._instance_id,
+                                                         reason):
+                    self.logger.error("Reclaimed job %s: %s", job_id, why)
+            except Exception as exc:  # what broke the worker may break this too
+                self.logger.error("Could not hand back unrecorded jobs (they are reclaimed "
+                                  "when their leases expire): %s", exc)
             try:
                 leases.unregister(self._storage, self._instance_id, reason)
             except _TRANSIENT as exc:

@@ -111,3 +111,31 @@ def flaky_record(job_key, out_dir, marker_dir, fail_times):
     """Fail the first ``fail_times`` attempts, then record the side effect once."""
     flaky(marker_dir, fail_times)
     return record(job_key, out_dir)
+
+
+class BadStr(Exception):
+    """An exception whose message cannot be shown."""
+
+    def __str__(self):
+        raise RuntimeError("str fails")
+
+
+def raise_bad_str():
+    raise BadStr()
+
+
+class NotAnException(BaseException):
+    """Neither Exception, SystemExit nor KeyboardInterrupt: not caught as a job error."""
+
+
+def raise_base_exception():
+    raise NotAnException("escapes the job's error handling")
+
+
+# Set by a test: the in-process Worker a job closes from inside.
+WORKER = None
+
+
+def close_own_worker():
+    WORKER.close()
+    return "closed"

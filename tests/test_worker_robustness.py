@@ -340,3 +340,123 @@ def test_a_burst_worker_gives_up_on_storage_trouble_that_never_ends(db_path, mon
         holder.close()
     assert worker.failure is not None and "gave up" in worker.failure
     assert q.get_status(job_id)["status"] == "pending"
+
+
+# -- no error text, crash, close() or damaged index loses or doubles an attempt
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_a_job_error_whose_message_cannot_be_shown_is_a_failed_attempt(db_path, isolation):
+    q = JobQueue(db_path)
+    bad = q.submit(Job("bad", jobfns.raise_bad_str, max_attempts=1))
+    after = q.submit(Job("after", jobfns.add, params={"a": 2, "b": 3}))
+    done = _burst(db_path, "--isolation", isolation)
+    assert done.returncode == 0, done.stderr
+    status = q.get_status(bad)
+    assert status["status"] == "failed"
+    assert status["error"] == ("BadStr (its message could not be shown: "
+                               "RuntimeError: str fails)")
+    assert q.get_result(after) == 5
+
+
+def test_a_worker_whose_thread_crashed_hands_back_its_job_at_once(db_path):
+    q = JobQueue(db_path)
+    # A BaseException the job's error handling does not catch crashes the loop thread.
+    job_id = q.submit(Job("escape", jobfns.raise_base_exception, max_attempts=2))
+    done = run_cli("--db", db_path, "worker", "--polling-interval", "0.1",
+                   timeout=ENDS_WITHIN)
+    assert done.returncode == 1
+    assert "crashed" in done.stderr.strip().splitlines()[-1]
+    # Not left running until the lease (30 s) runs out: a failed attempt, retried.
+    status = q.get_status(job_id)
+    assert status["status"] == "pending" and status["attempts"] == 1
+    assert "without recording the attempt" in status["error"]
+
+
+def test_close_keeps_the_lease_of_a_running_thread_job_until_its_call_returns(
+        db_path, tmp_path):
+    q = JobQueue(db_path)
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job_id = q.submit(Job("hang", jobfns.wait_for_file,
+                          params={"path": str(release), "marker": str(marker)}))
+    worker = Worker(db_path, polling_interval=0.05, shutdown_timeout=0.2, lease_timeout=1.5)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    wait_until(marker.exists, what="job start")
+    other = Worker(db_path, polling_interval=0.05, lease_timeout=1.5)
+    other_thread = threading.Thread(target=other.start)
+    other_thread.start()
+    closer = threading.Thread(target=worker.close)
+    try:
+        worker.stop()
+        closer.start()
+        # Well past the shutdown timeout and two leases, with another worker polling:
+        # the call still runs here, so nobody may take the job from this worker.
+        closer.join(4)
+        assert closer.is_alive(), "close() returned while the job's call was still running"
+        with sqlite3.connect(db_path) as conn:
+            status, attempts = conn.execute(
+                "SELECT status, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert (status, attempts) == ("running", 1)
+    finally:
+        release.touch()
+        if closer.ident is not None:
+            closer.join(ENDS_WITHIN)
+        thread.join(ENDS_WITHIN)
+        other.stop()
+        other_thread.join(ENDS_WITHIN)
+        other.close()
+    assert not closer.is_alive() and not thread.is_alive()
+    status = q.get_status(job_id)
+    assert status["status"] == "completed" and status["attempts"] == 1
+    assert q.get_result(job_id) == "released"
+
+
+def test_a_damaged_claim_index_does_not_lose_the_outcome_of_the_job_just_finished(
+        db_path, tmp_path):
+    q = JobQueue(db_path)
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job_id = q.submit(Job("hang", jobfns.wait_for_file,
+                          params={"path": str(release), "marker": str(marker)}))
+    worker = Worker(db_path, polling_interval=0.05)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    try:
+        wait_until(marker.exists, what="job start")
+        q.submit_many([Job(f"j{i}", jobfns.noop) for i in range(20)])
+        # The claim index goes on listing these as pending while the rows are not.
+        conn = sqlite3.connect(db_path)
+        row = conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master "
+                           "WHERE name = 'jobs_claimable'").fetchone()
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("DELETE FROM sqlite_master WHERE name = 'jobs_claimable'")
+        conn.commit()
+        conn.close()
+        conn = sqlite3.connect(db_path)
+        conn.execute("UPDATE jobs SET status = 'completed' WHERE id != ?", (job_id,))
+        conn.commit()
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", row)
+        conn.commit()
+        conn.close()
+    finally:
+        release.touch()
+        thread.join(ENDS_WITHIN)
+    assert not thread.is_alive()
+    assert worker.failure is not None and "damaged" in worker.failure
+    status = q.get_status(job_id)
+    assert status["status"] == "completed" and status["attempts"] == 1
+    assert q.get_result(job_id) == "released"
+
+
+def test_a_job_that_closes_its_own_worker_completes_and_the_worker_stops(db_path, monkeypatch):
+    q = JobQueue(db_path)
+    job_id = q.submit(Job("closer", jobfns.close_own_worker))
+    worker = Worker(db_path, polling_interval=0.05)
+    monkeypatch.setattr(jobfns, "WORKER", worker)
+    thread = threading.Thread(target=worker.start)
+    thread.start()
+    thread.join(ENDS_WITHIN)
+    assert not thread.is_alive(), "close() from a job deadlocked its worker"
+    assert q.get_result(job_id) == "closed"
+    assert q.get_status(job_id)["attempts"] == 1
