@@ -38,7 +38,7 @@ def test_from_config_reads_a_toml_file_and_ignores_processes(tmp_path, db_path):
 
 
 def test_from_config_refuses_a_bad_process_count(db_path):
-    with pytest.raises(SettingsError, match="processes must be an integer >= 1"):
+    with pytest.raises(SettingsError, match="processes must be an integer between 1 and 256"):
         Worker.from_config(db_path, {"processes": 0})
 
 
@@ -76,4 +76,4 @@ def test_a_bad_process_count_in_the_file_is_an_error(tmp_path, db_path):
     path.write_text("processes = 'two'\n")
     done = run_cli("--db", db_path, "worker", "--config", str(path), "--burst")
     assert done.returncode == 1
-    assert "processes must be an integer >= 1" in done.stderr
+    assert "processes must be an integer between 1 and 256" in done.stderr
