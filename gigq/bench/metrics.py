@@ -20,6 +20,9 @@ class Metric:
     unit: str
     higher_is_better: bool
     description: str
+    # The smallest value the metric can take (None: unbounded). Every metric below is
+    # a rate, a duration, a count, a share or a ratio of them: none is ever negative.
+    minimum: float | None = 0.0
 
 
 # Where GigQ's lock counters place a wait (versions with per-site counters).

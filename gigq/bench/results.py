@@ -158,7 +158,84 @@ def _checked_rows(json_path: Path, rows: Any) -> list[dict[str, Any]]:
             f"{', '.join(missing)} every trial row has; this is not the output of "
             "'gigq-bench sweep' (re-run it, or fix the file)"
         )
+    seen: dict[Any, str] = {}
+    for index, row in enumerate(rows):
+        where = _row_name(row, index)
+        problem = _row_problem(row)
+        if problem is None:
+            key = _trial_key(row)
+            if key is not None and key in seen:
+                problem = f"repeats the trial of {seen[key]} (same {_key_text(key)})"
+            elif key is not None:
+                seen[key] = where
+        if problem is not None:
+            raise ResultsError(
+                f"{json_path}: {where}: {problem}; this is not what 'gigq-bench sweep' "
+                "writes (fix or remove the row, or re-run the sweep)"
+            )
     return rows
+
+
+def _row_name(row: Mapping[str, Any], index: int) -> str:
+    trial = row.get("trial_id")
+    if isinstance(trial, str) and trial:
+        return f"trial {trial} (row {index + 1})"
+    return f"row {index + 1}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _row_problem(row: Mapping[str, Any]) -> str | None:
+    """What is wrong with one trial row's values, or None."""
+    from .metrics import METRICS
+
+    if not isinstance(row["valid"], bool):
+        return f"valid is {row['valid']!r}, it must be true or false"
+    if "repetition" in row:
+        rep = row["repetition"]
+        if not (_is_number(rep) and math.isfinite(rep) and float(rep).is_integer()):
+            return f"repetition is {rep!r}, it must be an integer"
+    for name in (*METRICS, *_NUMERIC_OUTCOMES):
+        value = row.get(name)
+        if value is None:
+            continue
+        if not _is_number(value) or not math.isfinite(value):
+            return f"{name} is {value!r}, it must be null or a finite number"
+        minimum = METRICS[name].minimum if name in METRICS else None
+        if minimum is not None and value < minimum:
+            return f"{name} is {value!r}, it cannot be below {minimum:g}"
+    return None
+
+
+def _trial_key(row: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What identifies the row's trial in a run: its trial_id, else its configuration,
+    version and repetition (None when the row carries neither)."""
+    trial = row.get("trial_id")
+    if trial is not None:
+        return ("trial_id", trial)
+    if row.get("repetition") is not None:
+        return ("config_id", row["config_id"], "version", row.get("version"),
+                "repetition", row["repetition"])
+    return None
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return ", ".join(f"{key[i]} {key[i + 1]!r}" for i in range(0, len(key), 2))
+
+
+def _checked_object(json_path: Path, doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``doc[name]`` as a dict (null or absent: empty), else :class:`ResultsError`."""
+    value = doc.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResultsError(
+            f"{json_path}: '{name}' is a {type(value).__name__}, it must be an object "
+            "(fix the file, or re-run the sweep)"
+        )
+    return value
 
 
 def load_results(path: str | Path) -> Results:
@@ -182,8 +259,8 @@ def load_results(path: str | Path) -> Results:
     rows = _coerce(pd.DataFrame(_checked_rows(json_path, doc.get("rows") or [])))
     return Results(
         rows=rows,
-        spec=doc.get("spec") or {},
-        environment=doc.get("environment") or {},
+        spec=_checked_object(json_path, doc, "spec"),
+        environment=_checked_object(json_path, doc, "environment"),
         skipped=doc.get("skipped") or [],
         path=json_path.parent,
     )
