@@ -286,6 +286,10 @@ class ProcessRunner:
         """Kill and reap the child; return how it ended."""
         proc = self._proc
         self._proc = None
+        # Kill before closing the pipes: a child that saw its pipe close first would
+        # exit by itself (code 0) and hide that it was killed.
+        if proc is not None and proc.poll() is None:
+            proc.kill()
         for fd in (self._to_child, self._from_child):
             if fd >= 0:
                 try:
@@ -295,8 +299,6 @@ class ProcessRunner:
         self._to_child = self._from_child = -1
         if proc is None:
             return "no process"
-        if proc.poll() is None:
-            proc.kill()
         code = proc.wait()
         if code < 0:
             return f"killed by {_signal_name(code)}"
