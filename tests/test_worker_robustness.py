@@ -221,11 +221,10 @@ def test_a_row_with_unparsable_params_fails_and_the_worker_goes_on(db_path):
 # -- defect 6: a damaged database stops the worker loudly ---------------------
 
 
-def _stale_claim_index(db_path: str, count: int) -> None:
-    """Make jobs_claimable list ``count`` completed jobs as pending: the index's
-    schema row is hidden while the rows change, so SQLite does not update it."""
+def _complete_behind_the_claim_index(db_path: str, where: str, params: tuple) -> None:
+    """Mark the jobs matching ``where`` completed while jobs_claimable's schema row is
+    hidden, so SQLite does not update the index: it goes on listing them as pending."""
     conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     row = conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master "
                        "WHERE name = 'jobs_claimable'").fetchone()
     conn.execute("PRAGMA writable_schema = ON")
@@ -233,12 +232,20 @@ def _stale_claim_index(db_path: str, count: int) -> None:
     conn.commit()
     conn.close()
     conn = sqlite3.connect(db_path)
-    conn.execute("UPDATE jobs SET status = 'completed' WHERE rowid <= ?", (count,))
+    conn.execute(f"UPDATE jobs SET status = 'completed' WHERE {where}", params)
     conn.commit()
     conn.execute("PRAGMA writable_schema = ON")
     conn.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", row)
     conn.commit()
     conn.close()
+
+
+def _stale_claim_index(db_path: str, count: int) -> None:
+    """Make jobs_claimable list ``count`` completed jobs as pending."""
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    _complete_behind_the_claim_index(db_path, "rowid <= ?", (count,))
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok"
 
@@ -425,20 +432,7 @@ def test_a_damaged_claim_index_does_not_lose_the_outcome_of_the_job_just_finishe
         wait_until(marker.exists, what="job start")
         q.submit_many([Job(f"j{i}", jobfns.noop) for i in range(20)])
         # The claim index goes on listing these as pending while the rows are not.
-        conn = sqlite3.connect(db_path)
-        row = conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master "
-                           "WHERE name = 'jobs_claimable'").fetchone()
-        conn.execute("PRAGMA writable_schema = ON")
-        conn.execute("DELETE FROM sqlite_master WHERE name = 'jobs_claimable'")
-        conn.commit()
-        conn.close()
-        conn = sqlite3.connect(db_path)
-        conn.execute("UPDATE jobs SET status = 'completed' WHERE id != ?", (job_id,))
-        conn.commit()
-        conn.execute("PRAGMA writable_schema = ON")
-        conn.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", row)
-        conn.commit()
-        conn.close()
+        _complete_behind_the_claim_index(db_path, "id != ?", (job_id,))
     finally:
         release.touch()
         thread.join(ENDS_WITHIN)
