@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gigq.bench.results import load_results
-from gigq.bench.space import normalise
 from gigq.bench.stats import bootstrap_median, ratio_of_medians
+from gigq.bench.sweep.space import normalise
 
 
 def _num(value: float) -> str:

@@ -14,8 +14,11 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
+# Test helpers are imported by name: tests/ (jobfns, conftest) and tests/bench (benchdata,
+# report_fixtures), whose sub-folders mirror gigq/bench.
+for _helpers in (TESTS_DIR, TESTS_DIR / "bench"):
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
 
 def pytest_addoption(parser):

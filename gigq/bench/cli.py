@@ -1,7 +1,7 @@
 """The ``gigq-bench`` command: ``sweep``, ``tune``, ``report``, ``compare``, ``ab``
 and ``profiles`` (``report`` lives in :mod:`gigq.bench.report.cli`, ``compare`` and
-``ab`` in :mod:`gigq.bench.gate_cli`; the search behind ``tune`` in
-:mod:`gigq.bench.tune`).
+``ab`` in :mod:`gigq.bench.gate.cli`; the search behind ``tune`` in
+:mod:`gigq.bench.tune.search`).
 
 Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
 verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
@@ -24,12 +24,13 @@ from typing import Any
 
 import click
 
-from . import metadata
-from .gate_cli import ab_command, compare_command
-from .locations import LocationError, Locations
+from .gate.cli import ab_command, compare_command
+from .html.format import clock
 from .report.cli import report_command
-from .report.format import clock
-from .space import (
+from .sweep import metadata
+from .sweep.locations import LocationError, Locations
+from .sweep.plan import PILOT_JOBS, Progress, estimate_plan, estimate_trial, run_plan
+from .sweep.space import (
     AUTO,
     DIMENSIONS,
     PROFILES,
@@ -41,8 +42,7 @@ from .space import (
     make_plan,
     profile_text,
 )
-from .sweep import PILOT_JOBS, Progress, estimate_plan, estimate_trial, run_plan
-from .trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
+from .sweep.trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -262,7 +262,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
         report_path = _render_report(outcome.results, outcome.out_dir)
         if report_path is not None:
             paths.append(report_path)
-    from .summary import summary_text
+    from .sweep.summary import summary_text
 
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
     click.echo(f"\nWall time {clock(time.monotonic() - t0)}.")
@@ -379,12 +379,12 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     Exit status: 0 settings recommended, 1 nothing completed a valid trial, 2 bad
     input, 130 interrupted.
     """
-    from . import tune as tuning
-    from . import tune_output
-    from .locations import NETWORK_FILE_SYSTEMS
-    from .space import DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
-    from .sweep import harness_for
-    from .tune_trials import TrialEvaluator, trial_window
+    from .sweep.locations import NETWORK_FILE_SYSTEMS
+    from .sweep.plan import harness_for
+    from .sweep.space import DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
+    from .tune import output as tune_output
+    from .tune import search as tuning
+    from .tune.trials import TrialEvaluator, trial_window
 
     try:
         seconds = tuning.parse_duration(budget)
@@ -462,9 +462,9 @@ def tune(job_type: str | None, job: str | None, params: str | None,
 def _save_tune(result: Any, context: Any, spec: Any, environment: dict[str, Any], out: Path,
                write: str | None, no_report: bool) -> list[Path]:
     """Write tune.json, results.json/.csv, the page and the --write file."""
-    from . import tune_output
     from .results import Results, save
-    from .sweep import rows_frame
+    from .sweep.plan import rows_frame
+    from .tune import output as tune_output
 
     out.mkdir(parents=True, exist_ok=True)
     document = tune_output.tune_document(result, context, environment)
@@ -476,7 +476,7 @@ def _save_tune(result: Any, context: Any, spec: Any, environment: dict[str, Any]
     paths.extend(save(results, out))
     if not no_report:
         try:
-            from .tune_report import render_tune_report
+            from .tune.report import render_tune_report
 
             paths.append(render_tune_report(out, document, results))
         except Exception as exc:  # a page failure must not lose the measurements

@@ -25,7 +25,7 @@ from typing import Any
 from gigq.storage import DURABILITY_CLASSES
 
 from .stats import Interval, bootstrap_median
-from .workloads import JOB_TYPES
+from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
 # A database on these file systems lives in RAM: a reboot or power cut loses all of it,
@@ -144,7 +144,7 @@ def cost_key(c: Candidate) -> tuple[int, int, int, float]:
 
 def choose(candidates: Iterable[Candidate]) -> list[Choice]:
     """The recommendation per (job type, version): job types in the order of
-    :data:`gigq.bench.workloads.JOB_TYPES` (others after them), versions as first seen."""
+    :data:`gigq.bench.sweep.workloads.JOB_TYPES` (others after them), versions as first seen."""
     groups: dict[tuple[str, Any], list[Candidate]] = {}
     for c in candidates:
         if c.values.get("mode") not in (None, "drain"):

@@ -8,9 +8,9 @@ import pytest
 from gigq.bench.recommend import MIN_VALID_TRIALS, Candidate, choose
 from gigq.bench.report.insights import analyse
 from gigq.bench.results import Results
-from gigq.bench.space import DEFAULT_BASE, config_id, normalise
-from gigq.bench.summary import summary_text
-from gigq.bench.sweep import rows_frame
+from gigq.bench.sweep.plan import rows_frame
+from gigq.bench.sweep.space import DEFAULT_BASE, config_id, normalise
+from gigq.bench.sweep.summary import summary_text
 
 
 def cand(key, rates, *, workers=1, threads=1, durability="crash-safe", invalid=0,

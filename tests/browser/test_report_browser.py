@@ -229,13 +229,13 @@ def test_reads_fully_without_javascript(playwright, tmp_path_factory, report):
 @pytest.fixture(scope="module")
 def tune_page_file(tmp_path_factory) -> Path:
     """A tune page from a search over a synthetic queue (the page, not the search, is
-    under test here; tests/bench/test_tune_cli.py runs a real one)."""
+    under test here; tests/bench/tune/test_tune_cli.py runs a real one)."""
     import math
     import random
 
-    from gigq.bench import tune as tuning
-    from gigq.bench import tune_output
-    from gigq.bench.tune_report import render_tune_report
+    from gigq.bench.tune import output as tune_output
+    from gigq.bench.tune import search as tuning
+    from gigq.bench.tune.report import render_tune_report
 
     rng = random.Random(5)
 
@@ -288,8 +288,8 @@ def test_tune_page_opens_offline_with_its_charts_and_verdict(browser_context, tu
 
 def test_comparison_page_reads_offline_without_script_and_fits_a_laptop(browser_context,
                                                                         tmp_path):
-    from gigq.bench.compare import compare
-    from gigq.bench.compare_report import render_html as render_comparison
+    from gigq.bench.gate.compare import compare
+    from gigq.bench.gate.report import render_html as render_comparison
 
     fx = _fixtures()
     base = fx.make_results({"workers": [1, 2, 4]}, repeat=5, seed=1)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..html import format as fmt
+from ..html.charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
 from ..stats import ratio_of_medians
-from . import format as fmt
-from .charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
 from .insights import THROUGHPUT, Analysis, Config, difference_test, overlaps, sort_values
 
 # Lock contention "starts" where waiting for the write lock takes this share of worker time.

@@ -24,6 +24,7 @@ from ...storage import (
     SQLiteSettings,
     durability_class,
 )
+from ..html import format as fmt
 from ..metrics import METRICS
 from ..recommend import Candidate, choose, ram_reason
 from ..results import CONFIG_COLUMNS, Results
@@ -36,8 +37,7 @@ from ..stats import (
     min_pvalue,
     ratio_of_medians,
 )
-from ..workloads import JOB_TYPES
-from . import format as fmt
+from ..sweep.workloads import JOB_TYPES
 
 DURABILITY_ORDER = DURABILITY_CLASSES
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is

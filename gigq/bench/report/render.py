@@ -16,10 +16,10 @@ from typing import Any
 
 import jinja2
 
+from ..html import format as fmt
+from ..html.charts import to_svg
 from ..metrics import METRICS
 from ..results import Results, ResultsError, load_results, write_atomic
-from . import format as fmt
-from .charts import to_svg
 from .figures import add_charts
 from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
 
@@ -90,7 +90,7 @@ def jinja_environment() -> jinja2.Environment:
     ``macros.html.j2`` to look the same.
     """
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("gigq.bench.report", "templates"),
+        loader=jinja2.PackageLoader("gigq.bench.html", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
