@@ -21,7 +21,7 @@ from typing import Any
 
 from gigq.bench.results import load_results
 from gigq.bench.stats import bootstrap_median, ratio_of_medians
-from gigq.bench.sweep.space import normalise
+from gigq.bench.sweep.space import canonical_config
 
 
 def _num(value: float) -> str:
@@ -42,13 +42,13 @@ class Run:
         rows = self.results.valid_rows
         self.groups: list[tuple[dict[str, Any], Any]] = []
         for _, part in rows.groupby("config_id", sort=False):
-            self.groups.append((normalise(part.iloc[0].to_dict()), part))
+            self.groups.append((canonical_config(part.iloc[0].to_dict()), part))
         self.base = dict(self.results.spec.get("base") or {})
 
     def rows(self, **where: Any) -> Any:
         """The trials of the one configuration that differs from the base only in
         ``where`` (after the dimensions the mode does not use are blanked)."""
-        wanted = normalise({**self.base, **where})
+        wanted = canonical_config({**self.base, **where})
         keys = [k for k in wanted if k not in ("jobs",)] if wanted["jobs"] == "auto" \
             else list(wanted)
         for config, part in self.groups:

@@ -29,7 +29,7 @@ from .html.format import clock
 from .report.cli import report_command
 from .sweep import metadata
 from .sweep.locations import LocationError, Locations
-from .sweep.plan import PILOT_JOBS, Progress, estimate_plan, estimate_trial, run_plan
+from .sweep.plan import PILOT_JOBS, SweepProgress, estimate_plan, estimate_trial, run_plan
 from .sweep.space import (
     AUTO,
     DIMENSIONS,
@@ -115,7 +115,7 @@ def _bar(fraction: float, length: int = 20) -> str:
 class _ProgressLine(_StatusLine):
     """Sweep progress: trial n/N, what runs, elapsed, remaining."""
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p: SweepProgress) -> None:
         if p.stage == "done":
             self.clear()
             return

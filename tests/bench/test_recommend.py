@@ -9,7 +9,7 @@ from gigq.bench.recommend import MIN_VALID_TRIALS, Candidate, choose
 from gigq.bench.report.insights import analyse
 from gigq.bench.results import Results
 from gigq.bench.sweep.plan import rows_frame
-from gigq.bench.sweep.space import DEFAULT_BASE, config_id, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, canonical_config, config_id
 from gigq.bench.sweep.summary import summary_text
 
 
@@ -116,7 +116,7 @@ def test_each_job_type_and_version_gets_its_own_choice_and_steady_rows_are_ignor
 
 
 def _rows(config, rates, durability="crash-safe", invalid=0):
-    config = normalise({**DEFAULT_BASE, **config})
+    config = canonical_config({**DEFAULT_BASE, **config})
     rows = []
     for rep, rate in enumerate(list(rates) + [None] * invalid, start=1):
         rows.append({**config, "jobs": 1000, "config_id": config_id(config),
@@ -142,7 +142,7 @@ def test_the_sweep_summary_and_the_report_recommend_the_same_configuration():
     recs = analyse(results).recommendations
     top = {job: next(r for r in rs if r.recommended) for job, rs in recs.items()}
     assert set(top) == {"noop", "io"}
-    expected = config_id(normalise({**DEFAULT_BASE, **one}))
+    expected = config_id(canonical_config({**DEFAULT_BASE, **one}))
     assert top["noop"].config.key == expected
     assert top["noop"].tied == 1 and top["noop"].ties[0].values["workers"] == 4
     assert "4 workers" in top["noop"].tie_phrases()[0]

@@ -11,11 +11,11 @@ from gigq.bench import results
 from gigq.bench.metrics import METRICS
 from gigq.bench.results import Results, ResultsError, load, load_results, save
 from gigq.bench.sweep.plan import ROW_COLUMNS, rows_frame
-from gigq.bench.sweep.space import DEFAULT_BASE, config_id, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, canonical_config, config_id
 
 
 def _row(i, valid=True, rate=100.0):
-    config = normalise(DEFAULT_BASE)
+    config = canonical_config(DEFAULT_BASE)
     row = {**config, "jobs": 1000, "config_id": config_id(config), "trial_id": f"t{i:04d}",
            "repetition": i, "order": i, "version": "current", "started_at": "2026-01-01T00:00:00",
            **{m: 1.5 for m in METRICS}, "jobs_per_sec": rate, "ceiling_ratio": float("nan"),

@@ -352,7 +352,7 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
 
 
 def _progress_printer():  # type: ignore[no-untyped-def]
-    """One line per finished trial on stderr (from the sweep's Progress reports)."""
+    """One line per finished trial on stderr (from the sweep's SweepProgress reports)."""
     def show(p: Any) -> None:
         row = getattr(p, "last_row", None)
         if getattr(p, "stage", "") != "trial" or row is None:

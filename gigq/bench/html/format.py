@@ -78,7 +78,7 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def normalize(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A configuration value as plain Python: None for missing, ints for whole floats.
 
     pandas turns a column of ints with a null (``cache_size``) into floats; the
@@ -118,7 +118,7 @@ def shell_lines(command: str, width: int = 40) -> str:
 
 def cache_label(value: Any) -> str:
     """SQLite's cache_size meaning: negative = KiB, positive = pages, None = default."""
-    value = normalize(value)
+    value = plain_value(value)
     if value is None:
         return "default"
     if value < 0:
@@ -131,7 +131,7 @@ def cache_label(value: Any) -> str:
 
 def cache_bytes(value: Any, page_size: int = 4096) -> float:
     """An ordering key for cache sizes (default first; pages at SQLite's 4 KiB default)."""
-    value = normalize(value)
+    value = plain_value(value)
     if value is None:
         return -1.0
     return float(-value * 1024 if value < 0 else value * page_size)
@@ -146,7 +146,7 @@ def seconds_label(seconds: float) -> str:
 
 def value_label(dim: str, value: Any) -> str:
     """A setting's value as the report writes it (``WAL``, ``64 MiB``, ``50 ms``)."""
-    value = normalize(value)
+    value = plain_value(value)
     if value is None:
         return "default" if dim == "cache_size" else "–"
     if dim == "journal_mode":
@@ -162,7 +162,7 @@ def value_label(dim: str, value: Any) -> str:
 
 def setting_phrase(dim: str, value: Any) -> str:
     """A value with enough context to stand alone: ``4 workers``, ``synchronous=FULL``."""
-    value = normalize(value)
+    value = plain_value(value)
     label = value_label(dim, value)
     if dim == "workers":
         return f"{value} worker{'s' if value != 1 else ''}"
@@ -196,7 +196,7 @@ def context_phrase(context: Mapping[str, Any]) -> str:
 
 def number(value: Any, digits: int = 3) -> str:
     """A measurement with about ``digits`` significant figures and thousands separators."""
-    value = normalize(value)
+    value = plain_value(value)
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -225,7 +225,7 @@ def display_unit(metric: str) -> str:
 
 def scaled(metric: str, value: Any) -> Any:
     """The value in :func:`display_unit` (fractions ×100)."""
-    value = normalize(value)
+    value = plain_value(value)
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return value
     return value * 100 if is_share(metric) else value
@@ -307,7 +307,7 @@ def parse_time(value: Any) -> datetime | None:
 
 def byte_size(value: Any) -> str:
     """``24.0 GiB``."""
-    value = normalize(value)
+    value = plain_value(value)
     if not isinstance(value, (int, float)):
         return "unknown"
     size = float(value)

@@ -65,7 +65,7 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
         score = (
             sum(ctx.get(d) == v for d, v in prefer.items()),
             len(points),
-            sum(ctx.get(d) == fmt.normalize(base.get(d)) for d in context_dims),
+            sum(ctx.get(d) == fmt.plain_value(base.get(d)) for d in context_dims),
         )
         if best_score is None or score > best_score:
             best_score, best_members = score, members

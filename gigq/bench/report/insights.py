@@ -177,7 +177,7 @@ def config_dimensions(results: Results) -> list[str]:
 
 def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
     """Values of a dimension in reading order (WAL before DELETE, default cache first…)."""
-    unique = list(dict.fromkeys(fmt.normalize(v) for v in values))
+    unique = list(dict.fromkeys(fmt.plain_value(v) for v in values))
     orders = {
         "journal_mode": JOURNAL_MODES,
         "synchronous": SYNCHRONOUS_LEVELS,
@@ -232,7 +232,7 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
     configs = []
     for key, group in rows.groupby(keys, sort=False):
         first = group.iloc[0]
-        values = {d: fmt.normalize(first.get(d)) for d in dims}
+        values = {d: fmt.plain_value(first.get(d)) for d in dims}
         good = group[valid_mask.loc[group.index]]
         if "repetition" in good.columns:
             good = good.sort_values("repetition")
@@ -381,7 +381,7 @@ def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
     for d in swept:
         if d == dim or d in context:
             continue
-        if d in base and fmt.normalize(base.get(d)) != config.get(d):
+        if d in base and fmt.plain_value(base.get(d)) != config.get(d):
             context[d] = config.get(d)
     return context
 
@@ -479,7 +479,7 @@ def analyse(results: Results) -> Analysis:
             (incidental if d in INCIDENTAL_DIMENSIONS and d not in varied else swept).append(d)
         elif values:
             constant[d] = values[0]
-    base = {k: fmt.normalize(v) for k, v in (results.spec.get("base") or {}).items()}
+    base = {k: fmt.plain_value(v) for k, v in (results.spec.get("base") or {}).items()}
     valid = int(_valid_mask(rows).sum()) if not rows.empty else 0
     filesystems = results.environment.get("filesystems") or {}
     analysis = Analysis(

@@ -116,7 +116,7 @@ def jinja_environment() -> jinja2.Environment:
 
 
 def _sort_key(dim: str, value: Any) -> Any:
-    value = fmt.normalize(value)
+    value = fmt.plain_value(value)
     if dim == "cache_size":
         return fmt.cache_bytes(value)
     return "" if value is None else value
@@ -156,32 +156,32 @@ def results_table(a: Analysis) -> Table:
     table = Table(columns)
     ordered = rows.sort_values("order") if "order" in rows.columns else rows
     for _, r in ordered.iterrows():
-        values = {d: fmt.normalize(r.get(d)) for d in a.dimensions}
+        values = {d: fmt.plain_value(r.get(d)) for d in a.dimensions}
         config = config_by_values.get(tuple(repr(values.get(d)) for d in a.dimensions))
         valid = config is not None and _is_valid(r)
         cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
-        cells.append(Cell(fmt.number(r.get("repetition")), fmt.normalize(r.get("repetition")),
+        cells.append(Cell(fmt.number(r.get("repetition")), fmt.plain_value(r.get("repetition")),
                           numeric=True))
         if not valid:
             cells.append(Cell("invalid", 0, badge="invalid"))
-        elif fmt.normalize(r.get("too_short")):
+        elif fmt.plain_value(r.get("too_short")):
             # Every job ran once, but too few per thread to trust the rate (see
             # the "too short" column).
             cells.append(Cell("too short", 0.5, badge="noise"))
         else:
             cells.append(Cell("valid", 1, badge="ok"))
         for m in metrics:
-            value = fmt.normalize(r.get(m))
+            value = fmt.plain_value(r.get(m))
             cells.append(Cell(fmt.number(fmt.scaled(m, value)),
                               "" if value is None else value, numeric=True))
         for name, _label, _unit in extras:
-            value = fmt.normalize(r.get(name))
+            value = fmt.plain_value(r.get(name))
             cells.append(Cell(fmt.number(value), "" if value is None else value, numeric=True))
         durability = config.durability if config else str(r.get("durability") or "–")
         cells.append(_durability_cell(durability))
-        cells.append(Cell(str(fmt.normalize(r.get("trial_id")) or "–")))
+        cells.append(Cell(str(fmt.plain_value(r.get("trial_id")) or "–")))
         for name in text_columns:
-            value = fmt.normalize(r.get(name))
+            value = fmt.plain_value(r.get(name))
             cells.append(Cell("" if value is None else str(value), wrap=True))
         table.rows.append(Row(cells, "" if valid else "invalid"))
     return table
@@ -264,14 +264,14 @@ def invalid_trials(a: Analysis) -> list[dict[str, Any]]:
     for _, r in rows.iterrows():
         if _is_valid(r):
             continue
-        context = {d: fmt.normalize(r.get(d)) for d in a.swept}
-        jobs = fmt.normalize(r.get("jobs"))
-        done = fmt.normalize(r.get("jobs_completed"))
+        context = {d: fmt.plain_value(r.get(d)) for d in a.swept}
+        jobs = fmt.plain_value(r.get("jobs"))
+        done = fmt.plain_value(r.get("jobs_completed"))
         out.append({
-            "trial": fmt.normalize(r.get("trial_id")) or "–",
-            "repetition": fmt.normalize(r.get("repetition")),
+            "trial": fmt.plain_value(r.get("trial_id")) or "–",
+            "repetition": fmt.plain_value(r.get("repetition")),
             "settings": fmt.context_phrase(context) or "the only configuration",
-            "reason": fmt.normalize(r.get("invalid_reason")) or "no reason recorded",
+            "reason": fmt.plain_value(r.get("invalid_reason")) or "no reason recorded",
             "completed": (f"{fmt.number(done)} of {fmt.number(jobs)}"
                           if done is not None and jobs is not None else "–"),
         })
@@ -284,9 +284,9 @@ def skipped_configs(a: Analysis) -> list[dict[str, str]]:
     dims = a.swept or list(a.dimensions)
     for item in a.results.skipped:
         config = item.get("config") or {}
-        shown = {d: fmt.normalize(config.get(d)) for d in dims if d in config}
+        shown = {d: fmt.plain_value(config.get(d)) for d in dims if d in config}
         if not shown:
-            shown = {d: fmt.normalize(v) for d, v in config.items()}
+            shown = {d: fmt.plain_value(v) for d, v in config.items()}
         out.append({"settings": fmt.context_phrase(shown) or str(item.get("config_id", "")),
                     "reason": str(item.get("reason") or "no reason recorded")})
     return out
@@ -354,7 +354,7 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
     base = spec.pop("base", None)
     if isinstance(base, Mapping) and base:
         items.append(("base configuration", fmt.context_phrase(
-            {k: fmt.normalize(v) for k, v in base.items()})))
+            {k: fmt.plain_value(v) for k, v in base.items()})))
     dims = spec.pop("dimensions", None)
     if isinstance(dims, Mapping):
         for dim, values in dims.items():
@@ -366,7 +366,7 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
         for group in groups:
             if not isinstance(group, Mapping):
                 continue
-            base = {k: fmt.normalize(v) for k, v in (group.get("base") or {}).items()}
+            base = {k: fmt.plain_value(v) for k, v in (group.get("base") or {}).items()}
             varies = "; ".join(
                 f"{fmt.dimension_label(d)} " + ", ".join(fmt.value_label(d, v) for v in vals)
                 for d, vals in (group.get("dimensions") or {}).items())

@@ -191,7 +191,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
 
 
 @dataclass
-class Progress:
+class SweepProgress:
     """What the runner is doing, for a progress display."""
 
     stage: str            # "warm-up", "pilot", "probe", "trial", "done"
@@ -203,7 +203,7 @@ class Progress:
     last_row: dict[str, Any] | None = None
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[SweepProgress], None]
 
 
 # ---------------------------------------------------------------------------
@@ -462,7 +462,7 @@ def run_plan(
     def tell(stage: str, label: str, row: dict[str, Any] | None = None,
              extra: float = 0.0) -> None:
         if progress:
-            progress(Progress(stage, len(rows), len(tasks), label,
+            progress(SweepProgress(stage, len(rows), len(tasks), label,
                               time.monotonic() - started, remaining(extra), row))
 
     interrupted = False
@@ -524,7 +524,7 @@ def measure(
     """Run one configuration ``repeat`` times and return its rows (no files).
 
     For the tuner: pass the same ``runner`` across calls to reuse pilot sizes and
-    ceilings; ``config`` must be a full configuration (see space.normalise).
+    ceilings; ``config`` must be a full configuration (see space.canonical_config).
     """
     runner = runner or Runner(harness, spec, {version: interpreter})
     if version not in runner.versions:

@@ -253,7 +253,7 @@ def auto_job_count(config: Mapping[str, Any], rate: float, seconds: float) -> in
 
 
 def parse_value(dim: str, value: Any) -> Any:
-    """Validate and normalise one value of ``dim``; SpaceError names the problem."""
+    """Validate and canonicalise one value of ``dim``; SpaceError names the problem."""
     try:
         dimension = DIMENSIONS[dim]
     except KeyError:
@@ -269,7 +269,7 @@ def _missing_as_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def normalise(config: Mapping[str, Any]) -> dict[str, Any]:
+def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A configuration with the dimensions that do not apply to its mode blanked.
 
     Drain trials have no arrival rate or duration; a steady trial's job count is
@@ -306,7 +306,7 @@ def config_id(config: Mapping[str, Any]) -> str:
     dimensions at their defaults (:data:`QUIET_DEFAULTS`).
     """
     parts = []
-    for dim, value in normalise(config).items():
+    for dim, value in canonical_config(config).items():
         if value is None and dim != "cache_size":
             continue
         if dim in QUIET_DEFAULTS and value == QUIET_DEFAULTS[dim]:
@@ -317,7 +317,7 @@ def config_id(config: Mapping[str, Any]) -> str:
 
 def describe(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
     """Short human text: the dimensions that differ from ``base`` (all if no base)."""
-    cfg = {k: v for k, v in normalise(config).items() if k in DIMENSIONS}
+    cfg = {k: v for k, v in canonical_config(config).items() if k in DIMENSIONS}
     if base is None:
         shown = {k: v for k, v in cfg.items()
                  if v is not None and QUIET_DEFAULTS.get(k, object()) != v}
@@ -386,7 +386,7 @@ class SweepSpec:
             "profile": self.profile,
             "description": self.description,
             "design": self.design,
-            "base": normalise_base(self.base),
+            "base": ordered_base(self.base),
             "dimensions": self.varied(),
             "groups": [{"name": g.name, "base": g.base, "dimensions": g.dimensions}
                        for g in self.all_groups()],
@@ -400,7 +400,7 @@ class SweepSpec:
         }
 
 
-def normalise_base(base: Mapping[str, Any]) -> dict[str, Any]:
+def ordered_base(base: Mapping[str, Any]) -> dict[str, Any]:
     """The base in column order."""
     return {dim: base.get(dim) for dim in CONFIG_ORDER}
 
@@ -805,7 +805,7 @@ def make_plan(spec: SweepSpec, locations: Locations) -> Plan:
     for group in spec.all_groups():
         group_base = {**spec.base, **group.base}
         for raw in make(group_base, group.dimensions):
-            config = normalise(raw)
+            config = canonical_config(raw)
             cid = config_id(config)
             if cid in seen:
                 continue

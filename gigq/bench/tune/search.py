@@ -339,7 +339,7 @@ class RoundRecord:
 
 
 @dataclass
-class Comparison:
+class Confirmation:
     """The final interleaved re-measurement of the winner against the reference."""
 
     winner: list[float]
@@ -407,7 +407,7 @@ class TuneResult:
     winner: dict[str, Any] | None
     observations: list[Observation]
     rounds: list[RoundRecord]
-    comparison: Comparison | None
+    comparison: Confirmation | None
     budget: float
     spent: float
     interrupted: bool = False
@@ -512,7 +512,7 @@ def latin_sample(grid: Sequence[Mapping[str, Any]], levels: Mapping[str, Sequenc
 
 
 @dataclass
-class Progress:
+class TuneProgress:
     """Where a tune run is, for a progress display."""
 
     stage: str
@@ -550,7 +550,7 @@ class Tuner:
         min_pairs: int = MIN_PAIRS,
         max_pairs: int = MAX_PAIRS,
         prior_cost: float = PRIOR_TRIAL_COST,
-        progress: Callable[[Progress], None] | None = None,
+        progress: Callable[[TuneProgress], None] | None = None,
     ) -> None:
         if budget <= 0:
             raise TuneError("the budget must be positive")
@@ -637,7 +637,7 @@ class Tuner:
         best_value = None
         if self._best is not None:
             best_value = self._best[1] if self.higher_is_better else -self._best[1]
-        self.progress(Progress(stage, self.spent, self.budget, len(self.observations), label,
+        self.progress(TuneProgress(stage, self.spent, self.budget, len(self.observations), label,
                                self._best[0] if self._best else None, best_value))
 
     def _rank(self, candidates: Sequence[Mapping[str, Any]], round_no: int
@@ -939,7 +939,7 @@ class Tuner:
             rounds += 1
 
     def _comparison_so_far(self, winner: Mapping[str, Any] | None,
-                           role: str = "winner") -> Comparison | None:
+                           role: str = "winner") -> Confirmation | None:
         """``role``'s final trials against the reference's, paired by round."""
         if winner is None:
             return None
@@ -948,7 +948,7 @@ class Tuner:
             return None
         ratio = stats.ratio_of_medians(r, w, paired=True, seed=self.seed)
         test = stats.difference(r, w, paired=True, min_n=MIN_GAIN_PAIRS, seed=self.seed)
-        return Comparison(w, r, ratio, self.higher_is_better,
+        return Confirmation(w, r, ratio, self.higher_is_better,
                           stats.bootstrap_median(w, seed=self.seed),
                           stats.bootstrap_median(r, seed=self.seed), test)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..stats import median
 from ..sweep.plan import Runner, measure, rough_rate
-from ..sweep.space import MAX_AUTO_JOBS, SweepSpec, config_id, normalise
+from ..sweep.space import MAX_AUTO_JOBS, SweepSpec, canonical_config, config_id
 from ..sweep.trial import Harness
 from .search import TUNED, EvalContext, Observation, objective_metric
 
@@ -60,7 +60,7 @@ class TrialEvaluator:
 
     def config_for(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The full trial configuration of a candidate."""
-        return normalise({**self.base, **{d: settings[d] for d in TUNED}})
+        return canonical_config({**self.base, **{d: settings[d] for d in TUNED}})
 
     def job_count(self, config: Mapping[str, Any]) -> int:
         """Jobs for a drain trial of about ``window`` seconds."""

@@ -9,12 +9,12 @@ import pytest
 
 from gigq.bench.gate.ab import declared_seed
 from gigq.bench.sweep.plan import Runner, schedule
-from gigq.bench.sweep.space import DEFAULT_BASE, SweepSpec, config_id, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, SweepSpec, canonical_config, config_id
 from gigq.bench.sweep.trial import TrialOutcome
 
 
 def _configs(n: int) -> list[dict]:
-    return [normalise({**DEFAULT_BASE, "workers": i + 1}) for i in range(n)]
+    return [canonical_config({**DEFAULT_BASE, "workers": i + 1}) for i in range(n)]
 
 
 def _firsts(tasks) -> Counter:

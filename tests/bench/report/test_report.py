@@ -302,7 +302,7 @@ def test_summary_numbers_match_the_data(fixture, request):
         assert (f"95% CI {fmt.number(ci.low)}–{fmt.number(ci.high)} jobs/s"
                 in card.select_one(".ci").get_text(" ", strip=True))
         rows = results.rows[results.rows["config_id"] == config_id].iloc[0]
-        assert worker_command({k: fmt.normalize(rows[k]) for k in rows.index}) in \
+        assert worker_command({k: fmt.plain_value(rows[k]) for k in rows.index}) in \
             card.select_one("pre.cmd").get_text().replace(" \\\n    ", " ")
 
 

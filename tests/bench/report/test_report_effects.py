@@ -8,7 +8,7 @@ import pytest
 from gigq.bench.report.insights import analyse
 from gigq.bench.results import Results
 from gigq.bench.sweep.plan import rows_frame
-from gigq.bench.sweep.space import DEFAULT_BASE, config_id, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, canonical_config, config_id
 
 
 def _results(rng: np.random.Generator, n: int, delete_factor: float = 1.0,
@@ -18,7 +18,7 @@ def _results(rng: np.random.Generator, n: int, delete_factor: float = 1.0,
     rows = []
     shared = np.exp(rng.normal(0, drift, n))
     for journal, factor in (("wal", 1.0), ("delete", delete_factor)):
-        config = normalise({**DEFAULT_BASE, "journal_mode": journal})
+        config = canonical_config({**DEFAULT_BASE, "journal_mode": journal})
         rates = 1000 * factor * shared * np.exp(rng.normal(0, noise, n))
         for rep, rate in enumerate(rates, start=1):
             rows.append({**config, "jobs": 1000, "config_id": config_id(config),

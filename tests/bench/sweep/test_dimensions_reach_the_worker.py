@@ -14,10 +14,10 @@ from gigq.bench.sweep.locations import Locations, Scratch
 from gigq.bench.sweep.space import (
     SpaceError,
     build_spec,
+    canonical_config,
     config_id,
     describe,
     make_plan,
-    normalise,
     parse_custom_job,
     parse_value,
 )
@@ -42,7 +42,7 @@ def test_new_dimensions_parse_and_keep_old_ids():
     assert config_id(base) == OLD_ID
     old = {k: v for k, v in base.items() if k not in ("connections", "payload_bytes")}
     assert config_id(old) == OLD_ID
-    assert normalise(old)["connections"] == "reused"
+    assert canonical_config(old)["connections"] == "reused"
     assert config_id({**base, "connections": "per_call"}) == OLD_ID + ";connections=per_call"
     assert config_id({**base, "payload_bytes": 10}) == OLD_ID + ";payload_bytes=10"
     assert "connections" not in describe(base)
@@ -127,7 +127,8 @@ def _harness(tmp_path, **kw):
 
 
 def _config(**changes):
-    return normalise({**space.DEFAULT_BASE, "workers": 1, "polling_interval": 0.1, **changes})
+    return canonical_config(
+        {**space.DEFAULT_BASE, "workers": 1, "polling_interval": 0.1, **changes})
 
 
 def test_a_custom_job_runs_exactly_once_through_its_wrapper(user_module):
@@ -261,8 +262,8 @@ def test_isolation_dimension_parses_keeps_old_ids_and_refuses_per_call(tmp_path)
     assert config_id({**base, "isolation": "thread"}) == OLD_ID
     assert config_id({**base, "isolation": "process"}) == OLD_ID + ";isolation=process"
     locations = Locations(tmp_path, create=False)
-    assert space.skip_reason(normalise({**base, "isolation": "process"}), locations) is None
-    reason = space.skip_reason(normalise({**base, "isolation": "process",
+    assert space.skip_reason(canonical_config({**base, "isolation": "process"}), locations) is None
+    reason = space.skip_reason(canonical_config({**base, "isolation": "process",
                                           "connections": "per_call"}), locations)
     assert "one at a time" in reason
     plan = make_plan(build_spec("standard"), locations)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from gigq.bench.results import Results
 from gigq.bench.sweep.plan import estimate_trial, rows_frame, schedule
-from gigq.bench.sweep.space import DEFAULT_BASE, SweepSpec, config_id, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, SweepSpec, canonical_config, config_id
 from gigq.bench.sweep.summary import summary_text
 
 
 def _configs(n):
-    return [normalise({**DEFAULT_BASE, "workers": i + 1}) for i in range(n)]
+    return [canonical_config({**DEFAULT_BASE, "workers": i + 1}) for i in range(n)]
 
 
 def test_repetitions_are_interleaved_and_order_is_seeded():
@@ -35,9 +35,9 @@ def test_versions_run_back_to_back():
 
 def test_estimates_grow_with_work():
     spec = SweepSpec()
-    cfg = normalise(DEFAULT_BASE)
+    cfg = canonical_config(DEFAULT_BASE)
     assert estimate_trial(cfg, spec, 100) < estimate_trial(cfg, spec, 100_000)
-    steady = normalise({**DEFAULT_BASE, "mode": "steady", "duration": 10})
+    steady = canonical_config({**DEFAULT_BASE, "mode": "steady", "duration": 10})
     assert estimate_trial(steady, spec) > 10
 
 
@@ -53,12 +53,12 @@ def test_summary_recommends_only_what_the_data_supports():
     # The unsafe configuration is fastest, the safe one had an invalid trial, io ran
     # once: nothing is recommendable (the rule is pinned in test_recommend.py); a
     # second safe configuration with three clean trials is.
-    fast_unsafe = normalise({**DEFAULT_BASE, "location": "memory", "workers": 1,
+    fast_unsafe = canonical_config({**DEFAULT_BASE, "location": "memory", "workers": 1,
                              "journal_mode": "memory"})
-    safe = normalise(DEFAULT_BASE)
-    clean = normalise({**DEFAULT_BASE, "concurrency": 2})
-    io = normalise({**DEFAULT_BASE, "job_type": "io"})
-    steady = normalise({**DEFAULT_BASE, "mode": "steady"})
+    safe = canonical_config(DEFAULT_BASE)
+    clean = canonical_config({**DEFAULT_BASE, "concurrency": 2})
+    io = canonical_config({**DEFAULT_BASE, "job_type": "io"})
+    steady = canonical_config({**DEFAULT_BASE, "mode": "steady"})
     rows = [
         _row(fast_unsafe, 5000, "unsafe", rep=1), _row(fast_unsafe, 6000, "unsafe", rep=2),
         _row(safe, 3000, "crash-safe", rep=1), _row(safe, 3100, "crash-safe", rep=2),

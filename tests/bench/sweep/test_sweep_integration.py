@@ -16,7 +16,7 @@ from gigq.bench.results import load
 from gigq.bench.sweep import trial_worker
 from gigq.bench.sweep.locations import Locations, Scratch
 from gigq.bench.sweep.plan import ROW_COLUMNS, run_plan
-from gigq.bench.sweep.space import DEFAULT_BASE, build_spec, make_plan, normalise
+from gigq.bench.sweep.space import DEFAULT_BASE, build_spec, canonical_config, make_plan
 from gigq.bench.sweep.trial import Harness, TrialFailure, interpreter_capabilities
 
 TINY = """
@@ -129,7 +129,7 @@ def test_failing_worker_interpreter_gives_an_invalid_trial(tmp_path):
     scratch = Scratch()
     try:
         harness = Harness(locs, scratch, interpreter=str(broken), timeout=30)
-        outcome = harness.run(normalise({**DEFAULT_BASE, "jobs": 50}))
+        outcome = harness.run(canonical_config({**DEFAULT_BASE, "jobs": 50}))
     finally:
         scratch.cleanup()
     assert outcome.valid is False

@@ -9,7 +9,7 @@ import pytest
 from gigq.bench import metrics
 from gigq.bench.sweep import space
 from gigq.bench.sweep.locations import Locations, Scratch
-from gigq.bench.sweep.space import normalise
+from gigq.bench.sweep.space import canonical_config
 from gigq.bench.sweep.trial import Harness
 
 
@@ -19,7 +19,8 @@ def _harness(tmp_path, **kw):
 
 
 def _config(**changes):
-    return normalise({**space.DEFAULT_BASE, "workers": 1, "polling_interval": 0.1, **changes})
+    return canonical_config(
+        {**space.DEFAULT_BASE, "workers": 1, "polling_interval": 0.1, **changes})
 
 
 def test_cpu_per_1k_jobs_counts_the_job_processes_under_process_isolation(tmp_path):

@@ -11,7 +11,7 @@ from gigq.bench.report import render_html
 from gigq.bench.sweep import space
 from gigq.bench.sweep.locations import Locations, Scratch
 from gigq.bench.sweep.plan import Runner, Task
-from gigq.bench.sweep.space import SweepSpec, auto_job_count, normalise
+from gigq.bench.sweep.space import SweepSpec, auto_job_count, canonical_config
 from gigq.bench.sweep.summary import summary_text
 from gigq.bench.sweep.trial import Harness
 
@@ -28,13 +28,13 @@ def _drain(threads, jobs, seconds, mode="drain"):
 
 
 def test_the_sizing_rule_gives_every_thread_many_jobs():
-    io64 = normalise({**space.DEFAULT_BASE, "job_type": "io", "workers": 1,
+    io64 = canonical_config({**space.DEFAULT_BASE, "job_type": "io", "workers": 1,
                       "concurrency": 64})
     # The defect: 408 jobs at 64 threads from a pilot's 275 jobs/s.
     assert auto_job_count(io64, 275.0, 1.5) == 64 * space.AUTO_JOBS_PER_THREAD
     # A fast configuration is sized by its rate, a failed pilot by the floors.
     assert auto_job_count(io64, 10_000.0, 2.0) == 20_000
-    noop = normalise(dict(space.DEFAULT_BASE))
+    noop = canonical_config(dict(space.DEFAULT_BASE))
     assert auto_job_count(noop, 0.0, 2.0) == space.MIN_AUTO_JOBS
     assert auto_job_count(noop, 1e9, 2.0) == space.MAX_AUTO_JOBS
     assert space.AUTO_JOBS_PER_THREAD >= 2 * metrics.TRUST_JOBS_PER_THREAD
@@ -71,7 +71,7 @@ def test_an_auto_sized_trial_at_many_threads_is_long_enough(tmp_path):
     # A short target, where a rate-only rule gives a few jobs per thread.
     spec = SweepSpec(repeat=1, target_seconds=0.3)
     runner = Runner(harness, spec)
-    config = normalise({**space.DEFAULT_BASE, "job_type": "io", "workers": 1,
+    config = canonical_config({**space.DEFAULT_BASE, "job_type": "io", "workers": 1,
                         "concurrency": 32, "polling_interval": 0.1})
     try:
         jobs = runner.size(config)
