@@ -134,9 +134,24 @@ def _machine(environment: Mapping[str, Any]) -> str:
     return f"{host}, {cores} cores" if cores else str(host)
 
 
-def _verdicts(run_dir: Path) -> tuple[str | None, dict[str, list[Verdict]]]:
+def _judges(current: Mapping[str, Any], run_dir: Path, environment: Mapping[str, Any],
+            version: str) -> bool:
+    """Whether a comparison's current side is this run's version under test. Matched by
+    what the run recorded (start time, machine), not by path: runs are kept by copying
+    the gate's output directory, and compare.json holds the path it was written at."""
+    if current.get("version") not in (None, version):
+        return False
+    if current.get("started_at") is not None or environment.get("started_at") is not None:
+        return (current.get("started_at") == environment.get("started_at")
+                and current.get("hostname") == environment.get("hostname"))
+    path = current.get("path")
+    return not path or Path(path).resolve() == run_dir.resolve()
+
+
+def _verdicts(run_dir: Path, environment: Mapping[str, Any], version: str
+              ) -> tuple[str | None, dict[str, list[Verdict]]]:
     """The gate headline and verdicts per configuration in ``run_dir/compare.json``,
-    when the file exists and judged this run as its current side."""
+    when the file exists and judged this run's ``version`` as its current side."""
     path = run_dir / VERDICT_FILE
     if not path.is_file():
         return None, {}
@@ -148,9 +163,8 @@ def _verdicts(run_dir: Path) -> tuple[str | None, dict[str, list[Verdict]]]:
     if not isinstance(doc, dict) or doc.get("format") != COMPARE_FORMAT:
         raise HistoryError(f"{path} is not a gigq-bench comparison; delete it or write it "
                            "again with 'gigq-bench compare … --json'")
-    current = (doc.get("current") or {}).get("path")
-    if current and Path(current).resolve() != run_dir.resolve():
-        return None, {}  # this run was the comparison's base, or the file was copied
+    if not _judges(doc.get("current") or {}, run_dir, environment, version):
+        return None, {}  # this run was the comparison's base (or another run's file)
     verdicts: dict[str, list[Verdict]] = {}
     for issue in doc.get("correctness_regressions") or []:
         verdicts.setdefault(str(issue.get("config_id")), []).append(
@@ -175,12 +189,14 @@ def load_run(run_dir: Path) -> Run:
                                     .fillna("current").astype(str)))
         if len(labels) > 1:
             base_label, label = ab_labels(results)
-            baseline = _description(versions.get(base_label)) or base_label
+            described = _description(versions.get(base_label)) or base_label
+            built = _GIT_VERSION.match(described)
+            baseline = short_commit(built.group(1)) if built else described
         else:
             label = labels[0]
         side = select_version(results, label, "current")
         side_rows = pd.concat([side.rows, side.invalid_rows])
-    headline, verdicts = _verdicts(run_dir)
+    headline, verdicts = _verdicts(run_dir, env, label)
     return Run(
         path=run_dir, rows=side_rows, version=label, started=_started(env, results.rows),
         commit=_commit(env, versions.get(label)), machine=_machine(env),

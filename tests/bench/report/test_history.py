@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,20 @@ def test_gate_verdicts_from_compare_json_are_marked(three_runs):
     assert doc["headline"] in html
 
 
+def test_verdicts_stay_with_a_copied_run(three_runs, tmp_path):
+    newest, older = three_runs / "run-b", three_runs / "run-a"
+    CliRunner().invoke(cli, ["compare", str(older), str(newest), "--json",
+                             str(newest / "compare.json")])
+    # Runs are kept by copying the gate's output directory: compare.json keeps the old path.
+    kept = tmp_path / "kept"
+    for run in (older, newest):
+        shutil.copytree(run, kept / run.name)
+    shutil.rmtree(three_runs)
+    runs = load_runs([kept])
+    assert runs[-1].path.name == "run-b" and runs[-1].gate and runs[-1].verdicts
+    assert runs[0].gate is None
+
+
 def test_compare_json_of_another_run_is_ignored(three_runs):
     newest, older = three_runs / "run-b", three_runs / "run-a"
     # The newest run was this comparison's *base*: its verdicts say nothing about it.
@@ -141,7 +156,8 @@ def test_an_ab_run_plots_its_current_version(tmp_path):
         rows = make_rows(configs, {"baseline": 1.0, "current": speed}, reps=4, seed=i)
         # The first run measured a git revision (ab --current REF), the second the checkout.
         current = "git HEAD~1 = 0badc0de99 (a subject)" if i == 0 else "working tree"
-        write_ab_run(tmp_path / f"ab{i}", rows, versions={"baseline": "git HEAD~1",
+        baseline = "gigq==0.5.1 (package index)" if i == 0 else "git HEAD~1 = 1234567890 (s)"
+        write_ab_run(tmp_path / f"ab{i}", rows, versions={"baseline": baseline,
                                                           "current": current},
                      environment={"hostname": "ci", "git_commit": f"{i}abcdef",
                                   "started_at": f"2026-12-0{i + 1}T00:00:00"})
@@ -149,7 +165,7 @@ def test_an_ab_run_plots_its_current_version(tmp_path):
     assert [r.version for r in runs] == ["current", "current"]
     assert [r.label for r in runs] == ["0badc0d", "1abcdef"]
     assert all(set(r.rows["version"]) == {"current"} for r in runs)
-    assert runs[0].baseline == "git HEAD~1"
+    assert [r.baseline for r in runs] == ["gigq==0.5.1 (package index)", "1234567"]
     (config,) = build_history(runs).configs
     for run, point in zip(runs, config.points["jobs_per_sec"], strict=True):
         assert point.estimate == pytest.approx(median(list(run.rows["jobs_per_sec"])))
