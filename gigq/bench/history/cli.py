@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from ..report.cli import EXIT_BAD_INPUT
-from ..results import ResultsError
+from ..report.cli import bad_input_exits
 
 
 @click.command("history")
@@ -29,9 +27,6 @@ def history_command(run_dirs: tuple[Path, ...], out: Path | None) -> None:
     """
     from .page import write_history
 
-    try:
+    with bad_input_exits("history"):
         path = write_history(run_dirs, out)
-    except ResultsError as exc:
-        click.echo(f"gigq-bench history: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     click.echo(f"History: {path}")
