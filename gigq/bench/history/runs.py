@@ -48,6 +48,7 @@ class Run:
 
     path: Path
     rows: pd.DataFrame  # the plotted version's trials, valid and invalid
+    valid_rows: pd.DataFrame  # those that passed verification (the only ones plotted)
     version: str  # the plotted version label ("current" for a sweep or an ab run)
     started: datetime | None
     commit: str | None
@@ -183,7 +184,8 @@ def load_run(run_dir: Path) -> Run:
     versions = results.spec.get("versions") or {}
     baseline = None
     if results.rows.empty:
-        side_rows, label = results.rows, "current"
+        side_rows = valid_rows = results.rows
+        label = "current"
     else:
         labels = list(dict.fromkeys(results.rows.get("version", pd.Series(["current"]))
                                     .fillna("current").astype(str)))
@@ -195,10 +197,11 @@ def load_run(run_dir: Path) -> Run:
         else:
             label = labels[0]
         side = select_version(results, label, "current")
-        side_rows = pd.concat([side.rows, side.invalid_rows])
+        side_rows, valid_rows = pd.concat([side.rows, side.invalid_rows]), side.rows
     headline, verdicts = _verdicts(run_dir, env, label)
     return Run(
-        path=run_dir, rows=side_rows, version=label, started=_started(env, results.rows),
+        path=run_dir, rows=side_rows, valid_rows=valid_rows, version=label,
+        started=_started(env, results.rows),
         commit=_commit(env, versions.get(label)), machine=_machine(env),
         profile=str(results.spec.get("profile") or "unknown"),
         gigq_version=env.get("gigq_version"), environment=env, spec=results.spec,

@@ -35,7 +35,6 @@ class ConfigHistory:
 
     config_id: str
     label: str
-    runs: list[int]  # indexes (into History.runs) of the runs with a valid trial of it
     points: dict[str, list[Interval | None]] = field(default_factory=dict)
     verdicts: list[list[Verdict]] = field(default_factory=list)  # per run of the history
 
@@ -67,19 +66,13 @@ def _samples(rows: pd.DataFrame, metric: str) -> list[float]:
     """Valid trials' values of ``metric``; ceiling_ratio from its parts where only they
     were recorded (the ratio is jobs/s ÷ the run's ceiling, metrics.ceiling_ratio)."""
     if metric == CEILING_RATIO and (metric not in rows or rows[metric].isna().all()) \
-            and "ceiling_commits_per_sec" in rows:
+            and {THROUGHPUT, "ceiling_commits_per_sec"} <= set(rows.columns):
         values = [ceiling_ratio(j, c) for j, c in
-                  zip(rows.get(THROUGHPUT, []), rows["ceiling_commits_per_sec"], strict=True)]
+                  zip(rows[THROUGHPUT], rows["ceiling_commits_per_sec"], strict=True)]
         return [v for v in values if v is not None and math.isfinite(v)]
     if metric not in rows:
         return []
     return [float(v) for v in pd.to_numeric(rows[metric], errors="coerce").dropna()]
-
-
-def _valid(rows: pd.DataFrame) -> pd.DataFrame:
-    if rows.empty or "valid" not in rows:
-        return rows
-    return rows[rows["valid"].astype(bool)]
 
 
 def _is_steady(rows: pd.DataFrame) -> bool:
@@ -91,14 +84,15 @@ def build_history(runs: Sequence[Run]) -> History:
     plotted metric in every run (seeded bootstrap, as in the report)."""
     frames: dict[str, dict[int, pd.DataFrame]] = {}  # config_id -> {run index: rows}
     for index, run in enumerate(runs):
-        if run.rows.empty or "config_id" not in run.rows:
+        if run.rows.empty:
             continue
         for cid, group in run.rows.groupby(run.rows["config_id"].astype(str), sort=False):
             frames.setdefault(cid, {})[index] = group
     labels = _labels(runs, list(frames))
     configs, unplotted = [], []
     for cid, by_run in frames.items():
-        valid = {i: _valid(rows) for i, rows in by_run.items()}
+        valid = {i: runs[i].valid_rows[runs[i].valid_rows["config_id"].astype(str) == cid]
+                 for i in by_run}
         measured = [i for i, rows in valid.items() if not rows.empty]
         names = [runs[i].label for i in by_run]
         if any(_is_steady(rows) for rows in by_run.values()):
@@ -111,7 +105,7 @@ def build_history(runs: Sequence[Run]) -> History:
                       f"a valid trial in {len(measured)} of the {len(by_run)} runs holding it")
             unplotted.append(Unplotted(cid, labels[cid], names, reason))
             continue
-        history = ConfigHistory(cid, labels[cid], sorted(measured))
+        history = ConfigHistory(cid, labels[cid])
         for metric in PLOTTED_METRICS:
             history.points[metric] = [
                 _interval(_samples(valid[i], metric)) if i in valid else None
@@ -128,16 +122,12 @@ def _interval(samples: list[float]) -> Interval | None:
 
 def _labels(runs: Sequence[Run], ids: list[str]) -> dict[str, str]:
     """A readable name per configuration: how it differs from the newest run's base
-    configuration (the gate's naming, gigq.bench.gate.compare), else its config_id."""
+    configuration, else the dimensions that differ (the gate's naming, gate.compare)."""
     if not ids:
         return {}
     rows = pd.concat([r.rows for r in reversed(runs) if not r.rows.empty])
     rows = rows.drop_duplicates("config_id")
-    spec = _newest_spec(runs)
-    try:
-        return short_labels(rows, ids, spec)
-    except (KeyError, ValueError, TypeError):
-        return {i: i for i in ids}
+    return short_labels(rows, ids, _newest_spec(runs))
 
 
 def _newest_spec(runs: Sequence[Run]) -> dict[str, Any]:
