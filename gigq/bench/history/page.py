@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..gate.compare import VERDICTS
 from ..html import format as fmt
 from ..html.charts import LineChart, Series, to_svg
 from ..report.render import Cell, Column, Row, Table, jinja_environment
@@ -124,31 +126,43 @@ def config_blocks(history: History) -> list[ConfigBlock]:
     return blocks
 
 
+def gate_summary(run: Run) -> str:
+    """``pass: 1 inconclusive, 5 unchanged``: the gate's outcome (its headline up to the
+    colon) and the verdicts it gave, zeros left out; ``–`` for a run without any."""
+    if not run.gate:
+        return "–"
+    counts = Counter(v.verdict for vs in run.verdicts.values() for v in vs
+                     if v.verdict != "correctness")
+    given = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+    outcome = run.gate.split(":", 1)[0]
+    return f"{outcome}: {given}" if given else outcome
+
+
 def runs_table(history: History) -> Table:
     """One row per run, oldest first: what identifies it and what it measured."""
     table = Table([Column("#", numeric=True), Column("commit"), Column("date", "UTC"),
-                   Column("machine"), Column("profile"), Column("GigQ"),
+                   Column("machine"), Column("profile"), Column("gate"),
                    Column("valid trials", numeric=True),
                    Column("SQLite ceiling", "commits/s", numeric=True,
                           title="median of the run's ceiling probes: the machine's speed"),
-                   Column("gate"), Column("directory")])
+                   Column("GigQ"), Column("directory")])
     for i, run in enumerate(history.runs, start=1):
         rows = run.rows
         valid = int(rows["valid"].astype(bool).sum()) if "valid" in rows else len(rows)
         ceiling = (median(list(rows["ceiling_commits_per_sec"]))
                    if "ceiling_commits_per_sec" in rows else math.nan)
-        gate = run.gate or "–"
+        gate = gate_summary(run)
         if run.baseline:
             gate = f"{gate} (vs {run.baseline})" if run.gate else f"ab vs {run.baseline}"
         table.rows.append(Row([
             Cell(str(i), i, numeric=True), Cell(short_commit(run.commit) or "–",
                                                 title=run.commit or ""),
             Cell(run.date, run.started.isoformat() if run.started else ""),
-            Cell(run.machine, title=str(run.environment.get("cpu_model") or "")),
-            Cell(run.profile), Cell(run.gigq_version or "–"),
+            Cell(run.machine, wrap=True, title=str(run.environment.get("cpu_model") or "")),
+            Cell(run.profile), Cell(gate, wrap=True, title=run.gate or ""),
             Cell(f"{valid} of {len(rows)}", valid, numeric=True),
             Cell(fmt.number(ceiling), None if math.isnan(ceiling) else ceiling, numeric=True),
-            Cell(gate, wrap=True), Cell(run.path.name, title=str(run.path)),
+            Cell(run.gigq_version or "–"), Cell(run.path.name, title=str(run.path)),
         ], "invalid" if run.gate and "CORRECTNESS" in run.gate else ""))
     return table
 

@@ -118,7 +118,13 @@ def test_gate_verdicts_from_compare_json_are_marked(three_runs):
         assert history_page.MARKS[expected[config.config_id]] in labels[2]
         assert not any(m in labels[0] + labels[1] for m in history_page.MARKS.values())
     html = history_page.render_html(history)
-    assert doc["headline"] in html
+    assert doc["headline"] in html  # in full, as the gate cell's tooltip
+    # The cell itself: the outcome and the verdicts of the file's rows, zeros left out.
+    counts = {v: n for v, n in doc["counts"].items() if n}
+    summary = history_page.gate_summary(history.runs[-1])
+    assert summary.startswith(doc["headline"].split(":")[0] + ": ")
+    assert summary.count(",") == len(counts) - 1
+    assert all(f"{n} {v}" in summary for v, n in counts.items())
 
 
 def test_verdicts_stay_with_a_copied_run(three_runs, tmp_path):
