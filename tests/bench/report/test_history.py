@@ -246,3 +246,27 @@ def test_history_command_bad_input_is_one_line_exit_2(tmp_path, make, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gigq-bench history: ")
     assert message in lines[0] and "Traceback" not in result.output
+
+
+def test_steady_mode_configurations_are_listed_not_plotted(tmp_path):
+    for i in range(2):
+        results = make_results({"mode": ["drain", "steady"]}, seed=i)
+        results.environment["started_at"] = f"2026-12-0{i + 1}T00:00:00+00:00"
+        write_run(results, tmp_path / f"r{i}")
+    history = build_history(load_runs([tmp_path]))
+    steady = _cid(2).replace("mode=drain", "mode=steady")
+    assert [c.config_id for c in history.configs] == [_cid(2)]
+    (listed,) = history.unplotted
+    assert listed.config_id == steady and listed.reason.startswith("steady mode")
+
+
+def test_runs_sharing_no_configuration_get_an_honest_page(tmp_path):
+    _run(tmp_path, "a", [1], "aaaaaaa", "2026-12-01T00:00:00+00:00", 0,
+         base={"job_type": "cpu"})
+    _run(tmp_path, "b", [1], "bbbbbbb", "2026-12-02T00:00:00+00:00", 1,
+         base={"job_type": "io"})
+    history = build_history(load_runs([tmp_path]))
+    assert history.configs == [] and len(history.unplotted) == 4
+    html = history_page.render_html(history)
+    assert "No configuration has valid trials in two of these runs" in html
+    assert 'class="chart"' not in html
