@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from .gate.cli import ab_command, compare_command
+from .history.cli import history_command
 from .html.format import clock
 from .report.cli import report_command
 from .sweep import metadata
@@ -520,6 +521,7 @@ def profiles(show: str | None) -> int:
 cli.add_command(report_command)
 cli.add_command(compare_command)
 cli.add_command(ab_command)
+cli.add_command(history_command)
 
 
 def main(argv: list[str] | None = None) -> int:

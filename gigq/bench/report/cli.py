@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import traceback
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,17 @@ if TYPE_CHECKING:
 # Exit status for input that cannot be used (missing run, other format version);
 # the same meaning as in `gigq-bench compare`.
 EXIT_BAD_INPUT = 2
+
+
+@contextmanager
+def bad_input_exits(command: str) -> Iterator[None]:
+    """Inside a command: a :class:`ResultsError` becomes its one-line message on stderr
+    (``gigq-bench COMMAND: …``) and exit status 2, never a traceback."""
+    try:
+        yield
+    except ResultsError as exc:
+        click.echo(f"gigq-bench {command}: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def open_in_browser(path: Path) -> bool:
@@ -56,11 +69,8 @@ def report_command(source: Path, out: Path | None, open_: bool, charts: Path | N
     """
     from .render import render_from_path
 
-    try:
+    with bad_input_exits("report"):
         path = render_from_path(source, out)
-    except ResultsError as exc:
-        click.echo(f"gigq-bench report: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     click.echo(f"Report: {path}")
     if charts is not None:
         from .render import export_charts
