@@ -18,6 +18,7 @@ from .job import Job
 from .job_queue import JobQueue
 from .job_status import JobStatus
 from .leases import list_workers
+from .percentile import percentile
 from .storage import MEMORY, SQLiteSettings, Storage
 
 PROBE_PRIORITY = 2**31 - 1
@@ -33,17 +34,6 @@ def _numeric(column: str) -> str:
 def ping() -> str:
     """The probe job: does nothing, proves a worker can import and run GigQ jobs."""
     return "pong"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-quantile (0..1) by linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 @dataclass
@@ -143,10 +133,10 @@ def probe(
         completed_last_minute=recent,
         jobs_per_sec_last_minute=recent / 60.0,
         sample_size=len(sample),
-        wait_p50_s=percentile(waits, 0.50),
-        wait_p95_s=percentile(waits, 0.95),
-        run_p50_s=percentile(runs, 0.50),
-        run_p95_s=percentile(runs, 0.95),
+        wait_p50_s=percentile(waits, 50),
+        wait_p95_s=percentile(waits, 95),
+        run_p50_s=percentile(runs, 50),
+        run_p95_s=percentile(runs, 95),
         workers_live=states.count("live"),
         workers_dead=states.count("dead"),
         workers_stale=states.count("stale"),
