@@ -16,7 +16,6 @@ from . import validation
 from .errors import DatabaseFileError
 from .job import Job
 from .job_queue import JobQueue
-from .job_status import JobStatus
 from .leases import list_workers
 from .percentile import percentile
 from .storage import MEMORY, SQLiteSettings, Storage
@@ -98,12 +97,10 @@ def probe(
     jobs = JobQueue(db_path, settings=settings)
     storage = Storage.shared(db_path, jobs.settings)
     now = time.time() if now is None else now
+    # Per queue, every status (0 if none), without stats' "total".
+    depth = {q: {status: n for status, n in counts.items() if status != "total"}
+             for q, counts in jobs.stats(by_queue=True).items()}
     with storage.read() as conn:
-        depth: dict[str, dict[str, int]] = {}
-        for q, status, count in conn.execute(
-            "SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"
-        ):
-            depth.setdefault(q, {s.value: 0 for s in JobStatus})[status] = count
         oldest = conn.execute(
             f"SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending' "
             f"AND {_numeric('created_epoch')}"
@@ -127,7 +124,7 @@ def probe(
     report = ProbeReport(
         db_path=str(db_path),
         checked_at=now,
-        depth=dict(sorted(depth.items())),
+        depth=depth,
         pending=pending,
         oldest_pending_age_s=None if oldest is None else max(now - oldest, 0.0),
         completed_last_minute=recent,
