@@ -512,6 +512,11 @@ class GigQConnection(sqlite3.Connection):
 # Storage
 
 
+def _registry_path(db_path: str | os.PathLike[str]) -> str:
+    """The path :meth:`Storage.shared` files a database under: absolute, or MEMORY."""
+    return MEMORY if str(db_path) == MEMORY else os.path.abspath(os.fspath(db_path))
+
+
 class _ThreadState(threading.local):
     conn: GigQConnection | None = None
 
@@ -552,8 +557,7 @@ class Storage:
     ) -> Storage:
         """The process-wide storage for ``db_path`` with ``settings``."""
         settings = settings or SQLiteSettings()
-        key_path = MEMORY if str(db_path) == MEMORY else os.path.abspath(os.fspath(db_path))
-        key = (key_path, settings)
+        key = (_registry_path(db_path), settings)
         storage = cls._registry.get(key)
         if storage is None:
             with cls._registry_lock:
@@ -562,6 +566,15 @@ class Storage:
                     storage = cls(db_path, settings)
                     cls._registry[key] = storage
         return storage
+
+    @classmethod
+    def opened(cls, db_path: str | os.PathLike[str] | None = None) -> list[Storage]:
+        """The storages :meth:`shared` has made in this process: all of them, or those
+        of ``db_path`` (with any settings)."""
+        with cls._registry_lock:
+            made = list(cls._registry.items())
+        wanted = None if db_path is None else _registry_path(db_path)
+        return [storage for (path, _), storage in made if wanted is None or path == wanted]
 
     @classmethod
     def _forget_all(cls) -> None:
