@@ -788,12 +788,6 @@ class Storage:
         with self._stats_lock:
             return LockStatsSnapshot.of(list(self._all_stats))
 
-    def reset_lock_stats(self) -> None:
-        """Zero the counters (e.g. after a warm-up)."""
-        with self._stats_lock:
-            for stats in self._all_stats:
-                stats.__init__()
-
 
 class _WriteTransaction:
     """Context manager of :meth:`Storage.write` (a class: this is the hot path)."""
