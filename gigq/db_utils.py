@@ -19,13 +19,11 @@ def get_connection(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 def close_connection(db_path: str | os.PathLike[str]) -> None:
     """Close this thread's connection(s) to ``db_path``, if open."""
-    key = os.path.abspath(os.fspath(db_path)) if str(db_path) != ":memory:" else ":memory:"
-    for (path, _), storage in list(Storage._registry.items()):
-        if path == key:
-            storage.close_thread_connection()
+    for storage in Storage.opened(db_path):
+        storage.close_thread_connection()
 
 
 def close_connections() -> None:
     """Close every connection this thread has open."""
-    for storage in list(Storage._registry.values()):
+    for storage in Storage.opened():
         storage.close_thread_connection()

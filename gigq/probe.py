@@ -16,8 +16,8 @@ from . import validation
 from .errors import DatabaseFileError
 from .job import Job
 from .job_queue import JobQueue
-from .job_status import JobStatus
 from .leases import list_workers
+from .percentile import percentile
 from .storage import MEMORY, SQLiteSettings, Storage
 
 PROBE_PRIORITY = 2**31 - 1
@@ -33,17 +33,6 @@ def _numeric(column: str) -> str:
 def ping() -> str:
     """The probe job: does nothing, proves a worker can import and run GigQ jobs."""
     return "pong"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-quantile (0..1) by linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 @dataclass
@@ -108,12 +97,10 @@ def probe(
     jobs = JobQueue(db_path, settings=settings)
     storage = Storage.shared(db_path, jobs.settings)
     now = time.time() if now is None else now
+    # Per queue, every status (0 if none), without stats' "total".
+    depth = {q: {status: n for status, n in counts.items() if status != "total"}
+             for q, counts in jobs.stats(by_queue=True).items()}
     with storage.read() as conn:
-        depth: dict[str, dict[str, int]] = {}
-        for q, status, count in conn.execute(
-            "SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"
-        ):
-            depth.setdefault(q, {s.value: 0 for s in JobStatus})[status] = count
         oldest = conn.execute(
             f"SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending' "
             f"AND {_numeric('created_epoch')}"
@@ -137,16 +124,16 @@ def probe(
     report = ProbeReport(
         db_path=str(db_path),
         checked_at=now,
-        depth=dict(sorted(depth.items())),
+        depth=depth,
         pending=pending,
         oldest_pending_age_s=None if oldest is None else max(now - oldest, 0.0),
         completed_last_minute=recent,
         jobs_per_sec_last_minute=recent / 60.0,
         sample_size=len(sample),
-        wait_p50_s=percentile(waits, 0.50),
-        wait_p95_s=percentile(waits, 0.95),
-        run_p50_s=percentile(runs, 0.50),
-        run_p95_s=percentile(runs, 0.95),
+        wait_p50_s=percentile(waits, 50),
+        wait_p95_s=percentile(waits, 95),
+        run_p50_s=percentile(runs, 50),
+        run_p95_s=percentile(runs, 95),
         workers_live=states.count("live"),
         workers_dead=states.count("dead"),
         workers_stale=states.count("stale"),

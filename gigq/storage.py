@@ -12,6 +12,7 @@ per thread with the settings applied, and reused.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from .errors import (
     DiskFullError,
     SettingsError,
 )
+from .percentile import check_percent
 
 MEMORY = ":memory:"
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
@@ -294,27 +296,34 @@ class LockStatsSnapshot:
         return cls(**{k: data[k] for k in names if k in data}, histogram=hist)
 
     def _combine(self, other: LockStatsSnapshot, sign: int, wait_max: float,
-                 strict: bool) -> LockStatsSnapshot:
+                 histogram: tuple[int, ...]) -> LockStatsSnapshot:
         summed = {k: getattr(self, k) + sign * getattr(other, k) for k in _SUMMED}
-        hist = tuple(a + sign * b for a, b in zip(self.histogram, other.histogram,
-                                                  strict=strict))
-        return LockStatsSnapshot(**summed, lock_wait_max_s=wait_max, histogram=hist)
+        return LockStatsSnapshot(**summed, lock_wait_max_s=wait_max, histogram=histogram)
 
     def merge(self, other: LockStatsSnapshot) -> LockStatsSnapshot:
-        """Counters of both snapshots together."""
-        return self._combine(other, 1, max(self.lock_wait_max_s, other.lock_wait_max_s),
-                             strict=False)
+        """Counters of both snapshots together (e.g. of several worker processes).
+
+        Histograms of different lengths (other GigQ versions) are added bucket by
+        bucket, the shorter one counting 0 in the buckets it lacks.
+        """
+        hist = tuple(a + b for a, b in itertools.zip_longest(self.histogram, other.histogram,
+                                                             fillvalue=0))
+        return self._combine(other, 1, max(self.lock_wait_max_s, other.lock_wait_max_s), hist)
 
     def since(self, earlier: LockStatsSnapshot) -> LockStatsSnapshot:
         """What happened between ``earlier`` and this snapshot (the maximum is this one's)."""
-        return self._combine(earlier, -1, self.lock_wait_max_s, strict=True)
+        hist = tuple(a - b for a, b in zip(self.histogram, earlier.histogram, strict=True))
+        return self._combine(earlier, -1, self.lock_wait_max_s, hist)
 
     def wait_percentile(self, q: float) -> float:
-        """Upper bound (seconds) of the bucket holding the ``q``-quantile wait, 0 <= q <= 1."""
+        """Upper bound (seconds) of the bucket holding the ``q``-th percentile wait
+        (0-100, as :func:`gigq.percentile.percentile`): exact to a factor of 2, never
+        above the longest wait seen."""
+        check_percent(q)
         total = sum(self.histogram)
         if total == 0:
             return 0.0
-        rank = q * total
+        rank = q / 100 * total
         seen = 0
         for k, n in enumerate(self.histogram):
             seen += n
@@ -326,8 +335,8 @@ class LockStatsSnapshot:
         """Plain dict (JSON-ready), with p50/p99 wait in milliseconds added."""
         data = asdict(self)
         data["histogram"] = list(self.histogram)
-        data["lock_wait_p50_ms"] = self.wait_percentile(0.50) * 1000
-        data["lock_wait_p99_ms"] = self.wait_percentile(0.99) * 1000
+        data["lock_wait_p50_ms"] = self.wait_percentile(50) * 1000
+        data["lock_wait_p99_ms"] = self.wait_percentile(99) * 1000
         return data
 
 
@@ -503,6 +512,11 @@ class GigQConnection(sqlite3.Connection):
 # Storage
 
 
+def _registry_path(db_path: str | os.PathLike[str]) -> str:
+    """The path :meth:`Storage.shared` files a database under: absolute, or MEMORY."""
+    return MEMORY if str(db_path) == MEMORY else os.path.abspath(os.fspath(db_path))
+
+
 class _ThreadState(threading.local):
     conn: GigQConnection | None = None
 
@@ -543,8 +557,7 @@ class Storage:
     ) -> Storage:
         """The process-wide storage for ``db_path`` with ``settings``."""
         settings = settings or SQLiteSettings()
-        key_path = MEMORY if str(db_path) == MEMORY else os.path.abspath(os.fspath(db_path))
-        key = (key_path, settings)
+        key = (_registry_path(db_path), settings)
         storage = cls._registry.get(key)
         if storage is None:
             with cls._registry_lock:
@@ -553,6 +566,15 @@ class Storage:
                     storage = cls(db_path, settings)
                     cls._registry[key] = storage
         return storage
+
+    @classmethod
+    def opened(cls, db_path: str | os.PathLike[str] | None = None) -> list[Storage]:
+        """The storages :meth:`shared` has made in this process: all of them, or those
+        of ``db_path`` (with any settings)."""
+        with cls._registry_lock:
+            made = list(cls._registry.items())
+        wanted = None if db_path is None else _registry_path(db_path)
+        return [storage for (path, _), storage in made if wanted is None or path == wanted]
 
     @classmethod
     def _forget_all(cls) -> None:
@@ -765,12 +787,6 @@ class Storage:
         """Lock contention over all connections this object has opened."""
         with self._stats_lock:
             return LockStatsSnapshot.of(list(self._all_stats))
-
-    def reset_lock_stats(self) -> None:
-        """Zero the counters (e.g. after a warm-up)."""
-        with self._stats_lock:
-            for stats in self._all_stats:
-                stats.__init__()
 
 
 class _WriteTransaction:

@@ -111,14 +111,13 @@ def fresh_memory_database():
     yield
     from gigq.storage import MEMORY, Storage
 
-    for (path, _), storage in list(Storage._registry.items()):
-        if path == MEMORY:
-            with storage.write() as conn:
-                for table in ("jobs", "job_executions", "job_dependencies", "gigq_workers"):
-                    try:
-                        conn.execute(f"DELETE FROM {table}")
-                    except Exception:
-                        pass
+    for storage in Storage.opened(MEMORY):
+        with storage.write() as conn:
+            for table in ("jobs", "job_executions", "job_dependencies", "gigq_workers"):
+                try:
+                    conn.execute(f"DELETE FROM {table}")
+                except Exception:
+                    pass
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import pytest
 from conftest import gigq_cli, stop_process, wait_until
 
 from gigq import Job, JobQueue
+from gigq.percentile import percentile
 
 WORKERS = 3
 JOBS = 300
@@ -69,11 +70,6 @@ def _accounting(db: str) -> dict[str, tuple[int, int, int, str]]:
     return {name: (attempts, execs, done, status) for name, attempts, status, execs, done in rows}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 @pytest.mark.parametrize("isolation", ["thread", "process"])
 def test_random_kill_9_never_runs_a_job_twice_at_once(db_path, tmp_path, isolation):
     ledger = str(tmp_path / "ledger")
@@ -125,12 +121,14 @@ def test_random_kill_9_never_runs_a_job_twice_at_once(db_path, tmp_path, isolati
             if before:
                 recovery.append(later.start_time - before[-1])
     unstarted = sum(a[0] - len(attempts.get(k, [])) for k, a in accounts.items())
+    p50 = percentile(recovery, 50)
+    p50_text = "–" if p50 is None else f"{p50:.2f}"
     print(f"\nchaos[{isolation}]: {len(kills)} kills ({busy_kills} mid-job), "
           f"{len(kills)} restarts, "
           f"{len(overlapping)} overlaps, {len(retried)} jobs retried, "
           f"{sum(len(r) for r in attempts.values())} attempts started, "
           f"{unstarted} claimed attempts killed before the job's code started, "
-          f"recovery p50 {_percentile(recovery, 0.5):.2f}s max {max(recovery, default=0):.2f}s, "
+          f"recovery p50 {p50_text}s max {max(recovery, default=0):.2f}s, "
           f"drained {drained_in:.1f}s after the last kill")
     assert kills, "the chaos loop never killed a worker"
     assert not overlapping, [(a.token, a.pid, b.token, b.pid) for a, b in overlapping[:5]]

@@ -196,7 +196,7 @@ def test_check_reports_a_damaged_file(tmp_path):
     q.close()
     from gigq.storage import Storage
 
-    for storage in list(Storage._registry.values()):
+    for storage in Storage.opened():
         storage.close_thread_connection()
     data = bytearray(path.read_bytes())
     data[8192:12288] = b"\x00\xff" * 2048  # overwrite a page in the middle

@@ -106,7 +106,7 @@ def test_a_newer_schema_is_refused(db_path):
     JobQueue(db_path)
     from gigq.storage import Storage
 
-    for storage in list(Storage._registry.values()):
+    for storage in Storage.opened():
         storage.close_thread_connection()
     with sqlite3.connect(db_path) as conn:
         conn.execute("PRAGMA user_version = 99")

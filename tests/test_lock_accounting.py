@@ -341,3 +341,28 @@ def test_a_truncate_checkpoint_still_waits_for_readers(db_path):
     with held(db_path, "shared"):
         busy, log, done = queue.checkpoint("truncate")
     assert busy == 0 and log == done == 0
+
+
+def test_snapshots_with_histograms_of_different_lengths_merge_bucket_by_bucket():
+    # Worker processes of other GigQ versions may count fewer buckets: merging must
+    # keep the longer histogram's last buckets (the longest waits), not drop them.
+    from gigq.storage import LockStatsSnapshot
+
+    short = LockStatsSnapshot(transactions=2, histogram=(1, 1))
+    long = LockStatsSnapshot(transactions=3, lock_wait_max_s=0.004, histogram=(1, 0, 0, 2))
+    assert short.merge(long).histogram == (2, 1, 0, 2) == long.merge(short).histogram
+    assert short.merge(long).transactions == 5
+    # p99 lies in bucket 3, which only the longer histogram has: its bound, 8 µs.
+    assert short.merge(long).wait_percentile(99) == pytest.approx(8e-6)
+
+
+def test_wait_percentiles_are_on_the_percentile_scale():
+    from gigq.storage import LockStatsSnapshot
+
+    hist = [0] * 28
+    hist[0], hist[12] = 98, 2  # 98 uncontended, 2 waits of 2-4 ms
+    snap = LockStatsSnapshot(transactions=100, lock_wait_max_s=0.003, histogram=tuple(hist))
+    assert snap.wait_percentile(50) == 0.0 and snap.wait_percentile(99) == 0.003
+    assert snap.as_dict()["lock_wait_p99_ms"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="0-100"):
+        snap.wait_percentile(101)

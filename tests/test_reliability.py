@@ -158,7 +158,7 @@ def test_a_truncated_database_gives_a_clear_error(tmp_path):
     q = JobQueue(str(path))
     q.submit_many([Job("n", jobfns.echo, params={"pad": "x" * 300}) for _ in range(500)])
     q.checkpoint()
-    for storage in list(Storage._registry.values()):
+    for storage in Storage.opened():
         storage.close_thread_connection()
     for suffix in ("-wal", "-shm"):
         if os.path.exists(f"{path}{suffix}"):

@@ -1,5 +1,6 @@
 """Storage settings: validation, environment, durability classes, in-memory databases."""
 
+import os
 import sqlite3
 
 import pytest
@@ -92,6 +93,18 @@ def test_connections_are_per_thread_and_reused(db_path):
     t.start()
     t.join()
     assert seen[0] is not main
+
+
+def test_opened_lists_the_shared_storages_of_a_path_with_any_settings(db_path, tmp_path):
+    default = Storage.shared(db_path)
+    tuned = Storage.shared(db_path, SQLiteSettings(synchronous="full"))
+    other = Storage.shared(str(tmp_path / "other.db"))
+    mine = Storage.opened(db_path)
+    assert default in mine and tuned in mine and other not in mine and len(mine) == 2
+    assert {default, tuned, other} <= set(Storage.opened())
+    relative = Storage.opened(os.path.relpath(db_path))
+    assert set(relative) == set(mine)  # filed under the absolute path
+    assert Storage.opened(str(tmp_path / "never-opened.db")) == []
 
 
 def test_memory_queues_share_one_database():

@@ -6,10 +6,13 @@ toolkit defines a metric.
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from gigq.percentile import percentile
+from gigq.storage import LockStatsSnapshot
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,7 @@ def metric(name: str) -> Metric:
 # long (an uncontended BEGIN takes microseconds, the handler sleeps at least 1 ms).
 # Histogram bucket k holds waits in [2**(k-1), 2**k) µs; 2**9 µs = 0.512 ms.
 LOCK_WAIT_MIN_BUCKET = 10
-# Lock counters that add up across workers; the per-site ones where the version has them.
-LOCK_COUNTERS = ("transactions", "lock_wait_total_s", "busy_retries", "busy_errors")
+# The per-site lock counters, reported by versions that count where a wait happened.
 LOCK_SITE_COUNTERS = (*(f"lock_wait_{site}_s" for site in LOCK_WAIT_SITES),
                       *(f"{site}_waits" for site in LOCK_WAIT_SITES))
 
@@ -155,22 +157,6 @@ class TrialData:
     db_bytes: int | None = None
     # "drain" or "steady": latency is measured in steady mode only.
     mode: str = "drain"
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) by linear interpolation between closest ranks.
-
-    Same method as numpy's default: rank ``(n-1)·q/100``. None for no values.
-    """
-    data = sorted(v for v in values if v is not None and math.isfinite(v))
-    if not data:
-        return None
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0-100, got {q}")
-    rank = (len(data) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (rank - low)
 
 
 def barrier_time(data: TrialData) -> float | None:
@@ -247,43 +233,19 @@ def too_short(data: TrialData, duration: float | None) -> str | None:
     return "; ".join(reasons) or None
 
 
-def merge_lock(reports: Sequence[WorkerReport]) -> dict[str, Any] | None:
-    """Lock counters of all workers summed (None if any worker has none)."""
+def merge_lock(reports: Sequence[WorkerReport]) -> LockStatsSnapshot | None:
+    """Lock counters of all workers together (None if any worker has none)."""
     if not reports or any(r.lock is None for r in reports):
         return None
-    sited = all(key in r.lock for r in reports for key in LOCK_SITE_COUNTERS)
-    keys = (*LOCK_COUNTERS, *LOCK_SITE_COUNTERS) if sited else LOCK_COUNTERS
-    merged: dict[str, Any] = {**dict.fromkeys(keys, 0), "lock_wait_max_s": 0.0,
-                              "histogram": []}
-    for r in reports:
-        lock = r.lock
-        for key in keys:
-            merged[key] += lock.get(key, 0)
-        merged["lock_wait_max_s"] = max(merged["lock_wait_max_s"], lock.get("lock_wait_max_s", 0))
-        hist = list(lock.get("histogram") or [])
-        acc = merged["histogram"]
-        if len(acc) < len(hist):
-            acc.extend([0] * (len(hist) - len(acc)))
-        for i, n in enumerate(hist):
-            acc[i] += n
-    return merged
+    return functools.reduce(LockStatsSnapshot.merge,
+                            (LockStatsSnapshot.from_dict(r.lock) for r in reports))
 
 
-def histogram_percentile(histogram: Sequence[int], max_s: float, q: float) -> float:
-    """Upper bound (seconds) of the bucket holding the ``q``-quantile (0-1) wait.
-
-    Buckets are powers of two in microseconds, so this is exact to a factor of 2
-    and never above the largest wait seen.
-    """
-    total = sum(histogram)
-    if total == 0:
-        return 0.0
-    rank, seen = q * total, 0
-    for k, n in enumerate(histogram):
-        seen += n
-        if n and seen >= rank:
-            return min((2**k) / 1e6, max_s) if k else 0.0
-    return max_s
+def counts_lock_sites(reports: Sequence[WorkerReport]) -> bool:
+    """Whether every worker's GigQ counts lock waits where they happened (BEGIN,
+    COMMIT, reads): older versions report the totals and the histogram only."""
+    return all(r.lock is not None and key in r.lock
+               for r in reports for key in LOCK_SITE_COUNTERS)
 
 
 def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
@@ -300,23 +262,22 @@ def lock_contention(data: TrialData, jobs_completed: int) -> dict[str, Any]:
         return dict.fromkeys(["lock_wait_share", *site_shares, "lock_wait_p99_ms",
                               "lock_waits_per_job", "busy_errors"])
     thread_seconds = sum(max(r.t_end - r.t_go, 0.0) * max(r.threads, 1) for r in data.workers)
-    hist = merged["histogram"]
-    sited = "begin_waits" in merged
+    sited = counts_lock_sites(data.workers)
     if sited:  # counted exactly where they happened
-        waits = sum(merged[f"{site}_waits"] for site in LOCK_WAIT_SITES)
+        waits = sum(getattr(merged, f"{site}_waits") for site in LOCK_WAIT_SITES)
     else:
-        waits = sum(hist[LOCK_WAIT_MIN_BUCKET:])
+        waits = sum(merged.histogram[LOCK_WAIT_MIN_BUCKET:])
 
     def share(seconds: float) -> float | None:
         return seconds / thread_seconds if thread_seconds > 0 else None
 
-    out: dict[str, Any] = {"lock_wait_share": share(merged["lock_wait_total_s"])}
+    out: dict[str, Any] = {"lock_wait_share": share(merged.lock_wait_total_s)}
     for site, name in zip(LOCK_WAIT_SITES, site_shares, strict=True):
-        out[name] = share(merged[f"lock_wait_{site}_s"]) if sited else None
+        out[name] = share(getattr(merged, f"lock_wait_{site}_s")) if sited else None
     out.update({
-        "lock_wait_p99_ms": histogram_percentile(hist, merged["lock_wait_max_s"], 0.99) * 1000,
+        "lock_wait_p99_ms": merged.wait_percentile(99) * 1000,
         "lock_waits_per_job": waits / jobs_completed if jobs_completed else None,
-        "busy_errors": merged["busy_errors"],
+        "busy_errors": merged.busy_errors,
     })
     return out
 

@@ -68,20 +68,27 @@ class Results:
             "spec": self.spec,
             "environment": self.environment,
             "skipped": self.skipped,
-            "rows": [_clean_row(r) for r in self.rows.to_dict(orient="records")],
+            "rows": json_ready(self.rows.to_dict(orient="records")),
         }
 
 
-def _clean_value(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+def json_ready(value: Any) -> Any:
+    """``value`` as plain JSON data, for every JSON file gigq-bench writes.
+
+    numpy scalars become Python numbers, NaN and ±inf become None (JSON has no
+    such numbers: ``json.dumps`` would write ``NaN``, which other readers reject),
+    dicts, lists and tuples are cleaned all the way down and dict keys become
+    strings.
+    """
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _clean_value(value.item())
     return value
-
-
-def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _clean_value(v) for k, v in row.items()}
 
 
 def write_atomic(path: str | Path, text: str) -> Path:

@@ -27,13 +27,6 @@ class Interval:
     level: float = DEFAULT_LEVEL
     n: int = 0
 
-    @property
-    def half_width_ratio(self) -> float:
-        """Half the interval's width relative to the estimate (0.05 = ±5%)."""
-        if not self.estimate:
-            return float("inf")
-        return (self.high - self.low) / 2 / abs(self.estimate)
-
     def contains(self, value: float) -> bool:
         """Whether ``value`` lies inside the interval."""
         return self.low <= value <= self.high

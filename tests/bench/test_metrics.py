@@ -6,6 +6,7 @@ import pytest
 
 from gigq.bench import metrics
 from gigq.bench.metrics import METRICS, JobRecord, TrialData, WorkerReport
+from gigq.percentile import percentile
 
 
 def _jobs(n, created=100.0, wait=0.010, run=0.002, spacing=0.001):
@@ -29,14 +30,14 @@ def _data(jobs, ledger=None, workers=None, submitted=None, **kw):
 
 def test_percentile_linear_interpolation():
     values = list(range(1, 101))  # 1..100
-    assert metrics.percentile(values, 50) == pytest.approx(50.5)
-    assert metrics.percentile(values, 95) == pytest.approx(95.05)
-    assert metrics.percentile(values, 99) == pytest.approx(99.01)
-    assert metrics.percentile([7], 99) == 7
-    assert metrics.percentile([3, 1, 2], 0) == 1 and metrics.percentile([3, 1, 2], 100) == 3
-    assert metrics.percentile([], 50) is None
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7], 99) == 7
+    assert percentile([3, 1, 2], 0) == 1 and percentile([3, 1, 2], 100) == 3
+    assert percentile([], 50) is None
     with pytest.raises(ValueError):
-        metrics.percentile([1], 101)
+        percentile([1], 101)
 
 
 def test_throughput_from_barrier_to_last_completion():
@@ -142,3 +143,24 @@ def test_process_failure_is_the_reason():
 def test_invalid_trial_still_reports_its_numbers():
     row = metrics.compute(_data(_jobs(10), ledger={}))
     assert row["valid"] is False and row["jobs_per_sec"] is not None
+
+
+def test_lock_counters_of_versions_with_different_histograms_add_up():
+    # One merge (LockStatsSnapshot.merge) for the core and the bench: a worker of a
+    # version with fewer buckets must not cut the others' longest waits off.
+    short = {"transactions": 3, "lock_wait_total_s": 0.25, "lock_wait_max_s": 0.002,
+             "busy_retries": 1, "busy_errors": 0, "histogram": [1, 0, 2]}
+    long_hist = [0] * 28
+    long_hist[0], long_hist[15] = 1, 1  # one wait of 16-33 ms
+    long = {**short, "lock_wait_max_s": 0.02, "histogram": long_hist}
+    workers = [WorkerReport(0.0, 1.0, 0.1, 1, lock=short),
+               WorkerReport(0.0, 1.0, 0.1, 1, lock=long)]
+    merged = metrics.merge_lock(workers)
+    assert merged.histogram == (2, 0, 2, *[0] * 12, 1, *[0] * 12)
+    assert merged.transactions == 6 and merged.busy_retries == 2
+    assert merged.lock_wait_total_s == 0.5 and merged.lock_wait_max_s == 0.02
+    assert metrics.merge_lock([*workers, WorkerReport(0.0, 1.0, 0.1, 1)]) is None
+    # Neither reports per-site counters: no per-site shares, waits from the histogram.
+    out = metrics.lock_contention(_data(_jobs(10), workers=workers), jobs_completed=10)
+    assert out["lock_wait_begin_share"] is None and out["lock_waits_per_job"] == 0.1
+    assert out["lock_wait_p99_ms"] == pytest.approx(20.0)

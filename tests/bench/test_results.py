@@ -45,6 +45,32 @@ def test_round_trip(tmp_path):
     assert csv_path.read_text().splitlines()[0].split(",") == list(ROW_COLUMNS)
 
 
+def _strict_json(text):
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_json_file_is_written_by_one_cleaner(tmp_path):
+    """results.json, tune.json and the gate's --json go through results.json_ready:
+    numpy values and NaN/inf nested in lists and dicts (and numpy dict keys) come out
+    as plain JSON, never as NaN tokens, strings or a TypeError."""
+    import numpy as np
+
+    from gigq.bench.tune.output import write_tune_json
+
+    nested = {"values": [np.float64("nan"), np.int64(3), (np.float32(0.5), float("inf"))],
+              "by_workers": {np.int64(4): np.float64(1.5)}}
+    plain = {"values": [None, 3, [0.5, None]], "by_workers": {"4": 1.5}}
+    row = {**_row(1), "note": nested["values"]}
+    save(Results(rows=rows_frame([row])), tmp_path)
+    assert _strict_json((tmp_path / "results.json").read_text())["rows"][0]["note"] == \
+        plain["values"]
+    tune_json = write_tune_json(tmp_path / "tune.json", nested)
+    assert _strict_json(tune_json.read_text()) == plain
+    assert results.json_ready(nested) == plain
+
+
 def test_empty_results_have_the_header(tmp_path):
     save(Results(rows=rows_frame([])), tmp_path)
     header = (tmp_path / "results.csv").read_text().strip().split(",")

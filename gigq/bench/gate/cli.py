@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..results import ResultsError, load_results
+from ..results import ResultsError, json_ready, load_results
 from . import compare as cmp
 from .report import fmt_pct, render_html, render_markdown, render_terminal
 
@@ -144,7 +144,7 @@ def emit(comparison: cmp.Comparison, *, markdown_file: str | None, json_file: st
         doc = comparison.to_json_dict()
         if calibrate:
             doc["noise_floor"] = [vars(n) for n in cmp.noise_floor(comparison)]
-        Path(json_file).write_text(json.dumps(cmp._json_clean(doc), indent=1))
+        Path(json_file).write_text(json.dumps(json_ready(doc), indent=1))
     if html_file:
         Path(html_file).write_text(render_html(comparison, command=command), encoding="utf-8")
     for path, what in ((markdown_file, "markdown"), (json_file, "json"), (html_file, "html")):

@@ -59,7 +59,14 @@ import pandas as pd
 
 from .. import stats
 from ..metrics import METRICS, metric
-from ..results import CONFIG_COLUMNS, OUTCOME_COLUMNS, TRIAL_COLUMNS, Results, ResultsError
+from ..results import (
+    CONFIG_COLUMNS,
+    OUTCOME_COLUMNS,
+    TRIAL_COLUMNS,
+    Results,
+    ResultsError,
+    json_ready,
+)
 
 try:  # Python 3.11+
     import tomllib
@@ -477,7 +484,7 @@ class Row:
     def to_json_dict(self) -> dict[str, Any]:
         """This row as plain JSON values."""
         r = self.result
-        return _json_clean({
+        return json_ready({
             "config_id": self.config_id, "config": self.config, "label": self.label,
             "metric": self.metric, "unit": self.unit, "higher_is_better": self.higher_is_better,
             "verdict": r.verdict, "reason": r.reason, "threshold": r.threshold,
@@ -576,7 +583,7 @@ class Comparison:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
-        return _json_clean({
+        return json_ready({
             "format": COMPARE_FORMAT,
             "format_version": COMPARE_FORMAT_VERSION,
             "exit_code": self.exit_code,
@@ -609,18 +616,6 @@ def _side_json(side: Side) -> dict[str, Any]:
         "hostname": env.get("hostname"),
         "started_at": env.get("started_at"),
     }
-
-
-def _json_clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def compare(

@@ -20,7 +20,6 @@ Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -32,34 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..sweep.trial import TrialFailure, interpreter_capabilities
+
 GIT, PYPI, PATH, INTERPRETER, SELF = "git", "pypi", "path", "interpreter", "self"
 
 # A requirement names a distribution, optionally with extras, a version specifier or
 # a direct reference; git revisions never contain these operators.
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*(==|>=|<=|~=|!=|<|>|@)")
-# What a version reports about itself (run with its interpreter).
-_PROBE = """
-import importlib.metadata, inspect, json, os, sys
-import gigq
-from gigq import JobQueue, Worker
-try:
-    version = importlib.metadata.version("gigq")
-except Exception:
-    version = getattr(gigq, "__version__", "unknown")
-worker = inspect.signature(Worker).parameters
-queue = inspect.signature(JobQueue).parameters
-print(json.dumps({
-    "gigq_version": version,
-    "path": os.path.dirname(gigq.__file__),
-    "python": sys.version.split()[0],
-    "settings": "settings" in worker and "settings" in queue,
-    "burst": "burst" in worker,
-    "lock_stats": hasattr(Worker, "lock_stats"),
-    "submit_many": hasattr(JobQueue, "submit_many"),
-}))
-"""
-
-
 class VersionError(Exception):
     """A REF that cannot be resolved or built; the message says why."""
 
@@ -274,10 +252,10 @@ class VersionBuilder:
 
 
 def probe(python: str) -> dict[str, Any]:
-    """Ask an interpreter which GigQ it has and what that version can do."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    proc = run([python, "-c", _PROBE], cwd=tempfile.gettempdir(), timeout=120, env=env)
+    """Ask an interpreter which GigQ it has and what that version can do: the trial
+    worker's own capability check (``trial_worker.py --capabilities``), so the gate
+    knows exactly what its trials will find."""
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise VersionError(f"{python} did not report its GigQ version: {proc.stdout!r}") from None
+        return interpreter_capabilities(python, timeout=120)
+    except TrialFailure as exc:
+        raise VersionError(str(exc)) from None

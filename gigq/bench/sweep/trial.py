@@ -208,6 +208,15 @@ class _Child:
         self._log.close()
 
 
+def interpreter_env(python: str) -> dict[str, str]:
+    """The environment for processes run with ``python`` (trial workers, the probe)."""
+    env = dict(os.environ)
+    if python != python_for(None):
+        # Another interpreter must import its own GigQ, not this tree's.
+        env.pop("PYTHONPATH", None)
+    return env
+
+
 def interpreter_capabilities(python: str, timeout: float = 60.0) -> dict[str, Any]:
     """What the GigQ importable by ``python`` can do (see trial_worker.capabilities).
 
@@ -216,7 +225,8 @@ def interpreter_capabilities(python: str, timeout: float = 60.0) -> dict[str, An
     """
     try:
         proc = subprocess.run([python, TRIAL_WORKER, "--capabilities"], capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              env=interpreter_env(python))
     except (OSError, subprocess.SubprocessError) as exc:
         raise TrialFailure(f"cannot run {python}: {exc}") from None
     for line in proc.stdout.splitlines():
@@ -411,10 +421,7 @@ class Harness:
             spec["workloads_path"] = shutil.copy(
                 WORKLOADS_FILE, os.path.join(module_dir, f"{workloads.MODULE_NAME}.py"))
             spec["module_dir"] = module_dir
-        env = {**os.environ, LEDGER_ENV: ledger}
-        if python != python_for(None):
-            # Another interpreter must import its own GigQ, not this tree's.
-            env.pop("PYTHONPATH", None)
+        env = {**interpreter_env(python), LEDGER_ENV: ledger}
         children: list[_Child] = []
         failures: list[str] = []
         notes: list[str] = []

@@ -21,7 +21,7 @@ from gigq.storage import ENV_SETTINGS
 
 from ..html.format import clock
 from ..report.render import DURABILITY_MEANING
-from ..results import write_atomic
+from ..results import json_ready, write_atomic
 from ..stats import Interval
 from ..sweep.space import format_value
 from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, durability_of, gigq_defaults, settings_key
@@ -412,21 +412,9 @@ def tune_document(result: TuneResult, context: TuneContext,
     }
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item())
-    return value
-
-
 def write_tune_json(path: str | Path, document: Mapping[str, Any]) -> Path:
     """Write tune.json (NaN/inf as null), atomically."""
-    return write_atomic(path, json.dumps(_clean(dict(document)), indent=1, default=str))
+    return write_atomic(path, json.dumps(json_ready(dict(document)), indent=1, default=str))
 
 
 def trial_rows(result: TuneResult) -> list[dict[str, Any]]:

@@ -66,7 +66,6 @@ TUNED = ("workers", "concurrency", "journal_mode", "synchronous", "cache_size",
 # Dimensions whose levels are ordered: a neighbour is the next level up or down.
 ORDERED = ("workers", "concurrency", "cache_size", "polling_interval")
 OBJECTIVES = {"throughput": "jobs_per_sec", "latency": "end_to_end_p95_ms"}
-DEFAULT_BUDGET = 300.0
 DEFAULT_ARRIVAL_RATE = 100.0
 # Successive halving: keep the best 1/ETA of a rung; the survivors' repetitions double.
 ETA = 3

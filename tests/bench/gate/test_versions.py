@@ -117,3 +117,21 @@ def test_self_is_described_by_the_tree_it_imports_not_the_current_directory(
     source = Path(gigq.__file__).resolve().parent.parent
     assert str(source) in version.description and str(other) not in version.description
     assert any("not the repository here" in line for line in logged)
+
+
+def test_the_gate_asks_a_version_what_its_trials_will_find() -> None:
+    # One capability probe: the gate runs the trial worker's own check, by path.
+    from gigq.bench.gate.versions import probe
+    from gigq.bench.sweep import trial_worker
+
+    assert probe(sys.executable) == trial_worker.capabilities()
+
+
+def test_an_interpreter_without_gigq_is_a_version_error(tmp_path: Path) -> None:
+    from gigq.bench.gate.versions import probe
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'no gigq here' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(VersionError, match=r"cannot run GigQ trials.*no gigq here"):
+        probe(str(fake))
