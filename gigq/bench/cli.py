@@ -21,7 +21,6 @@ import click
 
 from .exit_codes import ExitCode, documents_exits
 from .gate.cli import ab_command, compare_command
-from .outputs import default_out_dir
 from .report.cli import report_command
 from .sweep.locations import LocationError, Locations
 from .sweep.space import (
@@ -29,14 +28,13 @@ from .sweep.space import (
     DIMENSIONS,
     PROFILES,
     SpaceError,
-    build_spec,
     config_id,
     describe,
     load_profile,
     make_plan,
     profile_text,
 )
-from .sweep.trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
+from .sweep.trial import DEFAULT_TIMEOUT
 from .tune.cli import tune_report_command
 
 if TYPE_CHECKING:
@@ -239,48 +237,33 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
     finished trial. At the end: the best configuration per job type and the
     paths written.
     """
-    from .sweep.plan import estimate_plan, run_plan
+    from .sweep.run import all_valid, plan_sweep, run_sweep
+    from .sweep.summary import summary_text
 
     try:
-        spec = build_spec(profile=profile, config_file=config_file, base=base,
-                          set_values=set_values, design=design, repeat=repeat, seed=seed,
-                          job_sizes=job_sizes, locations=locations)
-        out = Path(out_dir) if out_dir else default_out_dir(spec.profile)
-        locs = Locations(out, create=not dry_run)
-        plan = make_plan(spec, locs)
+        setup = plan_sweep(profile=profile, config_file=config_file, set_values=set_values,
+                           base=base, design=design, repeat=repeat, seed=seed,
+                           job_sizes=job_sizes, locations=locations, out_dir=out_dir,
+                           python=python, dry_run=dry_run)
     except (SpaceError, LocationError) as exc:
         raise InputError(str(exc)) from None
-    if not plan.configs:
-        raise InputError("nothing to run: every configuration was skipped ("
-                         + "; ".join(sorted({s["reason"] for s in plan.skipped})) + ")")
-    versions = {"current": python} if python else None
-    descriptions = None
-    if python:
-        try:
-            caps = interpreter_capabilities(python)
-        except TrialFailure as exc:
-            raise InputError(f"--python {python}: {exc}") from None
-        descriptions = {"current": f"GigQ {caps['gigq_version']} at {caps['gigq_path']}"}
-    seconds = estimate_plan(plan)
+    seconds = setup.seconds
     if dry_run:
-        _print_plan(plan, seconds)
+        _print_plan(setup.plan, seconds)
         return ExitCode.OK
-    command = _command_line()
+    spec, plan = setup.spec, setup.plan
     click.echo(f"gigq-bench sweep: profile {spec.profile}, {len(plan.configs)} configurations "
                f"x {spec.repeat} = {plan.trials} trials, about {_clock(seconds)}; "
-               f"results in {out}/", err=True)
+               f"results in {setup.out_dir}/", err=True)
     t0 = time.monotonic()
-    outcome = run_plan(plan, out, versions=versions, version_descriptions=descriptions,
-                       timeout=trial_timeout,
-                       progress=_ProgressLine(), command_line=command, locations=locs)
+    outcome = run_sweep(setup, timeout=trial_timeout, progress=_ProgressLine(),
+                        command_line=_command_line())
     paths = list(outcome.paths)
     report_path = None
     if not no_report and len(outcome.results.rows):
         report_path = _render_report(outcome.results, outcome.out_dir)
         if report_path is not None:
             paths.append(report_path)
-    from .sweep.summary import summary_text
-
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
     click.echo(f"\nWall time {_clock(time.monotonic() - t0)}.")
     if report_path is not None:
@@ -288,10 +271,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
     if outcome.interrupted:
         click.echo("Interrupted: the trials finished so far are saved above.", err=True)
         return ExitCode.INTERRUPTED
-    rows = outcome.results.rows
-    if len(rows) and not rows["valid"].astype(bool).all():
-        return ExitCode.FAILED
-    return ExitCode.OK
+    return ExitCode.OK if all_valid(outcome) else ExitCode.FAILED
 
 
 # ---------------------------------------------------------------------------
