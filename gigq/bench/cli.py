@@ -3,55 +3,74 @@ and ``profiles`` (``report`` lives in :mod:`gigq.bench.report.cli`, ``compare`` 
 ``ab`` in :mod:`gigq.bench.gate.cli`; the search behind ``tune`` in
 :mod:`gigq.bench.tune.search`).
 
-Exit codes of ``sweep``: 0 every trial valid, 1 at least one trial failed
-verification (a job lost or run twice, a worker crashed, a timeout), 2 bad input
-(nothing ran), 130 interrupted (finished trials are kept on disk). ``tune``: 0 a
-recommendation was made (a significant gain, "the defaults are fine here", not
-significant or inconclusive),
-1 no candidate completed a valid trial, 2 bad input, 130 interrupted (what was
-measured is kept and reported).
+Each command parses its options, calls one library function and prints; the exit
+codes are :class:`gigq.bench.exit_codes.ExitCode` (``SWEEP_EXITS`` and ``TUNE_EXITS``
+say what they mean here). Modules that need pandas, numpy or matplotlib are imported
+inside the commands, so ``gigq-bench --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from .exit_codes import ExitCode, documents_exits
 from .gate.cli import ab_command, compare_command
 from .history.cli import history_command
-from .html.format import clock
 from .report.cli import report_command
-from .sweep import metadata
 from .sweep.locations import LocationError, Locations
-from .sweep.plan import PILOT_JOBS, SweepProgress, estimate_plan, estimate_trial, run_plan
 from .sweep.space import (
     AUTO,
     DIMENSIONS,
     PROFILES,
     SpaceError,
-    build_spec,
     config_id,
     describe,
     load_profile,
     make_plan,
     profile_text,
 )
-from .sweep.trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
+from .sweep.trial import DEFAULT_TIMEOUT
+from .tune.cli import tune_report_command
 
-EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+if TYPE_CHECKING:
+    from .sweep.plan import SweepProgress
+    from .tune.search import TuneProgress
+
+SWEEP_EXITS = {
+    ExitCode.OK: "all trials valid",
+    ExitCode.FAILED: "some trial invalid",
+    ExitCode.BAD_INPUT: "bad input",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+TUNE_EXITS = {
+    ExitCode.OK: "settings recommended",
+    ExitCode.FAILED: "nothing completed a valid trial",
+    ExitCode.BAD_INPUT: "bad input",
+    ExitCode.INTERRUPTED: "interrupted",
+}
 
 
 class InputError(click.ClickException):
     """Bad input: shown as ``Error: …``, exit code 2, before any trial runs."""
 
-    exit_code = EXIT_INPUT
+    exit_code = ExitCode.BAD_INPUT
+
+
+def _clock(seconds: float) -> str:
+    from .html.format import clock  # numpy, via the number formats: not at start-up
+
+    return clock(seconds)
+
+
+def _command_line() -> str:
+    """The command as typed, for the results and the page (it reproduces the run)."""
+    return "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _dimension_help() -> str:
@@ -122,7 +141,7 @@ class _ProgressLine(_StatusLine):
             return
         done = p.index
         head = f"{_bar(done / p.total if p.total else 1)} {done}/{p.total} trials  " \
-               f"elapsed {clock(p.elapsed)}  remaining ~{clock(p.remaining)}  "
+               f"elapsed {_clock(p.elapsed)}  remaining ~{_clock(p.remaining)}  "
         if p.stage == "trial" and p.last_row is not None:
             row = p.last_row
             rate = row.get("jobs_per_sec")
@@ -134,12 +153,6 @@ class _ProgressLine(_StatusLine):
         self.show(text)
 
 
-def _default_out(profile: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_+" else "_" for c in profile)
-    return Path("reports") / f"{stamp}-{safe}"
-
-
 def _render_report(results: Any, out_dir: Path) -> Path | None:
     """Write ``out_dir/index.html`` (issue 5). A failure is reported, never fatal:
     the measurements are already on disk and `gigq-bench report` can retry."""
@@ -149,6 +162,8 @@ def _render_report(results: Any, out_dir: Path) -> Path | None:
 
 
 def _print_plan(plan: Any, seconds: float) -> None:
+    from .sweep.plan import estimate_trial
+
     spec = plan.spec
     pilots = sum(1 for c in plan.configs if c["mode"] == "drain" and c["jobs"] == AUTO)
     click.echo(f"Profile {spec.profile} ({spec.design} design): {len(plan.configs)} "
@@ -166,7 +181,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
         for item in plan.skipped:
             click.echo(f"  {describe(item['config'], spec.base)}: {item['reason']}")
     click.echo("")
-    click.echo(f"Estimated duration: about {clock(seconds)} (rough; the progress bar "
+    click.echo(f"Estimated duration: about {_clock(seconds)} (rough; the progress bar "
                "refines it as trials finish).")
 
 
@@ -208,6 +223,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
               help="Interpreter that runs the worker processes (e.g. a virtualenv with "
                    "another GigQ version) [default: this Python].")
+@documents_exits(SWEEP_EXITS)
 def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
           base: tuple[str, ...], design: str | None, locations: tuple[str, ...],
           job_sizes: tuple[str, ...], repeat: int | None, seed: int | None,
@@ -221,61 +237,42 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
     order after one unrecorded warm-up. Ctrl-C stops cleanly and keeps every
     finished trial. At the end: the best configuration per job type and the
     paths written.
-
-    Exit status: 0 all trials valid, 1 some trial invalid, 2 bad input,
-    130 interrupted.
     """
+    from .sweep.run import all_valid, plan_sweep, run_sweep
+    from .sweep.summary import summary_text
+
     try:
-        spec = build_spec(profile=profile, config_file=config_file, base=base,
-                          set_values=set_values, design=design, repeat=repeat, seed=seed,
-                          job_sizes=job_sizes, locations=locations)
-        out = Path(out_dir) if out_dir else _default_out(spec.profile)
-        locs = Locations(out, create=not dry_run)
-        plan = make_plan(spec, locs)
+        setup = plan_sweep(profile=profile, config_file=config_file, set_values=set_values,
+                           base=base, design=design, repeat=repeat, seed=seed,
+                           job_sizes=job_sizes, locations=locations, out_dir=out_dir,
+                           python=python, dry_run=dry_run)
     except (SpaceError, LocationError) as exc:
         raise InputError(str(exc)) from None
-    if not plan.configs:
-        raise InputError("nothing to run: every configuration was skipped ("
-                         + "; ".join(sorted({s["reason"] for s in plan.skipped})) + ")")
-    versions = {"current": python} if python else None
-    descriptions = None
-    if python:
-        try:
-            caps = interpreter_capabilities(python)
-        except TrialFailure as exc:
-            raise InputError(f"--python {python}: {exc}") from None
-        descriptions = {"current": f"GigQ {caps['gigq_version']} at {caps['gigq_path']}"}
-    seconds = estimate_plan(plan)
+    seconds = setup.seconds
     if dry_run:
-        _print_plan(plan, seconds)
-        return EXIT_OK
-    command = "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        _print_plan(setup.plan, seconds)
+        return ExitCode.OK
+    spec, plan = setup.spec, setup.plan
     click.echo(f"gigq-bench sweep: profile {spec.profile}, {len(plan.configs)} configurations "
-               f"x {spec.repeat} = {plan.trials} trials, about {clock(seconds)}; "
-               f"results in {out}/", err=True)
+               f"x {spec.repeat} = {plan.trials} trials, about {_clock(seconds)}; "
+               f"results in {setup.out_dir}/", err=True)
     t0 = time.monotonic()
-    outcome = run_plan(plan, out, versions=versions, version_descriptions=descriptions,
-                       timeout=trial_timeout,
-                       progress=_ProgressLine(), command_line=command, locations=locs)
+    outcome = run_sweep(setup, timeout=trial_timeout, progress=_ProgressLine(),
+                        command_line=_command_line())
     paths = list(outcome.paths)
     report_path = None
     if not no_report and len(outcome.results.rows):
         report_path = _render_report(outcome.results, outcome.out_dir)
         if report_path is not None:
             paths.append(report_path)
-    from .sweep.summary import summary_text
-
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
-    click.echo(f"\nWall time {clock(time.monotonic() - t0)}.")
+    click.echo(f"\nWall time {_clock(time.monotonic() - t0)}.")
     if report_path is not None:
         click.echo(f"Report: {report_path}  (open it in a browser; it needs no network)")
     if outcome.interrupted:
         click.echo("Interrupted: the trials finished so far are saved above.", err=True)
-        return EXIT_INTERRUPTED
-    rows = outcome.results.rows
-    if len(rows) and not rows["valid"].astype(bool).all():
-        return EXIT_INVALID
-    return EXIT_OK
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if all_valid(outcome) else ExitCode.FAILED
 
 
 # ---------------------------------------------------------------------------
@@ -289,7 +286,7 @@ class _TuneProgress(_StatusLine):
         super().__init__(stream)
         self.unit = unit
 
-    def __call__(self, p: Any) -> None:
+    def __call__(self, p: TuneProgress) -> None:
         if p.stage == "done":
             self.clear()
             return
@@ -297,29 +294,8 @@ class _TuneProgress(_StatusLine):
         if p.best_value is not None:
             best = f"  best {p.best_value:,.0f} {self.unit}" if p.best_value >= 100 else \
                 f"  best {p.best_value:,.1f} {self.unit}"
-        self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {clock(p.spent)} of "
-                  f"{clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
-
-
-def _tune_location(value: str | None, locations: Locations) -> str:
-    """The location name for --location (a built-in name, NAME=/path or a path)."""
-    if not value:
-        return "disk"
-    text = value.strip()
-    if text == "memory":
-        raise InputError("--location memory: tune runs worker processes, and an in-memory "
-                         "database cannot be shared between processes; give a directory")
-    if text in ("disk", "tmpfs"):
-        return text
-    if "=" in text:
-        name, path = text.split("=", 1)
-    else:
-        name, path = "target", text
-    try:
-        locations.define(name.strip(), path.strip())
-    except LocationError as exc:
-        raise InputError(f"--location {value}: {exc}") from None
-    return name.strip()
+        self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {_clock(p.spent)} of "
+                  f"{_clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
 
 
 @cli.command()
@@ -360,6 +336,7 @@ def _tune_location(value: str | None, locations: Locations) -> str:
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the sample and of the trial order.")
 @click.option("--no-report", is_flag=True, help="Do not render the HTML page.")
+@documents_exits(TUNE_EXITS)
 def tune(job_type: str | None, job: str | None, params: str | None,
          job_sizes: tuple[str, ...], durability: str, objective: str,
          arrival_rate: float | None, location: str | None, budget: str, write: str | None,
@@ -377,116 +354,26 @@ def tune(job_type: str | None, job: str | None, params: str | None,
     writes tune.json, results.json/.csv and an HTML page. Ctrl-C stops and reports
     what was measured.
 
-    Exit status: 0 settings recommended, 1 nothing completed a valid trial, 2 bad
-    input, 130 interrupted.
     """
-    from .sweep.locations import NETWORK_FILE_SYSTEMS
-    from .sweep.plan import harness_for
-    from .sweep.space import DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
-    from .tune import output as tune_output
-    from .tune import search as tuning
-    from .tune.trials import TrialEvaluator, trial_window
+    from .tune.run import run_tune
+    from .tune.search import TuneError
 
     try:
-        seconds = tuning.parse_duration(budget)
-        if job and job_type:
-            raise InputError("give --job-type or --job, not both")
-        if params is not None and not job:
-            raise InputError("--params goes with --job (your own function)")
-        spec = SweepSpec(profile="tune", description="gigq-bench tune", design="grid",
-                         seed=seed)
-        if job:
-            spec.custom_job = parse_custom_job(job, params or "{}")
-        sizes = {}
-        for text in job_sizes:
-            if "=" not in text:
-                raise InputError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10")
-            key, value = text.split("=", 1)
-            sizes[key.strip()] = value.strip()
-        spec.job_sizes.update(parse_job_sizes(sizes, "--job-size"))
-        out = Path(out_dir) if out_dir else _default_out("tune")
-        locs = Locations(out)
-        loc_name = _tune_location(location, locs)
-        loc = locs.resolve(loc_name)
-        if loc.problem:
-            raise InputError(f"--location {location or loc_name}: {loc.problem}")
-        if loc.in_ram and durability != "unsafe":
-            raise InputError(f"--location {location}: {loc.path} is a RAM file system "
-                             f"({loc.fs_type}); a reboot or power cut loses it whatever the "
-                             f"settings, so nothing there is {durability}. Tune on a disk, "
-                             "or pass --durability unsafe")
-        if loc_name not in ("disk", "tmpfs"):
-            spec.locations[loc_name] = loc.path
-        wal_ok = loc.fs_type not in NETWORK_FILE_SYSTEMS
-        space = tuning.build_space(durability, objective, wal_ok=wal_ok)
-        reference, ref_notes = tuning.reference_settings(durability, wal_ok)
-        metric = tuning.objective_metric(objective)
-    except (SpaceError, LocationError, tuning.TuneError) as exc:
+        run = run_tune(job_type=job_type, job=job, params=params, job_sizes=job_sizes,
+                       durability=durability, objective=objective, arrival_rate=arrival_rate,
+                       location=location, budget=budget, write=write, db=db,
+                       out_dir=out_dir, seed=seed, report=not no_report,
+                       log=lambda message: click.echo(message, err=True),
+                       progress=_TuneProgress, command_line=_command_line())
+    except (SpaceError, LocationError, TuneError) as exc:
         raise InputError(str(exc)) from None
-    job_label = f"custom ({spec.custom_job['function']})" if spec.custom_job else \
-        (job_type or "io")
-    rate = arrival_rate or tuning.DEFAULT_ARRIVAL_RATE
-    window = trial_window(seconds)
-    base = {**DEFAULT_BASE, "job_type": "custom" if spec.custom_job else (job_type or "io"),
-            "location": loc_name, "jobs": AUTO, "submit": "batch",
-            "mode": "drain" if objective == "throughput" else "steady",
-            "arrival_rate": rate, "duration": max(2 * window, 1.0)}
-    spec.base = dict(base)
-    spec.dimensions = {d: list(space.levels[d]) for d in tuning.TUNED}
-    command = "gigq-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    shown_db = db or (os.path.join(loc.path, "jobs.db") if loc_name not in ("disk", "tmpfs")
-                      and loc.path else "jobs.db")
-    context = tune_output.TuneContext(
-        job=job_label, objective=objective, metric=metric.name, unit=metric.unit,
-        floor=durability, budget=seconds, location=loc_name, location_path=loc.path,
-        fs_type=loc.fs_type, db=shown_db, in_ram=loc.in_ram,
-        arrival_rate=rate if objective == "latency" else None, command=command,
-        reference_notes=ref_notes)
-    click.echo(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "
-               f"{durability}, budget {clock(seconds)}; results in {out}/", err=True)
-    environment = metadata.collect({loc_name: loc}, command)
-    with harness_for(spec, out) as harness:
-        evaluator = TrialEvaluator(harness, spec, base, objective, window)
-        tuner = tuning.Tuner(space, evaluator, budget=seconds, reference=reference,
-                             higher_is_better=metric.higher_is_better, seed=seed,
-                             progress=_TuneProgress(metric.unit))
-        result = tuner.run()
-    metadata.finish(environment)
-    paths = _save_tune(result, context, spec, environment, out, write, no_report)
-    click.echo(tune_output.summary_text(result, context, paths))
-    if result.interrupted:
+    from .tune.output import summary_text
+
+    click.echo(summary_text(run.result, run.context, run.paths))
+    if run.interrupted:
         click.echo("Interrupted: what was measured is reported above.", err=True)
-        return EXIT_INTERRUPTED
-    return EXIT_OK if result.winner is not None else EXIT_INVALID
-
-
-def _save_tune(result: Any, context: Any, spec: Any, environment: dict[str, Any], out: Path,
-               write: str | None, no_report: bool) -> list[Path]:
-    """Write tune.json, results.json/.csv, the page and the --write file."""
-    from .results import Results, save
-    from .sweep.plan import rows_frame
-    from .tune import output as tune_output
-
-    out.mkdir(parents=True, exist_ok=True)
-    document = tune_output.tune_document(result, context, environment)
-    paths = [tune_output.write_tune_json(out / "tune.json", document)]
-    spec_doc = spec.as_dict()
-    spec_doc.update(command=context.command, interrupted=result.interrupted,
-                    tune=context.as_dict())
-    results = Results(rows_frame(tune_output.trial_rows(result)), spec_doc, environment, [])
-    paths.extend(save(results, out))
-    if not no_report:
-        try:
-            from .tune.report import render_tune_report
-
-            paths.append(render_tune_report(out, document, results))
-        except Exception as exc:  # a page failure must not lose the measurements
-            click.echo(f"warning: could not render the tune page: {exc}", err=True)
-    if write and result.recommended is not None:
-        when = datetime.now().strftime("%Y-%m-%d %H:%M")
-        paths.append(tune_output.write_toml(
-            write, result.recommended, tune_output.toml_comments(result, context, when)))
-    return paths
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if run.result.winner is not None else ExitCode.FAILED
 
 
 # ---------------------------------------------------------------------------
@@ -500,7 +387,9 @@ def profiles(show: str | None) -> int:
     """List the built-in sweep profiles: what they vary, trials, estimated time."""
     if show:
         click.echo(profile_text(show), nl=False)
-        return EXIT_OK
+        return ExitCode.OK
+    from .sweep.plan import PILOT_JOBS, estimate_plan
+
     for name in PROFILES:
         spec = load_profile(name)
         plan = make_plan(spec, Locations(Path("reports") / "profile-estimate", create=False))
@@ -508,20 +397,21 @@ def profiles(show: str | None) -> int:
         click.echo(f"{name}{' (default)' if name == 'quick' else ''}: {spec.description}")
         click.echo(f"    {spec.design} design, {len(plan.configs)} configurations x "
                    f"{spec.repeat} repetitions = {plan.trials} trials, about "
-                   f"{clock(estimate_plan(plan))}; "
+                   f"{_clock(estimate_plan(plan))}; "
                    f"{len(plan.skipped)} skipped on this machine")
         click.echo(f"    varies: {varied}")
         click.echo(f"    groups: {', '.join(g.name for g in spec.groups) or '-'}")
         click.echo("")
     click.echo(f"Pilot trials of {PILOT_JOBS} jobs size 'jobs = auto' configurations; "
                "run `gigq-bench sweep --profile NAME --dry-run` for the full plan.")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 cli.add_command(report_command)
 cli.add_command(compare_command)
 cli.add_command(ab_command)
 cli.add_command(history_command)
+cli.add_command(tune_report_command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,10 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return result if isinstance(result, int) else EXIT_OK
+    return result if isinstance(result, int) else ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -63,3 +67,40 @@ def test_bad_input_message(tmp_path, capsys):
     assert main(["sweep", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.toml is not valid TOML" in err
+
+
+HEAVY = ("pandas", "numpy", "matplotlib", "jinja2")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sweep", "--help"], ["tune", "--help"],
+                                  ["compare", "--help"], ["ab", "--help"],
+                                  ["report", "--help"], ["tune-report", "--help"]])
+def test_help_loads_no_data_or_plotting_library(args):
+    # What the entry point does, in a fresh interpreter: the help must not wait for
+    # pandas, numpy or matplotlib (the commands import them when they run).
+    code = ("import sys\n"
+            "from gigq.bench.entry import main\n"
+            f"sys.argv = ['gigq-bench', *{args!r}]\n"
+            "code = main()\n"
+            f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules], code)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: gigq-bench" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+
+
+def test_entry_point_names_the_missing_extra_without_importing_it(tmp_path):
+    # A package that shadows pandas with a broken one: find_spec sees that it exists
+    # and does not run it (importing it would raise).
+    (tmp_path / "pandas").mkdir()
+    (tmp_path / "pandas" / "__init__.py").write_text("raise ImportError('not for import')\n")
+    code = ("import sys\n"
+            "from gigq.bench.entry import main\n"
+            "sys.argv = ['gigq-bench', '--help']\n"
+            "print('CODE', main(), 'pandas' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "CODE 0 False"

@@ -22,10 +22,10 @@ import random
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import outputs
 from ..results import Results
 from . import compare as cmp
 from .versions import GIT, SELF, CurrentVersionError, Version, VersionBuilder, VersionError
@@ -57,6 +57,15 @@ class ABRun:
         clean = "uncommitted" not in self.current.description
         return (same_commit and clean) or self.baseline.python == self.current.python
 
+    @property
+    def baseline_unmeasured(self) -> bool:
+        """Whether the baseline ran but completed no valid trial while the current did.
+
+        That says nothing about the change (e.g. a broken old commit), so the gate
+        reports it as 'could not measure the baseline', never as a verdict.
+        """
+        return self.comparison.base.rows.empty and not self.comparison.current.rows.empty
+
     def notes(self) -> list[str]:
         """What a reader must know: capabilities a version lacked, A/A or not."""
         out = []
@@ -79,8 +88,7 @@ class ABRun:
 
 def default_out_dir(profile: str) -> Path:
     """``reports/<timestamp>-ab-<profile>/``."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{stamp}-ab-{profile}"
+    return outputs.default_out_dir(f"ab-{profile}")
 
 
 def run_ab(

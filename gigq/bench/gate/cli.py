@@ -11,30 +11,45 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..results import ResultsError, json_ready, load_results
-from . import compare as cmp
-from .report import fmt_pct, render_html, render_markdown, render_terminal
+from ..exit_codes import ExitCode, exit_codes_block
+from . import defaults
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  no significant regression beyond the threshold (inconclusive rows
-     pass with a warning unless --strict)
-  1  regression: a correctness regression (a configuration's current
-     trials lost or doubled jobs, its baseline trials did not) or some
-     row is 'slower' (beyond the threshold AND statistically clear)
-  2  bad input, or nothing comparable (no configuration or metric on
-     both sides)
-  3  inconclusive rows and --strict
-"""
+if TYPE_CHECKING:
+    from .compare import Comparison
+
+# The statistics (numpy, pandas) and the pages are imported inside the commands, so
+# registering these with the gigq-bench group costs nothing at start-up.
+
+# What each code means for the gate; the numbers come from ExitCode.
+GATE_EXITS = {
+    ExitCode.OK: "no significant regression beyond the threshold (inconclusive rows "
+                 "pass with a warning unless --strict)",
+    ExitCode.FAILED: "regression: a correctness regression (a configuration's current "
+                     "trials lost or doubled jobs, its baseline trials did not) or some "
+                     "row is 'slower' (beyond the threshold AND statistically clear)",
+    ExitCode.BAD_INPUT: "bad input, or nothing comparable (no configuration or metric on "
+                        "both sides)",
+    ExitCode.INCONCLUSIVE: "inconclusive rows and --strict",
+}
+AB_EXITS = {
+    **GATE_EXITS,
+    ExitCode.NOT_BUILT: "the baseline could not be built, started or measured (no valid "
+                        "trial): CI scripts treat this as 'skip the gate'. A current "
+                        "version that cannot be built or started is exit 2, never 4.",
+}
+EXIT_CODES_HELP = exit_codes_block(GATE_EXITS)
+AB_EXIT_CODES_HELP = exit_codes_block(AB_EXITS)
 
 
 def _threshold(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
+    from . import compare as cmp
+
     try:
         return cmp.parse_threshold(value)
     except cmp.CompareError as exc:
@@ -67,11 +82,11 @@ def gate_options(f):  # type: ignore[no-untyped-def]
                      help="Metric to compare (repeatable; 'all' for every metric). "
                           "[default: by each configuration's mode: "
                           + "; ".join(f"{mode}: {', '.join(names)}"
-                                      for mode, names in cmp.DEFAULT_METRICS.items())
+                                      for mode, names in defaults.DEFAULT_METRICS.items())
                           + "]"),
         click.option("--confidence", default="95%", show_default=True,
                      callback=_confidence, help="Confidence level of intervals and tests."),
-        click.option("--min-samples", default=cmp.DEFAULT_MIN_SAMPLES, show_default=True,
+        click.option("--min-samples", default=defaults.DEFAULT_MIN_SAMPLES, show_default=True,
                      type=click.IntRange(1), help="Fewer valid trials per side: inconclusive."),
         click.option("--strict", is_flag=True,
                      help="Exit 3 when any row is inconclusive (default: pass, warn)."),
@@ -95,31 +110,13 @@ def gate_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def resolve_gate(threshold: float | None, thresholds_file: str | None,
-                 metrics: tuple[str, ...]) -> tuple[cmp.Thresholds, list[str] | None]:
-    """Thresholds and the metric list from the command-line options (CompareError if bad)."""
-    file_metrics: list[str] = []
-    if thresholds_file:
-        thresholds, file_metrics = cmp.Thresholds.from_toml(thresholds_file, threshold)
-    else:
-        thresholds = cmp.Thresholds(threshold if threshold is not None else
-                                    cmp.DEFAULT_THRESHOLD)
-    from ..metrics import METRICS
-
-    if metrics and any(m == "all" for m in metrics):
-        chosen: list[str] | None = list(METRICS)
-    else:
-        chosen = [m for name in metrics for m in name.split(",") if m] or file_metrics or None
-    for name in chosen or []:
-        if name not in METRICS:
-            raise cmp.CompareError(
-                f"unknown metric {name!r}; known: {', '.join(METRICS)} (or 'all')")
-    return thresholds, chosen
-
-
-def emit(comparison: cmp.Comparison, *, markdown_file: str | None, json_file: str | None,
+def emit(comparison: Comparison, *, markdown_file: str | None, json_file: str | None,
          html_file: str | None, calibrate: bool, command: str | None = None) -> None:
     """Print the terminal table and write the requested files."""
+    from ..results import json_ready
+    from . import compare as cmp
+    from .report import render_html, render_markdown, render_terminal
+
     command = command or " ".join(shlex.quote(a) for a in ["gigq-bench", *sys.argv[1:]])
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     try:
@@ -152,8 +149,11 @@ def emit(comparison: cmp.Comparison, *, markdown_file: str | None, json_file: st
             click.echo(f"wrote {what}: {path}", err=True)
 
 
-def render_noise_floor(comparison: cmp.Comparison) -> str:
+def render_noise_floor(comparison: Comparison) -> str:
     """The calibration table: per metric, the smallest threshold without a false alarm."""
+    from . import compare as cmp
+    from .report import fmt_pct
+
     floors = cmp.noise_floor(comparison)
     level = f"{comparison.level:.0%}"
     lines = [f"Noise floor (A/A: the same code on both sides), {level} confidence:",
@@ -207,40 +207,36 @@ def compare_command(base: str, current: str | None, base_version: str | None,
     A row is 'slower' only when it is worse by more than the threshold and the change
     is statistically clear.
     """
-    seed = seed if seed is not None else 0
+    from ..results import ResultsError
+    from . import compare as cmp
+    from .run import run_compare
+
     try:
-        thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
-        base_results = load_results(base)
-        current_results = load_results(current) if current else base_results
-        paired = {"auto": None, "paired": True, "unpaired": False}[pairing]
-        if current is None:
-            comparison = cmp.compare_run(
-                base_results, base_version=base_version, current_version=current_version,
-                metrics=chosen, thresholds=thresholds, level=confidence, paired=paired,
-                min_samples=min_samples, strict=strict, seed=seed)
-        else:
-            comparison = cmp.compare(
-                base_results, current_results, base_version=base_version,
-                current_version=current_version, metrics=chosen, thresholds=thresholds,
-                level=confidence, paired=paired, min_samples=min_samples, strict=strict,
-                seed=seed)
+        comparison = run_compare(
+            base, current, base_version=base_version, current_version=current_version,
+            pairing=pairing, threshold=threshold, thresholds_file=thresholds_file,
+            metrics=metrics, level=confidence, min_samples=min_samples, strict=strict,
+            seed=seed)
     except ResultsError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(cmp.EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     emit(comparison, markdown_file=markdown_file, json_file=json_file, html_file=html_file,
          calibrate=calibrate)
-    if comparison.exit_code == cmp.EXIT_OK and comparison.count(cmp.INCONCLUSIVE):
+    if comparison.exit_code == ExitCode.OK and comparison.count(cmp.INCONCLUSIVE):
         click.echo(f"warning: {comparison.count(cmp.INCONCLUSIVE)} inconclusive row(s) "
                    "pass; --strict would fail them", err=True)
-    if comparison.exit_code == cmp.EXIT_BAD_INPUT:
+    if comparison.exit_code == ExitCode.BAD_INPUT:
         click.echo("error: nothing comparable (see warnings above)", err=True)
-    if comparison.exit_code == cmp.EXIT_REGRESSION:
+    if comparison.exit_code == ExitCode.FAILED:
         click.echo(fail_message(comparison), err=True)
     sys.exit(comparison.exit_code)
 
 
-def fail_message(comparison: cmp.Comparison) -> str:
+def fail_message(comparison: Comparison) -> str:
     """The closing FAIL line: correctness first, then slowdowns."""
+    from . import compare as cmp
+    from .report import fmt_pct
+
     parts = []
     if comparison.correctness:
         parts.append(f"correctness regression in {len(comparison.correctness)} "
@@ -249,15 +245,6 @@ def fail_message(comparison: cmp.Comparison) -> str:
         parts.append(f"{comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
                      f"(default {fmt_pct(comparison.thresholds.default)})")
     return "FAIL: " + "; ".join(parts)
-
-
-EXIT_NOT_BUILT = 4
-
-AB_EXIT_CODES_HELP = EXIT_CODES_HELP + """\
-  4  the baseline could not be built, started or measured (no valid
-     trial): CI scripts treat this as 'skip the gate'. A current version
-     that cannot be built or started is exit 2, never 4.
-"""
 
 
 @click.command("ab", epilog=AB_EXIT_CODES_HELP)
@@ -304,14 +291,17 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
       gigq-bench ab --baseline gigq==0.5.1 --profile quick
       gigq-bench ab --baseline HEAD --profile ci    # A/A: calibrate thresholds
     """
+    from ..results import ResultsError
+    from . import compare as cmp
     from .ab import run_ab
+    from .run import resolve_gate
     from .versions import CurrentVersionError, VersionError
 
     try:
         thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
     except ResultsError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(cmp.EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     gate = {"metrics": chosen, "thresholds": thresholds, "level": confidence,
             "min_samples": min_samples, "strict": strict, "seed": seed}
     command = " ".join(shlex.quote(a) for a in ["gigq-bench", *sys.argv[1:]])
@@ -323,29 +313,27 @@ def ab_command(baseline_ref: str, current_ref: str, profile: str, config_file: s
     except CurrentVersionError as exc:
         # The change itself does not build or start: that fails a gate, never skips it.
         click.echo(f"error: could not build the version under test: {exc}", err=True)
-        sys.exit(cmp.EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     except VersionError as exc:
         click.echo(f"error: could not build the baseline: {exc}", err=True)
-        sys.exit(EXIT_NOT_BUILT)
+        sys.exit(ExitCode.NOT_BUILT)
     except (ResultsError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(cmp.EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     out = run.out_dir
     comparison = run.comparison
-    if comparison.base.rows.empty and not comparison.current.rows.empty:
-        # The baseline ran but never completed a valid trial (e.g. a broken old
-        # commit): that says nothing about this change, so it is 'could not measure'.
+    if run.baseline_unmeasured:
         click.echo(f"error: the baseline ({run.baseline.description}) completed no valid "
                    f"trial; see {out / 'results.json'}", err=True)
-        sys.exit(EXIT_NOT_BUILT)
+        sys.exit(ExitCode.NOT_BUILT)
     emit(comparison, markdown_file=markdown_file or str(out / "summary.md"),
          json_file=json_file or str(out / "compare.json"),
          html_file=html_file or str(out / "compare.html"),
          calibrate=calibrate or run.is_aa, command=command)
     click.echo(f"results: {out / 'results.json'}", err=True)
-    if comparison.exit_code == cmp.EXIT_REGRESSION:
+    if comparison.exit_code == ExitCode.FAILED:
         click.echo(fail_message(comparison), err=True)
-    elif comparison.exit_code == cmp.EXIT_OK and comparison.count(cmp.INCONCLUSIVE):
+    elif comparison.exit_code == ExitCode.OK and comparison.count(cmp.INCONCLUSIVE):
         click.echo(f"warning: {comparison.count(cmp.INCONCLUSIVE)} inconclusive row(s) "
                    "pass; --strict would fail them", err=True)
     sys.exit(comparison.exit_code)

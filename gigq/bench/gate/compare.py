@@ -38,12 +38,11 @@ Default metrics depend on what a configuration's mode can measure
 its latency is mostly worker start-up and only steady-mode rows are compared on
 latency.
 
-Exit codes: :data:`EXIT_OK` (0) no significant regression beyond the threshold;
-:data:`EXIT_REGRESSION` (1) a correctness regression or at least one ``slower``
-row; :data:`EXIT_BAD_INPUT` (2)
-unreadable input or nothing comparable; :data:`EXIT_INCONCLUSIVE` (3) some row is
-``inconclusive`` and ``strict`` was asked for (otherwise inconclusive rows pass with a
-warning).
+Exit codes (:class:`~gigq.bench.exit_codes.ExitCode`): ``OK`` (0) no significant
+regression beyond the threshold; ``FAILED`` (1) a correctness regression or at least one
+``slower`` row; ``BAD_INPUT`` (2) unreadable input or nothing comparable;
+``INCONCLUSIVE`` (3) some row is ``inconclusive`` and ``strict`` was asked for
+(otherwise inconclusive rows pass with a warning).
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
+from ..exit_codes import ExitCode
 from ..metrics import METRICS, metric
 from ..results import (
     CONFIG_COLUMNS,
@@ -67,34 +67,21 @@ from ..results import (
     ResultsError,
     json_ready,
 )
+from .defaults import (
+    DEFAULT_METRICS,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_THRESHOLD,
+    DRAIN,
+    STEADY,
+)
 
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (the bench extra installs it)
     import tomli as tomllib
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_BAD_INPUT = 2
-EXIT_INCONCLUSIVE = 3
-
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
 VERDICTS = (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)  # also the display order
-
-DEFAULT_THRESHOLD = 0.10
-DEFAULT_MIN_SAMPLES = 3
-# What is compared when no --metric is given, by the configuration's mode: what that
-# mode measures. A drain times throughput both ways, and its CPU per job, the figure
-# other load on a shared machine disturbs least (A/A within 5% where jobs/s strayed
-# 20%, docs/regressions.md); its latency is not the queue's (every job exists before
-# the workers start, so it is mostly their start-up). A steady run's throughput is its
-# arrival rate, so it is compared on latency. Tail latencies and lock counters are too
-# noisy in short trials; ask for any metric with --metric or in the thresholds file.
-DRAIN, STEADY = "drain", "steady"
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    DRAIN: ("jobs_per_sec", "submit_per_sec", "cpu_per_1k_jobs"),
-    STEADY: ("end_to_end_p50_ms",),
-}
 
 COMPARE_FORMAT = "gigq-bench-compare"
 COMPARE_FORMAT_VERSION = 1
@@ -543,18 +530,18 @@ class Comparison:
         return sum(1 for r in self.rows if r.verdict == verdict)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 pass, 1 regression (correctness or speed), 2 nothing compared,
         3 inconclusive (only when strict)."""
         if self.correctness:
-            return EXIT_REGRESSION
+            return ExitCode.FAILED
         if not self.rows:
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         if self.count(SLOWER):
-            return EXIT_REGRESSION
+            return ExitCode.FAILED
         if self.strict and self.count(INCONCLUSIVE):
-            return EXIT_INCONCLUSIVE
-        return EXIT_OK
+            return ExitCode.INCONCLUSIVE
+        return ExitCode.OK
 
     @property
     def headline(self) -> str:
@@ -565,10 +552,11 @@ class Comparison:
             return (f"CORRECTNESS REGRESSION in {len(self.correctness)} configuration(s): "
                     f"{issues}")
         outcome = {
-            EXIT_OK: "pass", EXIT_REGRESSION: "REGRESSION",
-            EXIT_BAD_INPUT: "nothing comparable", EXIT_INCONCLUSIVE: "inconclusive (strict)",
+            ExitCode.OK: "pass", ExitCode.FAILED: "REGRESSION",
+            ExitCode.BAD_INPUT: "nothing comparable",
+            ExitCode.INCONCLUSIVE: "inconclusive (strict)",
         }[code]
-        if code == EXIT_OK and self.count(INCONCLUSIVE):
+        if code == ExitCode.OK and self.count(INCONCLUSIVE):
             outcome = "pass, with inconclusive rows"
         counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS)
         return f"{outcome}: {counts}"
@@ -586,7 +574,7 @@ class Comparison:
         return json_ready({
             "format": COMPARE_FORMAT,
             "format_version": COMPARE_FORMAT_VERSION,
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
             "headline": self.headline,
             "correctness_regressions": [i.to_json_dict() for i in self.correctness],
             "level": self.level,

@@ -17,28 +17,27 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..results import ResultsError
+from ..exit_codes import ExitCode, documents_exits
 
 if TYPE_CHECKING:
     from ..results import Results
 
-# .render (jinja2, matplotlib) is imported when a report is made, not when the
-# gigq-bench group registers this command: `gigq-bench --help` stays fast.
-
-# Exit status for input that cannot be used (missing run, other format version);
-# the same meaning as in `gigq-bench compare`.
-EXIT_BAD_INPUT = 2
+# .render (jinja2, matplotlib) and ..results (pandas) are imported when a report is
+# made, not when the gigq-bench group registers this command: `gigq-bench --help`
+# stays fast.
 
 
 @contextmanager
 def bad_input_exits(command: str) -> Iterator[None]:
     """Inside a command: a :class:`ResultsError` becomes its one-line message on stderr
     (``gigq-bench COMMAND: …``) and exit status 2, never a traceback."""
+    from ..results import ResultsError
+
     try:
         yield
     except ResultsError as exc:
         click.echo(f"gigq-bench {command}: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
 
 
 def open_in_browser(path: Path) -> bool:
@@ -57,6 +56,8 @@ def open_in_browser(path: Path) -> bool:
 @click.option("--open", "open_", is_flag=True, help="Open the page in a browser afterwards.")
 @click.option("--charts", "charts", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Also write each chart as DIR/<name>.svg (e.g. for docs).")
+@documents_exits({ExitCode.OK: "on success",
+                  ExitCode.BAD_INPUT: "when SOURCE holds no usable results"})
 def report_command(source: Path, out: Path | None, open_: bool, charts: Path | None) -> None:
     """Render the HTML report of a sweep from its saved results.
 
@@ -64,8 +65,6 @@ def report_command(source: Path, out: Path | None, open_: bool, charts: Path | N
     results.json. The page is one self-contained index.html (no network needed): the
     best settings per job type, charts, correctness and durability, every trial, and
     the command that reproduces the run.
-
-    Exit status: 0 on success, 2 when SOURCE holds no usable results.
     """
     from .render import render_from_path
 

@@ -308,21 +308,14 @@ def render_tune_report(out_dir: str | os.PathLike[str],
     return write_atomic(out / PAGE, render_html(document, results))
 
 
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gigq.bench.tune.report DIR``: render a tune run's page again."""
-    import sys
+    """``python -m gigq.bench.tune.report DIR``: ``gigq-bench tune-report DIR`` alone."""
+    from .cli import tune_report_command
 
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m gigq.bench.tune.report DIR  (a gigq-bench tune --out directory)",
-              file=sys.stderr)
-        return 2
     try:
-        print(render_tune_report(args[0]))
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"Error: {args[0]} is not a tune run ({exc})", file=sys.stderr)
-        return 2
+        tune_report_command.main(args=argv, prog_name="python -m gigq.bench.tune.report")
+    except SystemExit as exc:
+        return int(exc.code or 0)
     return 0
 
 

@@ -10,7 +10,8 @@ from benchdata import BASE_CONFIG, make_rows, write_run
 from click.testing import CliRunner
 
 from gigq.bench.cli import cli
-from gigq.bench.gate.compare import EXIT_OK, EXIT_REGRESSION, compare_run
+from gigq.bench.exit_codes import ExitCode
+from gigq.bench.gate.compare import compare_run
 from gigq.bench.results import load_results
 
 TWO = [BASE_CONFIG, {**BASE_CONFIG, "workers": 2}]
@@ -42,10 +43,10 @@ def test_invalid_current_trials_fail_the_gate_as_a_correctness_regression(tmp_pa
     rows = make_rows(TWO, {"baseline": 1.0, "current": 1.0}, 8)
     _break(rows, "current", workers=2)
     code, out, doc, md, page = _compare(tmp_path, rows)
-    assert code == EXIT_REGRESSION
+    assert code == ExitCode.FAILED
     assert out.index("CORRECTNESS REGRESSION") < out.index("verdict")  # said first
     assert "workers=2" in out and "ran more than once" in out
-    assert doc["exit_code"] == EXIT_REGRESSION
+    assert doc["exit_code"] == ExitCode.FAILED
     assert doc["headline"].startswith("CORRECTNESS REGRESSION")
     [issue] = doc["correctness_regressions"]
     assert issue["invalid"] == 8 and issue["trials"] == 8
@@ -58,7 +59,7 @@ def test_one_invalid_current_trial_is_enough(tmp_path) -> None:
     rows = make_rows(TWO, {"baseline": 1.0, "current": 1.0}, 8)
     _break(rows, "current", workers=1, every=False)
     code, _, doc, _, _ = _compare(tmp_path, rows)
-    assert code == EXIT_REGRESSION
+    assert code == ExitCode.FAILED
     assert doc["correctness_regressions"][0]["invalid"] == 1
 
 
@@ -67,7 +68,7 @@ def test_invalid_trials_the_baseline_also_had_only_warn(tmp_path) -> None:
     _break(rows, "current", workers=2)
     _break(rows, "baseline", workers=2, every=False)
     code, out, doc, _, _ = _compare(tmp_path, rows)
-    assert code == EXIT_OK, out
+    assert code == ExitCode.OK, out
     assert doc["correctness_regressions"] == []
     assert "invalid trial" in out
 
@@ -76,7 +77,7 @@ def test_invalid_baseline_trials_are_not_the_current_versions_fault(tmp_path) ->
     rows = make_rows(TWO, {"baseline": 1.0, "current": 1.0}, 8)
     _break(rows, "baseline", workers=1, every=False)
     code, _, doc, _, _ = _compare(tmp_path, rows)
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert doc["correctness_regressions"] == []
 
 
@@ -87,7 +88,7 @@ def test_drain_rows_are_not_gated_on_latency_by_default(tmp_path) -> None:
             row["end_to_end_p50_ms"] *= 2
     path = write_run(tmp_path / "run", rows, {"baseline": "b", "current": "c"})
     comparison = compare_run(load_results(path))
-    assert comparison.exit_code == EXIT_OK, comparison.headline
+    assert comparison.exit_code == ExitCode.OK, comparison.headline
     assert "end_to_end_p50_ms" not in {r.metric for r in comparison.rows}
     assert {r.metric for r in comparison.rows} == {"jobs_per_sec", "submit_per_sec",
                                                  "cpu_per_1k_jobs"}
@@ -102,4 +103,4 @@ def test_steady_rows_are_gated_on_latency_not_on_their_arrival_rate(tmp_path) ->
     path = write_run(tmp_path / "run", rows, {"baseline": "b", "current": "c"})
     comparison = compare_run(load_results(path))
     assert {r.metric for r in comparison.rows} == {"end_to_end_p50_ms"}
-    assert comparison.exit_code == EXIT_REGRESSION
+    assert comparison.exit_code == ExitCode.FAILED

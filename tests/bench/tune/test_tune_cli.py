@@ -107,6 +107,15 @@ def test_tune_end_to_end_with_a_tiny_budget(tmp_path):
     assert {c for _, c in workers} == {wanted["concurrency"]}
     assert not list(out.rglob("*.db")), "trial databases are removed"
 
+    # The page renders again from what the run saved, by either spelling of the command.
+    for command in (["-m", "gigq.bench.tune.report"], ["-m", "gigq.bench.cli", "tune-report"]):
+        (out / "index.html").unlink()
+        again = subprocess.run([sys.executable, *command, str(out)], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.strip() == str(out / "index.html")
+        assert 'id="verdict"' in (out / "index.html").read_text()
+
 
 def test_settings_file_round_trip_through_gigq_worker_and_from_config(tmp_path):
     settings = {"workers": 2, "concurrency": 3, "journal_mode": "delete",
@@ -160,6 +169,24 @@ def test_bad_input_stops_before_any_trial(tmp_path, args, fragment):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert fragment in proc.stderr
     assert not (tmp_path / "run" / "tune.json").exists()
+
+
+@pytest.mark.parametrize("command", [["-m", "gigq.bench.tune.report"],
+                                     ["-m", "gigq.bench.cli", "tune-report"]])
+def test_tune_report_has_help_and_rejects_what_is_not_a_tune_run(tmp_path, command):
+    helped = subprocess.run([sys.executable, *command, "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0, helped.stderr
+    assert "Usage:" in helped.stdout and "DIR" in helped.stdout
+    assert "Exit status: 0" in helped.stdout
+    assert not (tmp_path / "--help").exists() and "not a tune run" not in helped.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = subprocess.run([sys.executable, *command, str(empty)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f"Error: {empty} is not a tune run (")
+    assert "Traceback" not in bad.stderr and not (empty / "index.html").exists()
 
 
 def test_a_ram_location_needs_the_unsafe_floor(tmp_path):
