@@ -17,9 +17,10 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from . import claims, leases, validation
 from .claims import Claim, ClaimFilter, Outcome
@@ -41,6 +42,7 @@ from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 # MAX_PROCESSES and load_config live in gigq.config; the "as" imports above keep
 # them importable from gigq.worker, where they were first.
 logger = logging.getLogger("gigq.worker")
+_T = TypeVar("_T")
 
 ISOLATION_MODES = ("thread", "process")
 # Storage trouble a worker waits out instead of crashing: the lock is taken by
@@ -362,15 +364,16 @@ class Worker:
             while self.running:
                 if previous is None:
                     marks = (self._storage.commit_seq(), self._storage.data_version())
-                    if not self._with_storage_retry(self._work_visible, "check for work"):
+                    if not self._with_storage_retry(self._work_visible, "check for work",
+                                                    only_while_running=True):
                         if self.burst and not self._with_storage_retry(
-                            self._unfinished_work, "check for work"
+                            self._unfinished_work, "check for work", only_while_running=True
                         ):
                             break
                         self._idle_wait(*marks)
                         continue
                 claim = self._with_storage_retry(
-                    lambda p=previous: self._settle_and_claim(p, True), "record a job"
+                    partial(self._settle_and_claim, previous, True), "record a job"
                 )
                 previous = None
                 if claim is None:
@@ -538,20 +541,22 @@ class Worker:
         return runner.run(claim, parent_results)
 
     def _parent_results(self, claim: Claim) -> dict[str, Any] | None:
-        if not claim.dependencies or claim.pass_parent_results is False:
-            return None
         with self._storage.read() as conn:
-            return claims.parent_results(conn, claim.dependencies)
+            return claims.parent_results(conn, claim)
 
     # -- storage trouble -----------------------------------------------------
 
-    def _with_storage_retry(self, action: Any, what: str) -> Any:
+    def _with_storage_retry(
+        self, action: Callable[[], _T], what: str, *, only_while_running: bool = False
+    ) -> _T | None:
         """Run ``action``; wait out locks, a full disk or a briefly unusable file.
 
-        Logs once per episode and backs off; gives up when the worker is stopping
-        (the lease mechanism then recovers what was not recorded) and, in a burst
-        run, after ``BURST_STORAGE_PATIENCE`` seconds (raising the last error). A
-        damaged file raises at once.
+        Logs once per episode and backs off; gives up (returning None) when the
+        worker is stopping — at once for an action ``only_while_running`` (a look
+        for work: nothing is lost), else past the shutdown deadline (the lease
+        mechanism then recovers what was not recorded) — and, in a burst run, after
+        ``BURST_STORAGE_PATIENCE`` seconds (raising the last error). A damaged file
+        raises at once.
         """
         pause = 0.05
         episode_logged = False
@@ -571,7 +576,7 @@ class Worker:
                         f"(a --burst run ends rather than wait for ever): {exc}"
                     ) from exc
                 if not self.running and (
-                    what == "check for work"
+                    only_while_running
                     or (self._shutdown_deadline is not None
                         and time.monotonic() > self._shutdown_deadline)
                 ):
@@ -641,7 +646,7 @@ class Worker:
             error = f"Job timed out after {run.claim.timeout} seconds"
             self.logger.warning("Job %s: %s (in-process; cannot be stopped)", run.claim.id, error)
             self._with_storage_retry(
-                lambda r=run, e=error: self._mark_timed_out(r.claim, e), "record a timeout"
+                partial(self._mark_timed_out, run.claim, error), "record a timeout"
             )
 
     def _mark_timed_out(self, claim: Claim, error: str) -> None:
@@ -747,7 +752,7 @@ class Worker:
             if interrupt:
                 raise ShutdownInterrupt(f"signal {signum}")
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handle)
         return previous
@@ -780,6 +785,5 @@ def _service_loop(ref: weakref.ReferenceType[Worker]) -> None:
                 last_reconcile = time.monotonic()
         except Exception:
             worker.logger.exception("Worker service thread error (continuing)")
-        del worker
+        del worker  # a worker nobody else holds must be free to go while this sleeps
         stop_event.wait(tick)
-        stop_event = None
