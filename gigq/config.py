@@ -23,6 +23,11 @@ from . import validation
 from .errors import SettingsError
 from .storage import ENV_SETTINGS, SQLiteSettings
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no TOML reader; the core stays standard-library only
+    tomllib = None
+
 # The Worker keyword arguments a config file may set.
 WORKER_KEYS = (
     "worker_id", "polling_interval", "concurrency", "isolation", "lease_timeout",
@@ -56,9 +61,8 @@ class WorkerConfig:
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The worker settings of a TOML file: its ``[worker]`` table if it has one,
     else its top-level keys (tables other than ``[worker]`` are ignored)."""
-    if sys.version_info < (3, 11):
+    if tomllib is None:
         raise SettingsError("reading a TOML config file needs Python 3.11+ (tomllib)")
-    import tomllib
 
     try:
         with open(path, "rb") as f:
