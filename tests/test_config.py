@@ -3,6 +3,7 @@ given the same file and the same explicit values end up with the same worker."""
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import jobfns
@@ -11,6 +12,7 @@ from conftest import registered_workers, run_cli
 
 from gigq import Job, JobQueue, SQLiteSettings, Worker
 from gigq.cli import _worker_from_args, parse_args
+from gigq.config import WORKER_KEYS
 
 CONFIG = """
 [worker]
@@ -110,3 +112,10 @@ def test_unknown_keys_are_named_with_the_file_and_the_valid_ones(tmp_path, db_pa
     line = done.stderr.strip()
     assert str(path) in line and "unknown worker setting(s) concurency" in line
     assert "valid: " in line and "concurrency" in line.split("valid: ")[1]
+
+
+def test_the_config_keys_are_the_workers_arguments():
+    """WORKER_KEYS is what a file may set: every Worker argument but the path and the
+    settings object (whose fields are the storage keys)."""
+    arguments = set(inspect.signature(Worker).parameters) - {"db_path", "settings"}
+    assert set(WORKER_KEYS) == arguments
