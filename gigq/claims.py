@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .errors import DatabaseCorruptError
 from .job import DEFAULT_QUEUE
@@ -65,6 +65,10 @@ class Claim:
         return self.started + self.timeout if self.timeout else None
 
 
+# How an attempt can end (see Outcome).
+OutcomeKind = Literal["completed", "failed", "fatal", "timeout", "interrupted"]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one attempt ended.
@@ -75,7 +79,7 @@ class Outcome:
     ``interrupted`` (handed back: pending again, the attempt not counted).
     """
 
-    kind: str
+    kind: OutcomeKind
     result_json: str | None = None
     error: str | None = None
 
@@ -156,7 +160,7 @@ class ClaimFilter:
         """The queues to look at: this worker's, or every queue with claimable jobs."""
         if self.queues is not None:
             return self.queues
-        found = []
+        found: list[str] = []
         last = ""
         while True:
             row = conn.execute(_NEXT_QUEUE_SQL, (last,)).fetchone()
@@ -225,7 +229,7 @@ def _new_id_prefix() -> str:
 
 # Claim ids are UUID-shaped: 76 random bits per process, then a counter, so they are
 # unique without a system call per claim (reseeded in a forked child).
-_ids = {"prefix": _new_id_prefix(), "count": itertools.count(1)}
+_ids: dict[str, Any] = {"prefix": _new_id_prefix(), "count": itertools.count(1)}
 
 
 def _reseed_ids() -> None:
@@ -392,8 +396,12 @@ def stranded_jobs(conn: sqlite3.Connection, filt: ClaimFilter = ALL_JOBS) -> int
     ).fetchone()[0]
 
 
-def parent_results(conn: sqlite3.Connection, parent_ids: list[str]) -> dict[str, Any]:
-    """The stored results of ``parent_ids`` (None for a parent without one), decoded."""
+def parent_results(conn: sqlite3.Connection, claim: Claim) -> dict[str, Any] | None:
+    """The stored results of the claimed job's parents (None for a parent without one),
+    decoded; None when the job has no parents or is not to be given their results."""
+    if not claim.dependencies or claim.pass_parent_results is False:
+        return None
+    parent_ids = claim.dependencies
     marks = ",".join("?" * len(parent_ids))
     rows = conn.execute(f"SELECT id, result FROM jobs WHERE id IN ({marks})", parent_ids)
     by_id = {r[0]: r[1] for r in rows}

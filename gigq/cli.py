@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import validation
-from .errors import DatabaseFileError, GigQError, SettingsError
+from .config import STORAGE_KEYS, WORKER_KEYS, WorkerConfig, check_processes, merge
+from .errors import DatabaseFileError, GigQError
 from .job import DEFAULT_QUEUE, Job
 from .job_queue import JobQueue
 from .job_status import JobStatus
@@ -25,14 +26,7 @@ from .leases import DEFAULT_LEASE_TIMEOUT
 from .storage import MEMORY, SQLiteSettings, Storage
 from .table_formatter import format_table
 from .utils import format_timestamp, setup_logging
-from .worker import (
-    DEFAULT_SHUTDOWN_TIMEOUT,
-    DEPLOYMENT_KEYS,
-    ISOLATION_MODES,
-    Worker,
-    check_processes,
-    load_config,
-)
+from .worker import DEFAULT_SHUTDOWN_TIMEOUT, ISOLATION_MODES, Worker
 
 format_time = format_timestamp
 # ``clear --before`` in days: beyond this, datetime arithmetic would leave year 1.
@@ -58,12 +52,9 @@ def _opt(args: Any, name: str, default: Any = None) -> Any:
     return value
 
 
-_STORAGE_FLAGS = ("journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size")
-
-
 def _settings(args: argparse.Namespace) -> SQLiteSettings:
     env = SQLiteSettings.from_env()
-    given = {name: _opt(args, name) for name in _STORAGE_FLAGS if _opt(args, name) is not None}
+    given = {name: _opt(args, name) for name in STORAGE_KEYS if _opt(args, name) is not None}
     return SQLiteSettings.from_mapping({**env.as_dict(), **given}) if given else env
 
 
@@ -298,72 +289,37 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker_from_args(args: argparse.Namespace) -> Worker:
-    polling = _opt(args, "polling_interval", None)
-    if polling is None:
-        polling = _env_float("GIGQ_POLLING_INTERVAL", 5.0)
-    config_path = _opt(args, "config")
-    config = _load_worker_config(config_path) if config_path else {}
-    kwargs: dict[str, Any] = {
-        "worker_id": _opt(args, "worker_id", os.environ.get("GIGQ_WORKER_ID")),
-        "polling_interval": polling,
-        "concurrency": _opt(args, "concurrency", 1),
-        "isolation": _opt(args, "isolation", "thread"),
-        "lease_timeout": _opt(args, "lease_timeout", DEFAULT_LEASE_TIMEOUT),
-        "shutdown_timeout": _opt(args, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT),
-        "allowed_modules": _opt(args, "allow_module"),
-        "queues": _opt(args, "queue"),
-        "min_priority": _opt(args, "min_priority"),
-        "max_priority": _opt(args, "max_priority"),
-        "burst": _opt(args, "burst", False),
-    }
-    # Explicit flags win over the config file, which wins over the defaults.
-    explicit = _opt(args, "_explicit", set())
-    for key, value in config.items():
-        if key in kwargs and _flag_for(key) not in explicit:
-            kwargs[key] = value
-    storage_keys = {"journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size"}
-    storage_config = {k: v for k, v in config.items() if k in storage_keys}
-    settings = _settings(args)
-    if storage_config:
-        given = {k: getattr(args, k) for k in storage_keys if getattr(args, k, None) is not None}
-        settings = SQLiteSettings.from_mapping({**settings.as_dict(), **storage_config, **given})
-    unknown = set(config) - set(kwargs) - storage_keys - DEPLOYMENT_KEYS
-    if unknown:
-        raise SettingsError(f"{config_path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    return Worker(_db(args), settings=settings, **kwargs)
+# Worker keyword arguments whose option has another name on the command line.
+_WORKER_FLAGS = {"allowed_modules": "allow_module", "queues": "queue"}
 
 
-def _flag_for(key: str) -> str:
-    return {"allowed_modules": "allow_module", "queues": "queue"}.get(key, key)
+def _worker_config(args: argparse.Namespace) -> WorkerConfig:
+    """The worker's settings: defaults, $GIGQ_*, ``--config`` and flags, merged by
+    :func:`gigq.config.merge` (flags given on the command line win)."""
+    given_flags = _opt(args, "_explicit", set())
+    held: dict[str, Any] = {}
+    explicit: dict[str, Any] = {}
+    for key in WORKER_KEYS:
+        flag = _WORKER_FLAGS.get(key, key)
+        value = _opt(args, flag)
+        if value is not None:
+            (explicit if flag in given_flags else held)[key] = value
+    explicit.update((k, _opt(args, k)) for k in STORAGE_KEYS if _opt(args, k) is not None)
+    return merge(_opt(args, "config") or None, explicit, held=held, environ=os.environ)
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
-    return validation.seconds(value, name, error=SettingsError)
+def _worker_from_args(args: argparse.Namespace, config: WorkerConfig | None = None) -> Worker:
+    config = config or _worker_config(args)
+    return Worker(_db(args), settings=config.settings, **config.options)
 
 
-def _load_worker_config(path: str) -> dict[str, Any]:
-    return load_config(path)
-
-
-def _config_processes(args: argparse.Namespace) -> int | None:
+def _processes(args: argparse.Namespace, config: WorkerConfig) -> int | None:
     """How many supervised processes to run: --processes, else the config file's
     ``processes`` (not for --once, nor inside a child the supervisor started)."""
     flag = _opt(args, "processes")
     if flag is not None or _opt(args, "supervised_child", False) or _opt(args, "once", False):
         return flag
-    path = _opt(args, "config")
-    if not path:
-        return None
-    value = _load_worker_config(path).get("processes")
-    return None if value is None else check_processes(value, f"{path}: processes")
+    return config.processes
 
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--journal-mode", "--synchronous", "--cache-size",
@@ -380,7 +336,7 @@ def _split_at_command(argv: list[str], command: str) -> tuple[list[str], list[st
     raise UsageError(f"no {command!r} command in the arguments")
 
 
-def _supervise(args: argparse.Namespace, processes: int) -> int:
+def _supervise(args: argparse.Namespace, config: WorkerConfig, processes: int) -> int:
     from .supervisor import Supervisor, child_command, strip_option
 
     check_processes(processes, "--processes")
@@ -388,28 +344,33 @@ def _supervise(args: argparse.Namespace, processes: int) -> int:
         raise UsageError("--once and --processes do not go together")
     global_args, worker_args = _split_at_command(list(args._argv), "worker")
     worker_args = strip_option(worker_args, "--processes", "--worker-id")
-    base = _opt(args, "worker_id", os.environ.get("GIGQ_WORKER_ID"))
+    # Each child gets its own id: from one given anywhere (flag, $GIGQ_WORKER_ID, the
+    # config file), or else each generates one.
+    base = config.options.get("worker_id")
 
     def argv_for(i: int) -> list[str]:
         extra = ["--worker-id", f"{base}-p{i}"] if base else []
         # A child reads the same --config file: it must not supervise in turn.
         return child_command(global_args, [*worker_args, *extra, "--supervised-child"])
 
-    _worker_from_args(args).close()  # validates every option (and the database) up front
+    # Validates every option (and the database) up front, and settles what the
+    # children will run with: the supervisor must agree with them on burst and shutdown.
+    worker = _worker_from_args(args, config)
+    worker.close()
     print(f"Starting {processes} worker processes...", flush=True)
-    supervisor = Supervisor(
-        argv_for, processes, burst=_opt(args, "burst", False),
-        shutdown_timeout=_opt(args, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT))
+    supervisor = Supervisor(argv_for, processes, burst=worker.burst,
+                            shutdown_timeout=worker.shutdown_timeout)
     return supervisor.run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGINT/SIGTERM (or one job with --once)."""
     setup_logging(logging.INFO)
-    processes = _config_processes(args)
+    config = _worker_config(args)
+    processes = _processes(args, config)
     if processes is not None and _opt(args, "_argv") is not None:
-        return _supervise(args, processes)
-    worker = _worker_from_args(args)
+        return _supervise(args, config, processes)
+    worker = _worker_from_args(args, config)
     if args.once:
         try:
             processed = worker.process_one()
@@ -689,18 +650,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _explicit_flags(argv: list[str]) -> set[str]:
-    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed, plus ``_explicit``: the options it gives itself (they win over
+    a config file), and ``_argv`` (for the supervisor's children)."""
+    args = build_parser().parse_args(argv)
+    # Parsed again with every default suppressed, the namespace holds only what argv
+    # gives: an abbreviation argparse accepts (--conc for --concurrency) counts too.
+    given = build_parser()
+    _suppress_defaults(given)
+    args._explicit = set(vars(given.parse_args(argv)))
+    args._argv = argv
+    return args
+
+
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _suppress_defaults(sub)
+        else:
+            action.default = argparse.SUPPRESS
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``gigq`` command; returns the exit code."""
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args._explicit = _explicit_flags(argv)
-    args._argv = argv
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit

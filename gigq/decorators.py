@@ -24,6 +24,8 @@ _VALID_OPTIONS = frozenset({"name", *_JOB_DEFAULTS, *_OPTIONAL})
 class TaskWrapper:
     """A function decorated with ``@task``: still callable, plus ``submit``/``to_job``."""
 
+    __wrapped__: Callable[..., Any]  # set by functools.update_wrapper
+
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         unknown = set(options) - _VALID_OPTIONS
         if unknown:

@@ -367,7 +367,8 @@ def _link_dependencies(
         if job.id in edges[job.id]:
             raise JobSubmissionError(f"job {job.name!r} ({job.id}) depends on itself")
     _refuse_cycles(edges, batch_ids)
-    links, blocked = [], []
+    links: list[tuple[str, str]] = []
+    blocked: list[tuple[int, str]] = []
     for job in dependent:
         unique = set(job.dependencies)
         links.extend((p, job.id) for p in unique)

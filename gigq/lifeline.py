@@ -98,7 +98,7 @@ def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
     ok, value = reply.get()
     if not ok:
         raise value
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _reseed_after_fork() -> None:

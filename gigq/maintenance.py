@@ -60,7 +60,7 @@ def checkpoint(storage: Storage, mode: str = "truncate") -> tuple[int, int, int]
         )
     with storage.read() as conn, conn.sqlite_busy_handler():
         row = conn.execute(f"PRAGMA wal_checkpoint({mode.upper()})").fetchone()
-    return tuple(row)  # type: ignore[return-value]
+    return tuple(row)
 
 
 def integrity_check(storage: Storage) -> list[str]:

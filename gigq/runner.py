@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import lifeline
@@ -87,6 +87,7 @@ def accepts_parent_results(func: Callable[..., Any]) -> bool:
     """True if ``func`` takes a ``parent_results`` argument or ``**kwargs``."""
     cached = _accepts_cache.get(func)
     if cached is None:
+        params: Iterable[inspect.Parameter]
         try:
             params = inspect.signature(func).parameters.values()
         except (TypeError, ValueError):
@@ -363,7 +364,8 @@ class ProcessRunner:
             return Outcome("failed", error=f"job process died while running the job ({how})")
         if kind == "ok":
             return Outcome("completed", result_json=payload)
-        return Outcome(kind, error=payload)
+        # child_main sends "failed" or "fatal" (a result that cannot be stored).
+        return Outcome("fatal" if kind == "fatal" else "failed", error=payload)
 
     def abandon(self) -> None:
         """Kill the child now: its job is handed back, or is no longer ours to run."""

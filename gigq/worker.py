@@ -17,12 +17,16 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from . import claims, leases, validation
 from .claims import Claim, ClaimFilter, Outcome
+from .config import MAX_PROCESSES as MAX_PROCESSES
+from .config import STORAGE_KEYS, WORKER_KEYS, merge
+from .config import load_config as load_config
 from .errors import (
     DatabaseBusyError,
     DatabaseCorruptError,
@@ -35,7 +39,10 @@ from .runner import ProcessRunner, ShutdownInterrupt, ThreadRunner, error_text
 from .schema import ensure_schema
 from .storage import LockStatsSnapshot, SQLiteSettings, Storage
 
+# MAX_PROCESSES and load_config live in gigq.config; the "as" imports above keep
+# them importable from gigq.worker, where they were first.
 logger = logging.getLogger("gigq.worker")
+_T = TypeVar("_T")
 
 ISOLATION_MODES = ("thread", "process")
 # Storage trouble a worker waits out instead of crashing: the lock is taken by
@@ -50,43 +57,10 @@ _RECONCILE_EVERY = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 # Loop threads per worker: each holds a connection; beyond this, run more processes.
 MAX_CONCURRENCY = 1024
-# Worker processes one supervisor runs: each is a whole interpreter (tens of MB); far
-# more than any machine's cores, and small enough that a typo is not a fork bomb.
-MAX_PROCESSES = 256
 # Seconds a --burst worker waits out one episode of storage trouble before it gives
 # up: a burst run must end, and a long-running worker (which waits for ever) is the
 # one to outlast a locked or full database.
 BURST_STORAGE_PATIENCE = 60.0
-
-
-# Config-file keys about how many processes run, not about one Worker.
-DEPLOYMENT_KEYS = {"processes"}
-
-
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The worker settings of a TOML file: its ``[worker]`` table if it has one,
-    else its top-level keys (tables other than ``[worker]`` are ignored)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise SettingsError("reading a TOML config file needs Python 3.11+ (tomllib)") \
-            from None
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SettingsError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
-    section = data.get("worker", data)
-    if not isinstance(section, dict):
-        raise SettingsError(f"config file {path}: [worker] must be a table of settings")
-    return {k: v for k, v in section.items() if not isinstance(v, dict)}
-
-
-def check_processes(value: Any, where: str) -> int:
-    """A process count from 1 to MAX_PROCESSES, or SettingsError naming ``where``."""
-    return validation.integer(value, where, 1, MAX_PROCESSES, error=SettingsError)
 
 
 @dataclass
@@ -347,32 +321,16 @@ class Worker:
         busy_timeout, mmap_size) and the Worker keyword arguments. ``processes`` is
         accepted and not applied: it tells ``gigq worker --config`` how many
         supervised processes to start, while a Worker object is one process (start
-        that many yourself). ``overrides`` win over the file.
+        that many yourself). ``overrides`` (Worker arguments or storage settings)
+        win over the file; the layers are merged by :func:`gigq.config.merge`.
         """
-        from .storage import ENV_SETTINGS
-
-        if not isinstance(config, Mapping):
-            config = load_config(config)
-        storage_keys = set(ENV_SETTINGS)
-        storage_values = {k: v for k, v in config.items() if k in storage_keys}
-        worker_values = {k: v for k, v in config.items()
-                         if k not in storage_keys and k not in DEPLOYMENT_KEYS}
-        allowed = {
-            "worker_id", "polling_interval", "concurrency", "isolation", "lease_timeout",
-            "shutdown_timeout", "allowed_modules", "queues", "min_priority", "max_priority",
-            "burst",
-        }
-        unknown = set(worker_values) - allowed
-        if unknown:
-            raise SettingsError(
-                f"unknown worker setting(s) {', '.join(sorted(unknown))}; valid: "
-                f"{', '.join(sorted(allowed | storage_keys | DEPLOYMENT_KEYS))}"
-            )
-        if "processes" in config:
-            check_processes(config["processes"], "processes")
-        kwargs = {**worker_values, **overrides}
-        if storage_values and "settings" not in kwargs:
-            kwargs["settings"] = SQLiteSettings.from_mapping(storage_values)
+        keys = {*WORKER_KEYS, *STORAGE_KEYS}
+        # Anything else (``settings``, a misspelt argument) goes to the constructor as is.
+        passed = {k: v for k, v in overrides.items() if k not in keys}
+        merged = merge(config, {k: v for k, v in overrides.items() if k in keys})
+        kwargs = {**merged.options, **passed}
+        if merged.settings is not None and "settings" not in kwargs:
+            kwargs["settings"] = merged.settings
         return cls(db_path, **kwargs)
 
     # -- per-thread state ----------------------------------------------------
@@ -406,15 +364,16 @@ class Worker:
             while self.running:
                 if previous is None:
                     marks = (self._storage.commit_seq(), self._storage.data_version())
-                    if not self._with_storage_retry(self._work_visible, "check for work"):
+                    if not self._with_storage_retry(self._work_visible, "check for work",
+                                                    only_while_running=True):
                         if self.burst and not self._with_storage_retry(
-                            self._unfinished_work, "check for work"
+                            self._unfinished_work, "check for work", only_while_running=True
                         ):
                             break
                         self._idle_wait(*marks)
                         continue
                 claim = self._with_storage_retry(
-                    lambda p=previous: self._settle_and_claim(p, True), "record a job"
+                    partial(self._settle_and_claim, previous, True), "record a job"
                 )
                 previous = None
                 if claim is None:
@@ -582,20 +541,22 @@ class Worker:
         return runner.run(claim, parent_results)
 
     def _parent_results(self, claim: Claim) -> dict[str, Any] | None:
-        if not claim.dependencies or claim.pass_parent_results is False:
-            return None
         with self._storage.read() as conn:
-            return claims.parent_results(conn, claim.dependencies)
+            return claims.parent_results(conn, claim)
 
     # -- storage trouble -----------------------------------------------------
 
-    def _with_storage_retry(self, action: Any, what: str) -> Any:
+    def _with_storage_retry(
+        self, action: Callable[[], _T], what: str, *, only_while_running: bool = False
+    ) -> _T | None:
         """Run ``action``; wait out locks, a full disk or a briefly unusable file.
 
-        Logs once per episode and backs off; gives up when the worker is stopping
-        (the lease mechanism then recovers what was not recorded) and, in a burst
-        run, after ``BURST_STORAGE_PATIENCE`` seconds (raising the last error). A
-        damaged file raises at once.
+        Logs once per episode and backs off; gives up (returning None) when the
+        worker is stopping — at once for an action ``only_while_running`` (a look
+        for work: nothing is lost), else past the shutdown deadline (the lease
+        mechanism then recovers what was not recorded) — and, in a burst run, after
+        ``BURST_STORAGE_PATIENCE`` seconds (raising the last error). A damaged file
+        raises at once.
         """
         pause = 0.05
         episode_logged = False
@@ -615,7 +576,7 @@ class Worker:
                         f"(a --burst run ends rather than wait for ever): {exc}"
                     ) from exc
                 if not self.running and (
-                    what == "check for work"
+                    only_while_running
                     or (self._shutdown_deadline is not None
                         and time.monotonic() > self._shutdown_deadline)
                 ):
@@ -685,7 +646,7 @@ class Worker:
             error = f"Job timed out after {run.claim.timeout} seconds"
             self.logger.warning("Job %s: %s (in-process; cannot be stopped)", run.claim.id, error)
             self._with_storage_retry(
-                lambda r=run, e=error: self._mark_timed_out(r.claim, e), "record a timeout"
+                partial(self._mark_timed_out, run.claim, error), "record a timeout"
             )
 
     def _mark_timed_out(self, claim: Claim, error: str) -> None:
@@ -791,7 +752,7 @@ class Worker:
             if interrupt:
                 raise ShutdownInterrupt(f"signal {signum}")
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handle)
         return previous
@@ -824,6 +785,5 @@ def _service_loop(ref: weakref.ReferenceType[Worker]) -> None:
                 last_reconcile = time.monotonic()
         except Exception:
             worker.logger.exception("Worker service thread error (continuing)")
-        del worker
+        del worker  # a worker nobody else holds must be free to go while this sleeps
         stop_event.wait(tick)
-        stop_event = None
