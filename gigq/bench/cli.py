@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from .gate.cli import ab_command, compare_command
-from .html.format import clock
+from .numbers import clock
 from .report.cli import report_command
 from .sweep import metadata
 from .sweep.locations import LocationError, Locations

@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
+from ..numbers import percent
 from ..results import ResultsError, load_results
 from . import compare as cmp
-from .report import fmt_pct, render_html, render_markdown, render_terminal
+from .report import render_html, render_markdown, render_terminal
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -160,8 +161,8 @@ def render_noise_floor(comparison: cmp.Comparison) -> str:
              f"  {'metric':<20} {'configs':>7} {'largest estimate':>17} "
              f"{'interval reaches':>17} {'smallest safe threshold':>24}"]
     for f in floors:
-        lines.append(f"  {f.metric:<20} {f.configurations:>7} {fmt_pct(f.largest_estimate):>17} "
-                     f"{fmt_pct(f.noise):>17} {fmt_pct(f.recommended):>24}"
+        lines.append(f"  {f.metric:<20} {f.configurations:>7} {percent(f.largest_estimate):>17} "
+                     f"{percent(f.noise):>17} {percent(f.recommended):>24}"
                      + (f"   ({f.unusable} config(s) without an interval)" if f.unusable
                         else "")
                      + (f"   {f.false_alarms} false alarm(s) at the thresholds used"
@@ -172,9 +173,9 @@ def render_noise_floor(comparison: cmp.Comparison) -> str:
                      "configuration 'unchanged' in this A/A run (no false alarm); leave a "
                      "margin, and re-calibrate on the machine that runs the gate. As a "
                      "thresholds file:")
-        lines.append(f'  threshold = "{fmt_pct(max(f.recommended for f in usable))}"')
+        lines.append(f'  threshold = "{percent(max(f.recommended for f in usable))}"')
         for f in usable:
-            lines.append(f'  [metric.{f.metric}]\n  threshold = "{fmt_pct(f.recommended)}"')
+            lines.append(f'  [metric.{f.metric}]\n  threshold = "{percent(f.recommended)}"')
     return "\n".join(lines) + "\n"
 
 
@@ -247,7 +248,7 @@ def fail_message(comparison: cmp.Comparison) -> str:
                      "configuration(s) (jobs lost or run twice)")
     if comparison.count(cmp.SLOWER):
         parts.append(f"{comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
-                     f"(default {fmt_pct(comparison.thresholds.default)})")
+                     f"(default {percent(comparison.thresholds.default)})")
     return "FAIL: " + "; ".join(parts)
 
 

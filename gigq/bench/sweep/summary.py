@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..numbers import rate
 from ..recommend import MIN_VALID_TRIALS, Candidate, choose, ram_reason
 from ..results import Results
 from .space import describe
-
-
-def _fmt_rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
 def candidates(results: Results) -> list[Candidate]:
@@ -46,7 +43,7 @@ def candidates(results: Results) -> list[Candidate]:
 
 def _candidate_line(c: Candidate) -> str:
     iv = c.interval
-    return (f"{_fmt_rate(iv.estimate)} jobs/s [{_fmt_rate(iv.low)}-{_fmt_rate(iv.high)}], "
+    return (f"{rate(iv.estimate)} jobs/s [{rate(iv.low)}-{rate(iv.high)}], "
             f"{c.durability}, n={iv.n}")
 
 

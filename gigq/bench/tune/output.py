@@ -19,7 +19,7 @@ from typing import Any
 
 from gigq.storage import ENV_SETTINGS
 
-from ..html.format import clock
+from ..numbers import clock, rate
 from ..report.render import DURABILITY_MEANING
 from ..results import write_atomic
 from ..stats import Interval
@@ -59,12 +59,8 @@ def _fmt_value(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if unit == "jobs/s":
-        return f"{value:,.0f} jobs/s" if value >= 100 else f"{value:,.1f} jobs/s"
+        return f"{rate(value)} jobs/s"
     return f"{value:,.1f} {unit}"
-
-
-def _fmt_number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +281,7 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
                           ("defaults", comparison.reference_ci)):
             if ci is not None:
                 lines.append(f"  {label:<11} {_fmt_value(ci.estimate, unit):>14}  "
-                             f"[95% CI {_fmt_number(ci.low)}-{_fmt_number(ci.high)}]")
+                             f"[95% CI {rate(ci.low)}-{rate(ci.high)}]")
     for note in context.reference_notes:
         lines.append(f"  (defaults: {note})")
     lines.append(verdict_text(result))

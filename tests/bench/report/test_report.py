@@ -14,6 +14,7 @@ import pytest
 import report_fixtures as fx
 from bs4 import BeautifulSoup
 
+from gigq.bench import numbers as num
 from gigq.bench.html import format as fmt
 from gigq.bench.report import render_from_path, render_html, render_report
 from gigq.bench.report.insights import analyse, worker_command
@@ -297,12 +298,12 @@ def test_summary_numbers_match_the_data(fixture, request):
         assert card["data-config-id"] == config_id
         assert float(card["data-jobs-per-sec"]) == pytest.approx(statistics.median(values))
         headline = card.select_one(".headline").get_text(" ", strip=True)
-        assert headline == f"{fmt.number(statistics.median(values))} jobs/s"
+        assert headline == f"{num.number(statistics.median(values))} jobs/s"
         ci = bootstrap_median(values)
-        assert (f"95% CI {fmt.number(ci.low)}–{fmt.number(ci.high)} jobs/s"
+        assert (f"95% CI {num.number(ci.low)}–{num.number(ci.high)} jobs/s"
                 in card.select_one(".ci").get_text(" ", strip=True))
         rows = results.rows[results.rows["config_id"] == config_id].iloc[0]
-        assert worker_command({k: fmt.plain_value(rows[k]) for k in rows.index}) in \
+        assert worker_command({k: num.plain_value(rows[k]) for k in rows.index}) in \
             card.select_one("pre.cmd").get_text().replace(" \\\n    ", " ")
 
 
@@ -566,7 +567,7 @@ def test_report_of_a_saved_run_links_its_csv(tmp_path, oat_run):
     (2000, "2,000 pages"), (-64000.0, "62.5 MiB"), (float("nan"), "default"),
 ])
 def test_cache_size_labels(value, label):
-    assert fmt.cache_label(value) == label
+    assert num.cache_label(value) == label
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -574,7 +575,7 @@ def test_cache_size_labels(value, label):
     (float("nan"), "–"), (7, "7"),
 ])
 def test_numbers(value, text):
-    assert fmt.number(value) == text
+    assert num.number(value) == text
 
 
 def test_shell_lines_keep_a_pasteable_command():
