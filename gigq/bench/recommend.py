@@ -22,9 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gigq.storage import DURABILITY_CLASSES
+import pandas as pd
 
+from gigq.storage import DURABILITY_CLASSES, SettingsError
+
+from .results import Results
 from .stats import Interval, bootstrap_median
+from .sweep.space import durability_of
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
@@ -48,6 +52,30 @@ def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
         where = location if location == fs_type else f"{location} ({fs_type})"
         return f"{where} is RAM: a reboot or power cut loses the whole queue"
     return None
+
+
+def config_durability(recorded: Iterable[Any], config: Mapping[str, Any],
+                      filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A configuration's durability class, and why its database is in RAM (or None).
+
+    The class its trials recorded (the first non-empty one of ``recorded``), else the
+    class of its settings (results written before trials recorded one); settings that
+    cannot be read are ``unsafe``: never claim a safety that cannot be shown. A
+    database in RAM is ``unsafe`` whatever was recorded (:func:`ram_reason`).
+    """
+    known = [d for d in recorded if isinstance(d, str) and d]
+    if known:
+        durability = known[0]
+    else:
+        try:
+            durability = durability_of(
+                {"journal_mode": config.get("journal_mode") or "wal",
+                 "synchronous": config.get("synchronous") or "normal"},
+                in_ram=config.get("location") == "memory")
+        except (SettingsError, TypeError, ValueError):
+            durability = "unsafe"
+    reason = ram_reason(config, filesystems)
+    return ("unsafe" if reason else durability), reason
 
 
 @dataclass
@@ -140,6 +168,25 @@ def cost_key(c: Candidate) -> tuple[int, int, int, float]:
     durability = (DURABILITY_CLASSES.index(c.durability)
                   if c.durability in DURABILITY_CLASSES else len(DURABILITY_CLASSES))
     return (c.processes, c.threads, durability, -c.interval.estimate)
+
+
+def candidates(results: Results) -> list[Candidate]:
+    """One :class:`Candidate` per drain configuration (and version) of a run, invalid
+    trials counted, durability by :func:`config_durability`."""
+    rows = results.rows
+    if rows.empty or "jobs_per_sec" not in rows or "mode" not in rows:
+        return []
+    rows = rows[rows["mode"] == "drain"]
+    filesystems = results.environment.get("filesystems") or {}
+    keys = ["version", "config_id"] if "version" in rows else ["config_id"]
+    out = []
+    for key, part in rows.groupby(keys, sort=True):
+        valid = part[part["valid"].astype(bool)]
+        rates = pd.to_numeric(valid["jobs_per_sec"], errors="coerce").dropna()
+        values = part.iloc[0].to_dict()
+        durability, _ = config_durability(part.get("durability", []), values, filesystems)
+        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability))
+    return out
 
 
 def choose(candidates: Iterable[Candidate]) -> list[Choice]:

@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from ...storage import DURABILITY_CLASSES, SQLiteSettings, durability_class
+from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
 from ..html import format as fmt
 from ..metrics import METRICS
-from ..recommend import Candidate, choose, ram_reason
+from ..recommend import Candidate, choose, config_durability
 from ..results import CONFIG_COLUMNS, Results
 from ..stats import (
     DEFAULT_LEVEL,
@@ -183,27 +183,6 @@ def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
     return sorted(unique, key=lambda v: (v is None, str(v)))
 
 
-def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
-                filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
-    recorded = None
-    if "durability" in rows.columns:
-        known = [d for d in rows["durability"] if isinstance(d, str) and d]
-        recorded = known[0] if known else None
-    if recorded is None:
-        try:
-            recorded = durability_class(
-                SQLiteSettings(journal_mode=values.get("journal_mode") or "wal",
-                               synchronous=values.get("synchronous") or "normal"),
-                in_memory=values.get("location") == "memory",
-            )
-        except Exception:
-            recorded = "unsafe"  # unknown settings: never claim safety we cannot show
-    reason = ram_reason(values, filesystems)
-    if reason and recorded != "unsafe":
-        return "unsafe", reason
-    return recorded, reason
-
-
 def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
     """One :class:`Config` per configuration, with bootstrap medians of every metric."""
     rows = results.rows
@@ -237,7 +216,8 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
                 reps = pd.to_numeric(good.loc[series.index, "repetition"], errors="coerce")
                 if reps.notna().all() and reps.is_unique:
                     repetitions[metric] = [int(r) for r in reps]
-        durability, reason = _durability(group, values, filesystems)
+        recorded = group["durability"] if "durability" in group.columns else []
+        durability, reason = config_durability(recorded, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
                               durability, reason, repetitions))
     return configs

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gigq.leases import DEFAULT_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
-from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
+from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
 
 from ..numbers import MISSING, cache_bytes, cache_label, seconds_label
@@ -294,6 +294,18 @@ def auto_job_count(config: Mapping[str, Any], rate: float, seconds: float) -> in
     wanted = max(rate * seconds if rate > 0 else 0.0, AUTO_JOBS_PER_THREAD * worker_threads(config),
                  MIN_AUTO_JOBS)
     return int(min(wanted, MAX_AUTO_JOBS))
+
+
+def durability_of(config: Mapping[str, Any], in_ram: bool = False) -> str:
+    """Durability class of a configuration's (or tune settings') SQLite settings.
+
+    ``in_ram``: the database lives in RAM (``memory``, tmpfs, ramfs), where every
+    setting is ``unsafe``: a reboot or power cut loses all of it.
+    """
+    return durability_class(SQLiteSettings(journal_mode=config["journal_mode"],
+                                           synchronous=config["synchronous"],
+                                           cache_size=config.get("cache_size")),
+                            in_memory=in_ram)
 
 
 def parse_value(dim: str, value: Any) -> Any:

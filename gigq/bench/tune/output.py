@@ -23,8 +23,8 @@ from ..numbers import clock, rate
 from ..report.render import DURABILITY_MEANING
 from ..results import write_atomic
 from ..stats import Interval
-from ..sweep.space import format_value
-from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, durability_of, gigq_defaults, settings_key
+from ..sweep.space import durability_of, format_value
+from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, gigq_defaults, settings_key
 
 TUNE_FORMAT = "gigq-bench-tune"
 TUNE_FORMAT_VERSION = 1
