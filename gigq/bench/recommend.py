@@ -28,17 +28,18 @@ from gigq.storage import DURABILITY_CLASSES, SettingsError
 
 from .results import Results
 from .stats import Interval, bootstrap_median
+from .sweep.locations import RAM_FILE_SYSTEMS
 from .sweep.space import durability_of
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
-# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
-# whatever synchronous says, so it is never called safe nor recommended.
-RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 
 
 def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
     """Why a configuration's database is in RAM (``None`` when it is on disk).
+
+    A database in RAM (``memory``, or a file on a RAM file system) is lost by a reboot
+    or power cut whatever synchronous says, so it is never called safe nor recommended.
 
     ``filesystems`` maps a location name to its ``{"fs_type": ...}`` as recorded in a
     run's environment.
@@ -48,7 +49,7 @@ def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
         return "in-memory database: lost when the process exits"
     info = filesystems.get(location) if isinstance(location, str) else None
     fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
-    if fs_type in RAM_FILESYSTEMS:
+    if fs_type in RAM_FILE_SYSTEMS:
         where = location if location == fs_type else f"{location} ({fs_type})"
         return f"{where} is RAM: a reboot or power cut loses the whole queue"
     return None

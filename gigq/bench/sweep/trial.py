@@ -385,6 +385,7 @@ class Harness:
             "polling_interval": config["polling_interval"],
             "concurrency": config["concurrency"],
             "workloads_path": WORKLOADS_FILE,
+            "workloads_module": workloads.MODULE_NAME,
             "connections": config.get("connections") or "reused",
             "payload_bytes": int(config.get("payload_bytes") or 0),
             "queues": int(config.get("queues") or 1),

@@ -679,3 +679,26 @@ def test_lease_chart_only_when_the_lease_was_swept(oat_page):
     assert figure is not None and figure.select_one("svg")
     caption = figure.get_text(" ", strip=True)
     assert "Against 30 s: 1 s:" in caption and "; 3 s:" in caption
+
+
+def test_a_dimension_defined_only_in_space_is_labelled_and_phrased_from_its_definition(
+        monkeypatch):
+    # Adding a dimension takes its Dimension entry (plus the code that runs it): the
+    # report's headers, values and phrases all come from that one definition.
+    from gigq.bench.sweep import space
+
+    prefetch = space.Dimension("prefetch", space._int("prefetch", 0), "jobs claimed ahead",
+                               default=0, quiet=True, label="jobs claimed ahead",
+                               short_label="prefetch", phrase="{value} claimed ahead",
+                               show=lambda v: f"{v} ahead")
+    monkeypatch.setitem(space.DIMENSIONS, "prefetch", prefetch)
+    results = fx.make_results({"prefetch": [0, 8]}, base={"prefetch": 0}, repeat=5)
+    page = BeautifulSoup(render_html(results), "html.parser")
+    header = page.select("#results th")[0]
+    assert header.get_text(strip=True) == "prefetch"
+    assert header.get("title") == "jobs claimed ahead"
+    cells = {td.get_text(strip=True) for td in page.select("#results td")}
+    assert {"0 ahead", "8 ahead"} <= cells
+    text = page.get_text(" ", strip=True)
+    assert "8 claimed ahead" in text
+    assert fmt.setting_phrase("prefetch", 1) == "1 claimed ahead"
