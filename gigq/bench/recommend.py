@@ -132,7 +132,8 @@ def _count(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and value >= 1 else 1
 
 
-def _overlaps(a: Interval, b: Interval) -> bool:
+def overlaps(a: Interval, b: Interval) -> bool:
+    """Whether two intervals share any value (the data cannot tell them apart)."""
     return a.low <= b.high and b.low <= a.high
 
 
@@ -206,7 +207,7 @@ def choose(candidates: Iterable[Candidate]) -> list[Choice]:
         eligible = [c for c in measured if c.ineligible() is None]
         best = max(eligible, key=lambda c: c.interval.estimate, default=None)
         ties = sorted((c for c in eligible if best is not None
-                       and _overlaps(c.interval, best.interval)), key=cost_key)
+                       and overlaps(c.interval, best.interval)), key=cost_key)
         choices.append(Choice(job_type, version, ties[0] if ties else None, ties, fastest,
                               members))
     rank = {job_type: i for i, job_type in enumerate(JOB_TYPES)}

@@ -17,8 +17,9 @@ from typing import Any
 from .. import numbers as num
 from ..html import format as fmt
 from ..html.charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
+from ..recommend import overlaps
 from ..stats import ratio_of_medians
-from .insights import THROUGHPUT, Analysis, Config, difference_test, overlaps, sort_values
+from .insights import THROUGHPUT, Analysis, Config, difference_test, sort_values
 
 # Lock contention "starts" where waiting for the write lock takes this share of worker time.
 LOCK_CONTENTION_SHARE = 0.10

@@ -280,11 +280,6 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def overlaps(a: Interval, b: Interval) -> bool:
-    """Whether two intervals share any value (the difference is not clear)."""
-    return a.low <= b.high and b.low <= a.high
-
-
 def _differences(config: Config, chosen: Config) -> dict[str, Any]:
     return {d: v for d, v in config.values.items()
             if v != chosen.values.get(d) and d not in INCIDENTAL_DIMENSIONS}
