@@ -150,8 +150,9 @@ def throughput_chart(a: Analysis) -> ChartBlock:
                 leader = (top, points)
     conclusion = _scaling_conclusion(*leader) if leader else ""
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
-    block.chart = LineChart(title, "worker processes", fmt.metric_label(THROUGHPUT), lines,
-                            x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
+    block.chart = LineChart(title, fmt.dimension_label("workers"),
+                            fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
+                            x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
     per = "one line per journal mode" if series else "at one journal mode"
     versus = _journal_comparison(members) if series else ""
     block.caption = (f"Median jobs/s for each number of worker processes, {per}: "
@@ -273,7 +274,7 @@ def io_concurrency_chart(a: Analysis) -> ChartBlock:
     else:
         conclusion = ", so more threads add nothing measurable here"
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
-    block.chart = LineChart(title, "threads per worker (concurrency)",
+    block.chart = LineChart(title, fmt.dimension_label("concurrency"),
                             fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
                             x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
     block.caption = ("Median jobs/s of io jobs (which wait rather than compute) against "
@@ -361,7 +362,7 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
                             f"{fmt.setting_phrase('workers', top.values['workers'])}")
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
     share = f"{LOCK_CONTENTION_SHARE:.0%}"
-    block.chart = LineChart(title, "worker processes", fmt.metric_label(metric), lines,
+    block.chart = LineChart(title, fmt.dimension_label("workers"), fmt.metric_label(metric), lines,
                             x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log,
                             y_percent=True, threshold=LOCK_CONTENTION_SHARE * 100,
                             threshold_label=f"{share}: contention")
@@ -397,7 +398,8 @@ def heatmap_chart(a: Analysis) -> ChartBlock:
         notes.append([cell[(level, mode)].durability if (level, mode) in cell else ""
                       for mode in modes])
         colors.append([DURABILITY_COLORS.get(n, "#57606a") for n in notes[-1]])
-    block.chart = HeatMap(title, "journal mode", "synchronous",
+    block.chart = HeatMap(title, fmt.dimension_label("journal_mode"),
+                          fmt.dimension_label("synchronous"),
                           [fmt.value_label("journal_mode", m) for m in modes],
                           [fmt.value_label("synchronous", s) for s in levels],
                           values, notes, colors, fmt.metric_label(THROUGHPUT))

@@ -19,6 +19,7 @@ from typing import Any
 
 from gigq.storage import ENV_SETTINGS
 
+from ..html.format import dimension_label
 from ..numbers import clock, rate
 from ..report.render import DURABILITY_MEANING
 from ..results import write_atomic
@@ -314,8 +315,8 @@ def simplification_text(result: TuneResult) -> str:
     ratio = result.simplification
     if result.simplified is None or ratio is None:
         return ""
-    changed = [d.replace("_", " ") for d in ("journal_mode", "synchronous", "cache_size",
-                                               "polling_interval")
+    changed = [dimension_label(d) for d in ("journal_mode", "synchronous", "cache_size",
+                                            "polling_interval")
                if (result.found or {}).get(d) != result.simplified.get(d)]
     what = "throughput" if result.higher_is_better else "p95 latency"
     measured = (f"×{ratio.estimate:.2f} [95% CI ×{ratio.low:.2f}-×{ratio.high:.2f}] of its "
