@@ -24,6 +24,8 @@ from typing import Any
 
 import click
 
+from gigq.storage import DURABILITY_CLASSES
+
 from .gate.cli import ab_command, compare_command
 from .numbers import clock
 from .report.cli import report_command
@@ -43,6 +45,7 @@ from .sweep.space import (
     profile_text,
 )
 from .sweep.trial import DEFAULT_TIMEOUT, TrialFailure, interpreter_capabilities
+from .sweep.workloads import JOB_TYPES
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -322,7 +325,7 @@ def _tune_location(value: str | None, locations: Locations) -> str:
 
 
 @cli.command()
-@click.option("--job-type", type=click.Choice(["noop", "cpu", "io", "mixed"]), default=None,
+@click.option("--job-type", type=click.Choice(JOB_TYPES), default=None,
               help="Built-in job to tune for: noop (the queue's own cost), cpu (~5 ms of "
                    "pure Python), io (a 5 ms wait, like a network call), mixed "
                    "[default: io, unless --job is given].")
@@ -334,7 +337,7 @@ def _tune_location(value: str | None, locations: Locations) -> str:
 @click.option("--job-size", "job_sizes", multiple=True, metavar="NAME=NUMBER",
               help="Sizes of the built-in jobs: cpu_iterations, io_ms, "
                    "mixed_cpu_iterations, mixed_io_ms (repeatable).")
-@click.option("--durability", type=click.Choice(["power-loss-safe", "crash-safe", "unsafe"]),
+@click.option("--durability", type=click.Choice(DURABILITY_CLASSES),
               default="crash-safe", show_default=True,
               help="The floor: no setting less durable than this is tried or recommended.")
 @click.option("--objective", type=click.Choice(["throughput", "latency"]),
