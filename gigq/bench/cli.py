@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gigq.storage import DURABILITY_CLASSES
+
 from .exit_codes import ExitCode, documents_exits
 from .gate.cli import ab_command, compare_command
 from .history.cli import history_command
+from .numbers import clock
 from .report.cli import report_command
 from .sweep.locations import LocationError, Locations
 from .sweep.space import (
@@ -36,6 +39,7 @@ from .sweep.space import (
     profile_text,
 )
 from .sweep.trial import DEFAULT_TIMEOUT
+from .sweep.workloads import JOB_TYPES
 from .tune.cli import tune_report_command
 
 if TYPE_CHECKING:
@@ -60,12 +64,6 @@ class InputError(click.ClickException):
     """Bad input: shown as ``Error: …``, exit code 2, before any trial runs."""
 
     exit_code = ExitCode.BAD_INPUT
-
-
-def _clock(seconds: float) -> str:
-    from .html.format import clock  # numpy, via the number formats: not at start-up
-
-    return clock(seconds)
 
 
 def _command_line() -> str:
@@ -141,7 +139,7 @@ class _ProgressLine(_StatusLine):
             return
         done = p.index
         head = f"{_bar(done / p.total if p.total else 1)} {done}/{p.total} trials  " \
-               f"elapsed {_clock(p.elapsed)}  remaining ~{_clock(p.remaining)}  "
+               f"elapsed {clock(p.elapsed)}  remaining ~{clock(p.remaining)}  "
         if p.stage == "trial" and p.last_row is not None:
             row = p.last_row
             rate = row.get("jobs_per_sec")
@@ -181,7 +179,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
         for item in plan.skipped:
             click.echo(f"  {describe(item['config'], spec.base)}: {item['reason']}")
     click.echo("")
-    click.echo(f"Estimated duration: about {_clock(seconds)} (rough; the progress bar "
+    click.echo(f"Estimated duration: about {clock(seconds)} (rough; the progress bar "
                "refines it as trials finish).")
 
 
@@ -254,7 +252,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
         return ExitCode.OK
     spec, plan = setup.spec, setup.plan
     click.echo(f"gigq-bench sweep: profile {spec.profile}, {len(plan.configs)} configurations "
-               f"x {spec.repeat} = {plan.trials} trials, about {_clock(seconds)}; "
+               f"x {spec.repeat} = {plan.trials} trials, about {clock(seconds)}; "
                f"results in {setup.out_dir}/", err=True)
     t0 = time.monotonic()
     outcome = run_sweep(setup, timeout=trial_timeout, progress=_ProgressLine(),
@@ -266,7 +264,7 @@ def sweep(profile: str, config_file: str | None, set_values: tuple[str, ...],
         if report_path is not None:
             paths.append(report_path)
     click.echo(summary_text(outcome.results, paths, outcome.interrupted))
-    click.echo(f"\nWall time {_clock(time.monotonic() - t0)}.")
+    click.echo(f"\nWall time {clock(time.monotonic() - t0)}.")
     if report_path is not None:
         click.echo(f"Report: {report_path}  (open it in a browser; it needs no network)")
     if outcome.interrupted:
@@ -294,12 +292,12 @@ class _TuneProgress(_StatusLine):
         if p.best_value is not None:
             best = f"  best {p.best_value:,.0f} {self.unit}" if p.best_value >= 100 else \
                 f"  best {p.best_value:,.1f} {self.unit}"
-        self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {_clock(p.spent)} of "
-                  f"{_clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
+        self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {clock(p.spent)} of "
+                  f"{clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
 
 
 @cli.command()
-@click.option("--job-type", type=click.Choice(["noop", "cpu", "io", "mixed"]), default=None,
+@click.option("--job-type", type=click.Choice(JOB_TYPES), default=None,
               help="Built-in job to tune for: noop (the queue's own cost), cpu (~5 ms of "
                    "pure Python), io (a 5 ms wait, like a network call), mixed "
                    "[default: io, unless --job is given].")
@@ -311,7 +309,7 @@ class _TuneProgress(_StatusLine):
 @click.option("--job-size", "job_sizes", multiple=True, metavar="NAME=NUMBER",
               help="Sizes of the built-in jobs: cpu_iterations, io_ms, "
                    "mixed_cpu_iterations, mixed_io_ms (repeatable).")
-@click.option("--durability", type=click.Choice(["power-loss-safe", "crash-safe", "unsafe"]),
+@click.option("--durability", type=click.Choice(DURABILITY_CLASSES),
               default="crash-safe", show_default=True,
               help="The floor: no setting less durable than this is tried or recommended.")
 @click.option("--objective", type=click.Choice(["throughput", "latency"]),
@@ -397,7 +395,7 @@ def profiles(show: str | None) -> int:
         click.echo(f"{name}{' (default)' if name == 'quick' else ''}: {spec.description}")
         click.echo(f"    {spec.design} design, {len(plan.configs)} configurations x "
                    f"{spec.repeat} repetitions = {plan.trials} trials, about "
-                   f"{_clock(estimate_plan(plan))}; "
+                   f"{clock(estimate_plan(plan))}; "
                    f"{len(plan.skipped)} skipped on this machine")
         click.echo(f"    varies: {varied}")
         click.echo(f"    groups: {', '.join(g.name for g in spec.groups) or '-'}")

@@ -26,6 +26,24 @@ class Metric:
     # The smallest value the metric can take (None: unbounded). Every metric below is
     # a rate, a duration, a count, a share or a ratio of them: none is ever negative.
     minimum: float | None = 0.0
+    # Short label for axes and headers (the description goes in tooltips); empty:
+    # the name with spaces.
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the derived label through object.__setattr__.
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
+
+    @property
+    def is_share(self) -> bool:
+        """Stored as a fraction, shown as a percentage."""
+        return self.unit == "fraction"
+
+    @property
+    def shown_unit(self) -> str:
+        """The unit a reader sees (fractions are shown in %)."""
+        return "%" if self.is_share else self.unit
 
 
 # Where GigQ's lock counters place a wait (versions with per-site counters).
@@ -39,43 +57,58 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("jobs_per_sec", "jobs/s", True,
-               "completed jobs / time from the start barrier to the last completion"),
-        Metric("submit_per_sec", "jobs/s", True, "jobs submitted / submit phase time"),
-        Metric("wait_p50_ms", "ms", False, "median of started - created (steady mode)"),
+               "completed jobs / time from the start barrier to the last completion",
+               label="throughput"),
+        Metric("submit_per_sec", "jobs/s", True, "jobs submitted / submit phase time",
+               label="submit rate"),
+        Metric("wait_p50_ms", "ms", False, "median of started - created (steady mode)",
+               label="wait p50"),
         Metric("wait_p95_ms", "ms", False,
-               "95th percentile of started - created (steady mode)"),
+               "95th percentile of started - created (steady mode)",
+               label="wait p95"),
         Metric("wait_p99_ms", "ms", False,
-               "99th percentile of started - created (steady mode)"),
+               "99th percentile of started - created (steady mode)",
+               label="wait p99"),
         Metric("end_to_end_p50_ms", "ms", False,
-               "median of completed - created (steady mode)"),
+               "median of completed - created (steady mode)",
+               label="end-to-end p50"),
         Metric("end_to_end_p95_ms", "ms", False,
-               "95th percentile of completed - created (steady mode)"),
+               "95th percentile of completed - created (steady mode)",
+               label="end-to-end p95"),
         Metric("end_to_end_p99_ms", "ms", False,
-               "99th percentile of completed - created (steady mode)"),
+               "99th percentile of completed - created (steady mode)",
+               label="end-to-end p99"),
         Metric("lock_wait_share", "fraction", False,
                "time workers spent waiting for SQLite locks (at BEGIN, at COMMIT and on "
-               "reads; GIL time excluded) / total worker thread time"),
+               "reads; GIL time excluded) / total worker thread time",
+               label="lock-wait share"),
         *(Metric(f"lock_wait_{site}_share", "fraction", False,
                  f"the part of lock_wait_share spent waiting {where}")
           for site, where in LOCK_WAIT_SITES.items()),
         Metric("lock_wait_p99_ms", "ms", False,
                "99th percentile lock wait of a write transaction, BEGIN plus COMMIT "
-               "(power-of-two bucket bound)"),
+               "(power-of-two bucket bound)",
+               label="lock wait p99"),
         Metric("lock_waits_per_job", "waits/job", False,
                "statements that found the database locked and waited (at BEGIN, at "
-               "COMMIT or on a read), per completed job"),
+               "COMMIT or on a read), per completed job",
+               label="lock waits per job"),
         Metric("busy_errors", "count", False,
-               "operations that gave up after the busy timeout"),
+               "operations that gave up after the busy timeout",
+               label="busy errors"),
         Metric("cpu_per_1k_jobs", "CPU s", False,
                "user+sys CPU seconds of the worker processes and of the job processes "
-               "they ran (isolation=process) per 1,000 jobs"),
+               "they ran (isolation=process) per 1,000 jobs",
+               label="CPU per 1k jobs"),
         Metric("ceiling_ratio", "ratio", True,
                "jobs_per_sec / raw SQLite single-row commits per second, same location and "
                "settings (GigQ's connection PRAGMAs), same run: the median of at least 5 "
-               "probes of 1 s spread over the run (their min and max are in the rows)"),
+               "probes of 1 s spread over the run (their min and max are in the rows)",
+               label="share of SQLite ceiling"),
         Metric("db_bytes_per_job", "bytes/job", False,
                "size of the database file(s) after the trial / jobs in it (params, "
-               "results, history and indexes of a finished job)"),
+               "results, history and indexes of a finished job)",
+               label="database bytes per job"),
     )
 }
 

@@ -22,19 +22,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gigq.storage import DURABILITY_CLASSES
+import pandas as pd
 
+from gigq.storage import DURABILITY_CLASSES, SettingsError
+
+from .results import Results
 from .stats import Interval, bootstrap_median
+from .sweep.locations import RAM_FILE_SYSTEMS
+from .sweep.space import durability_of
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
-# A database on these file systems lives in RAM: a reboot or power cut loses all of it,
-# whatever synchronous says, so it is never called safe nor recommended.
-RAM_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 
 
 def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
     """Why a configuration's database is in RAM (``None`` when it is on disk).
+
+    A database in RAM (``memory``, or a file on a RAM file system) is lost by a reboot
+    or power cut whatever synchronous says, so it is never called safe nor recommended.
 
     ``filesystems`` maps a location name to its ``{"fs_type": ...}`` as recorded in a
     run's environment.
@@ -44,10 +49,34 @@ def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
         return "in-memory database: lost when the process exits"
     info = filesystems.get(location) if isinstance(location, str) else None
     fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
-    if fs_type in RAM_FILESYSTEMS:
+    if fs_type in RAM_FILE_SYSTEMS:
         where = location if location == fs_type else f"{location} ({fs_type})"
         return f"{where} is RAM: a reboot or power cut loses the whole queue"
     return None
+
+
+def config_durability(recorded: Iterable[Any], config: Mapping[str, Any],
+                      filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A configuration's durability class, and why its database is in RAM (or None).
+
+    The class its trials recorded (the first non-empty one of ``recorded``), else the
+    class of its settings (results written before trials recorded one); settings that
+    cannot be read are ``unsafe``: never claim a safety that cannot be shown. A
+    database in RAM is ``unsafe`` whatever was recorded (:func:`ram_reason`).
+    """
+    known = [d for d in recorded if isinstance(d, str) and d]
+    if known:
+        durability = known[0]
+    else:
+        try:
+            durability = durability_of(
+                {"journal_mode": config.get("journal_mode") or "wal",
+                 "synchronous": config.get("synchronous") or "normal"},
+                in_ram=config.get("location") == "memory")
+        except (SettingsError, TypeError, ValueError):
+            durability = "unsafe"
+    reason = ram_reason(config, filesystems)
+    return ("unsafe" if reason else durability), reason
 
 
 @dataclass
@@ -103,7 +132,8 @@ def _count(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and value >= 1 else 1
 
 
-def _overlaps(a: Interval, b: Interval) -> bool:
+def overlaps(a: Interval, b: Interval) -> bool:
+    """Whether two intervals share any value (the data cannot tell them apart)."""
     return a.low <= b.high and b.low <= a.high
 
 
@@ -142,6 +172,25 @@ def cost_key(c: Candidate) -> tuple[int, int, int, float]:
     return (c.processes, c.threads, durability, -c.interval.estimate)
 
 
+def candidates(results: Results) -> list[Candidate]:
+    """One :class:`Candidate` per drain configuration (and version) of a run, invalid
+    trials counted, durability by :func:`config_durability`."""
+    rows = results.rows
+    if rows.empty or "jobs_per_sec" not in rows or "mode" not in rows:
+        return []
+    rows = rows[rows["mode"] == "drain"]
+    filesystems = results.environment.get("filesystems") or {}
+    keys = ["version", "config_id"] if "version" in rows else ["config_id"]
+    out = []
+    for key, part in rows.groupby(keys, sort=True):
+        valid = part[part["valid"].astype(bool)]
+        rates = pd.to_numeric(valid["jobs_per_sec"], errors="coerce").dropna()
+        values = part.iloc[0].to_dict()
+        durability, _ = config_durability(part.get("durability", []), values, filesystems)
+        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability))
+    return out
+
+
 def choose(candidates: Iterable[Candidate]) -> list[Choice]:
     """The recommendation per (job type, version): job types in the order of
     :data:`gigq.bench.sweep.workloads.JOB_TYPES` (others after them), versions as first seen."""
@@ -158,7 +207,7 @@ def choose(candidates: Iterable[Candidate]) -> list[Choice]:
         eligible = [c for c in measured if c.ineligible() is None]
         best = max(eligible, key=lambda c: c.interval.estimate, default=None)
         ties = sorted((c for c in eligible if best is not None
-                       and _overlaps(c.interval, best.interval)), key=cost_key)
+                       and overlaps(c.interval, best.interval)), key=cost_key)
         choices.append(Choice(job_type, version, ties[0] if ties else None, ties, fastest,
                               members))
     rank = {job_type: i for i, job_type in enumerate(JOB_TYPES)}

@@ -9,7 +9,7 @@ from gigq.bench.recommend import MIN_VALID_TRIALS, Candidate, choose
 from gigq.bench.report.insights import analyse
 from gigq.bench.results import Results
 from gigq.bench.sweep.plan import rows_frame
-from gigq.bench.sweep.space import DEFAULT_BASE, canonical_config, config_id
+from gigq.bench.sweep.space import DEFAULT_BASE, canonical_config, config_id, describe
 from gigq.bench.sweep.summary import summary_text
 
 
@@ -154,3 +154,26 @@ def test_the_sweep_summary_and_the_report_recommend_the_same_configuration():
     assert ("fastest measured: 9,000 jobs/s [9,000-9,000], crash-safe, n=1 — not "
             "recommended: 4 of 5 trials invalid or unmeasured") in noop
     assert "\n  io: 302 jobs/s" in block
+
+
+def test_summary_and_report_agree_when_trials_recorded_no_durability_class():
+    # Trials that recorded no class (results written before they did): the page used
+    # to derive it from the settings (WAL + NORMAL on disk: crash-safe) and recommend a
+    # configuration, while the summary called every such configuration unsafe and
+    # recommended nothing. Both now derive the class the same way.
+    rows = [
+        *_rows({"workers": 1}, [1000, 1010, 990, 1005, 995], durability=None),
+        *_rows({"workers": 2}, [1500, 1510, 1490, 1505, 1495], durability=None),
+        *_rows({"workers": 1, "synchronous": "off"}, [3000, 3010, 2990, 3005, 2995],
+               durability=None),
+    ]
+    results = Results(rows=rows_frame(rows), spec={"base": DEFAULT_BASE})
+    recs = analyse(results).recommendations
+    page = next(r for r in recs["noop"] if r.recommended).config
+    assert page.values["workers"] == 2 and page.durability == "crash-safe"
+    block = summary_text(results).split("Recommended configuration per job type")[1]
+    noop = block.split("\n  noop: ")[1]
+    assert noop.startswith("1,500 jobs/s") and "crash-safe, n=5" in noop
+    assert noop.split("\n")[1].strip() == describe(page.values, None)
+    # synchronous=OFF is derived unsafe on both sides: the fastest, never recommended.
+    assert "fastest measured: 3,000 jobs/s" in noop and "durability unsafe" in noop

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..exit_codes import ExitCode, exit_codes_block
+from ..numbers import percent
 from . import defaults
 
 if TYPE_CHECKING:
@@ -152,7 +153,6 @@ def emit(comparison: Comparison, *, markdown_file: str | None, json_file: str | 
 def render_noise_floor(comparison: Comparison) -> str:
     """The calibration table: per metric, the smallest threshold without a false alarm."""
     from . import compare as cmp
-    from .report import fmt_pct
 
     floors = cmp.noise_floor(comparison)
     level = f"{comparison.level:.0%}"
@@ -160,8 +160,8 @@ def render_noise_floor(comparison: Comparison) -> str:
              f"  {'metric':<20} {'configs':>7} {'largest estimate':>17} "
              f"{'interval reaches':>17} {'smallest safe threshold':>24}"]
     for f in floors:
-        lines.append(f"  {f.metric:<20} {f.configurations:>7} {fmt_pct(f.largest_estimate):>17} "
-                     f"{fmt_pct(f.noise):>17} {fmt_pct(f.recommended):>24}"
+        lines.append(f"  {f.metric:<20} {f.configurations:>7} {percent(f.largest_estimate):>17} "
+                     f"{percent(f.noise):>17} {percent(f.recommended):>24}"
                      + (f"   ({f.unusable} config(s) without an interval)" if f.unusable
                         else "")
                      + (f"   {f.false_alarms} false alarm(s) at the thresholds used"
@@ -172,9 +172,9 @@ def render_noise_floor(comparison: Comparison) -> str:
                      "configuration 'unchanged' in this A/A run (no false alarm); leave a "
                      "margin, and re-calibrate on the machine that runs the gate. As a "
                      "thresholds file:")
-        lines.append(f'  threshold = "{fmt_pct(max(f.recommended for f in usable))}"')
+        lines.append(f'  threshold = "{percent(max(f.recommended for f in usable))}"')
         for f in usable:
-            lines.append(f'  [metric.{f.metric}]\n  threshold = "{fmt_pct(f.recommended)}"')
+            lines.append(f'  [metric.{f.metric}]\n  threshold = "{percent(f.recommended)}"')
     return "\n".join(lines) + "\n"
 
 
@@ -235,7 +235,6 @@ def compare_command(base: str, current: str | None, base_version: str | None,
 def fail_message(comparison: Comparison) -> str:
     """The closing FAIL line: correctness first, then slowdowns."""
     from . import compare as cmp
-    from .report import fmt_pct
 
     parts = []
     if comparison.correctness:
@@ -243,7 +242,7 @@ def fail_message(comparison: Comparison) -> str:
                      "configuration(s) (jobs lost or run twice)")
     if comparison.count(cmp.SLOWER):
         parts.append(f"{comparison.count(cmp.SLOWER)} regression(s) beyond the threshold "
-                     f"(default {fmt_pct(comparison.thresholds.default)})")
+                     f"(default {percent(comparison.thresholds.default)})")
     return "FAIL: " + "; ".join(parts)
 
 

@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from ..numbers import measure, percent
 from ..report.render import jinja_environment
 from .compare import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, Comparison, Row
 
@@ -21,22 +22,6 @@ MARK = {SLOWER: "\u274c", FASTER: "\U0001f680", INCONCLUSIVE: "\u26a0\ufe0f",
         UNCHANGED: "\u2705"}
 TIMES = "\u00d7"
 ARROW = {True: "\u2191", False: "\u2193"}  # higher / lower is better
-
-
-def fmt_value(value: float, unit: str = "") -> str:
-    """A metric value with sensible precision: 5,123 / 42.1 / 0.0371."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    a = abs(value)
-    if a >= 100:
-        text = f"{value:,.0f}"
-    elif a >= 10:
-        text = f"{value:.1f}"
-    elif a == 0:
-        text = "0"
-    else:
-        text = f"{value:.3g}"
-    return text
 
 
 def fmt_ratio(row: Row) -> str:
@@ -59,14 +44,6 @@ def fmt_change(row: Row) -> str:
     if f > 1:
         return f"{f:.2f}{TIMES} worse"
     return f"{1 / f:.2f}{TIMES} better"
-
-
-def fmt_pct(x: float) -> str:
-    """0.25 → ``25%``; 0.125 → ``12.5%``."""
-    if not math.isfinite(x):
-        return "n/a"
-    pct = x * 100
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 0.05 else f"{pct:.1f}%"
 
 
 def metric_label(row: Row) -> str:
@@ -95,7 +72,7 @@ def render_terminal(comparison: Comparison, color: bool = False, width: int = 0)
         r = row.result
         n = f"{r.n_base}" + ("p" if r.paired else f"/{r.n_current}")
         lines_data.append((row.verdict, row.label, metric_label(row),
-                           fmt_value(r.base_median), fmt_value(r.current_median),
+                           measure(r.base_median), measure(r.current_median),
                            fmt_ratio(row), fmt_change(row), n))
     widths = [max(len(h), *(len(line[i]) for line in lines_data)) if lines_data else len(h)
               for i, h in enumerate(header)]
@@ -118,7 +95,7 @@ def render_terminal(comparison: Comparison, color: bool = False, width: int = 0)
     out = [f"gigq-bench compare: {comparison.headline}"]
     out += [f"correctness regression: {i.message}" for i in comparison.correctness]
     out += [f"  {describe_run(comparison)}",
-           f"  threshold {fmt_pct(comparison.thresholds.default)} (default), "
+           f"  threshold {percent(comparison.thresholds.default)} (default), "
            f"{comparison.level:.0%} confidence; change = how many times worse/better",
            ""]
     if lines_data:
@@ -162,7 +139,7 @@ def render_markdown(comparison: Comparison) -> str:
     if comparison.correctness:
         out += [f"- **correctness regression**: {_md(i.message)}"
                 for i in comparison.correctness] + [""]
-    out += [f"{counts} \u2014 threshold {fmt_pct(comparison.thresholds.default)}, "
+    out += [f"{counts} \u2014 threshold {percent(comparison.thresholds.default)}, "
            f"{comparison.level:.0%} confidence, exit code {code}", "",
            f"Base: {_md(_side_text(comparison, 'base'))}  ",
            f"Current: {_md(_side_text(comparison, 'current'))}  ",
@@ -176,8 +153,8 @@ def render_markdown(comparison: Comparison) -> str:
             verdict = f"**{row.verdict}**" if row.verdict == SLOWER else row.verdict
             out.append(
                 f"| {MARK[row.verdict]} | {_md(row.label)} | {_md(metric_label(row))} "
-                f"| {fmt_value(r.base_median)} | {fmt_value(r.current_median)} "
-                f"| {fmt_ratio(row)} | {fmt_change(row)} | {fmt_pct(r.threshold)} "
+                f"| {measure(r.base_median)} | {measure(r.current_median)} "
+                f"| {fmt_ratio(row)} | {fmt_change(row)} | {percent(r.threshold)} "
                 f"| {verdict}: {_md(r.reason)} |"
             )
         out.append("")
@@ -317,15 +294,15 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         banner=f"Exit code {code}: {comparison.headline}",
         banner_class=banner_class,
         counts=[(v, comparison.count(v)) for v in (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)],
-        threshold=fmt_pct(comparison.thresholds.default),
+        threshold=percent(comparison.thresholds.default),
         level=f"{comparison.level:.0%}",
         warnings=comparison.warnings,
         axis=_svg_axis(axis),
         rows=[{
             "verdict": r.verdict, "label": r.label, "metric": metric_label(r),
             "metric_help": METRICS[r.metric].description if r.metric in METRICS else "",
-            "base": fmt_value(r.result.base_median),
-            "current": fmt_value(r.result.current_median),
+            "base": measure(r.result.base_median),
+            "current": measure(r.result.current_median),
             "ratio": fmt_ratio(r), "svg": _svg_bar(r, axis), "reason": r.result.reason,
             "note": r.note,
         } for r in rows],

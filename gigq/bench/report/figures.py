@@ -14,10 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import numbers as num
 from ..html import format as fmt
 from ..html.charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
+from ..recommend import overlaps
 from ..stats import ratio_of_medians
-from .insights import THROUGHPUT, Analysis, Config, difference_test, overlaps, sort_values
+from .insights import THROUGHPUT, Analysis, Config, difference_test, sort_values
 
 # Lock contention "starts" where waiting for the write lock takes this share of worker time.
 LOCK_CONTENTION_SHARE = 0.10
@@ -65,7 +67,7 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
         score = (
             sum(ctx.get(d) == v for d, v in prefer.items()),
             len(points),
-            sum(ctx.get(d) == fmt.plain_value(base.get(d)) for d in context_dims),
+            sum(ctx.get(d) == num.plain_value(base.get(d)) for d in context_dims),
         )
         if best_score is None or score > best_score:
             best_score, best_members = score, members
@@ -148,8 +150,9 @@ def throughput_chart(a: Analysis) -> ChartBlock:
                 leader = (top, points)
     conclusion = _scaling_conclusion(*leader) if leader else ""
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
-    block.chart = LineChart(title, "worker processes", fmt.metric_label(THROUGHPUT), lines,
-                            x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
+    block.chart = LineChart(title, fmt.dimension_label("workers"),
+                            fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
+                            x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
     per = "one line per journal mode" if series else "at one journal mode"
     versus = _journal_comparison(members) if series else ""
     block.caption = (f"Median jobs/s for each number of worker processes, {per}: "
@@ -261,9 +264,9 @@ def io_concurrency_chart(a: Analysis) -> ChartBlock:
             gain = hi.median() / lo.median() if lo.median() else math.nan
             gains.append((gain, lo, hi))
             findings.append(
-                f"{label}: {fmt.number(lo.values['concurrency'])} → "
-                f"{fmt.number(hi.values['concurrency'])} threads changes jobs/s "
-                f"{gain:.2g}× ({fmt.number(lo.median())} → {fmt.number(hi.median())})")
+                f"{label}: {num.number(lo.values['concurrency'])} → "
+                f"{num.number(hi.values['concurrency'])} threads changes jobs/s "
+                f"{gain:.2g}× ({num.number(lo.median())} → {num.number(hi.median())})")
     if not gains:
         conclusion = ""
     elif any(hi.stats[THROUGHPUT].low > lo.stats[THROUGHPUT].high for _, lo, hi in gains):
@@ -271,7 +274,7 @@ def io_concurrency_chart(a: Analysis) -> ChartBlock:
     else:
         conclusion = ", so more threads add nothing measurable here"
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
-    block.chart = LineChart(title, "threads per worker (concurrency)",
+    block.chart = LineChart(title, fmt.dimension_label("concurrency"),
                             fmt.metric_label(THROUGHPUT), lines, x_ticks=ticks,
                             x_tick_labels=[f"{t:g}" for t in ticks], log_x=log)
     block.caption = ("Median jobs/s of io jobs (which wait rather than compute) against "
@@ -359,7 +362,7 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
                             f"{fmt.setting_phrase('workers', top.values['workers'])}")
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
     share = f"{LOCK_CONTENTION_SHARE:.0%}"
-    block.chart = LineChart(title, "worker processes", fmt.metric_label(metric), lines,
+    block.chart = LineChart(title, fmt.dimension_label("workers"), fmt.metric_label(metric), lines,
                             x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log,
                             y_percent=True, threshold=LOCK_CONTENTION_SHARE * 100,
                             threshold_label=f"{share}: contention")
@@ -395,7 +398,8 @@ def heatmap_chart(a: Analysis) -> ChartBlock:
         notes.append([cell[(level, mode)].durability if (level, mode) in cell else ""
                       for mode in modes])
         colors.append([DURABILITY_COLORS.get(n, "#57606a") for n in notes[-1]])
-    block.chart = HeatMap(title, "journal mode", "synchronous",
+    block.chart = HeatMap(title, fmt.dimension_label("journal_mode"),
+                          fmt.dimension_label("synchronous"),
                           [fmt.value_label("journal_mode", m) for m in modes],
                           [fmt.value_label("synchronous", s) for s in levels],
                           values, notes, colors, fmt.metric_label(THROUGHPUT))
@@ -440,7 +444,7 @@ def _bar_chart(a: Analysis, key: str, dim: str, title: str,
     block.chart = BarChart(
         title, fmt.metric_label(THROUGHPUT), [labeler(m) for m in ordered],
         [iv.estimate for iv in ivs], [iv.low for iv in ivs], [iv.high for iv in ivs],
-        annotations=[fmt.number(iv.estimate) for iv in ivs], log_y=spread > 30,
+        annotations=[num.number(iv.estimate) for iv in ivs], log_y=spread > 30,
     )
     context.pop(dim, None)
     block.context = _context_line(context, a.results.spec.get("repeat"))
@@ -479,7 +483,7 @@ def location_chart(a: Analysis) -> ChartBlock:
 def cache_chart(a: Analysis) -> ChartBlock:
     """Jobs/s per SQLite cache size."""
     block, ordered = _bar_chart(a, "cache", "cache_size", "Cache size",
-                                lambda m: fmt.cache_label(m.values.get("cache_size")))
+                                lambda m: num.cache_label(m.values.get("cache_size")))
     if not ordered:
         return block
     meds = [m.median() for m in ordered]
@@ -487,7 +491,7 @@ def cache_chart(a: Analysis) -> ChartBlock:
     fastest = max(ordered, key=lambda m: m.median())
     block.caption = (
         f"Median jobs/s for each SQLite cache size: the sizes differ by at most {change:.0%}, "
-        f"fastest with {fmt.cache_label(fastest.values.get('cache_size'))}"
+        f"fastest with {num.cache_label(fastest.values.get('cache_size'))}"
         + (" — within noise, so the default is fine." if _all_overlap(ordered) else "."))
     return block
 
@@ -498,7 +502,7 @@ def job_type_chart(a: Analysis) -> ChartBlock:
                                 lambda m: str(m.values.get("job_type")))
     if not ordered:
         return block
-    parts = [f"{m.values['job_type']} {fmt.number(m.median())}" for m in ordered]
+    parts = [f"{m.values['job_type']} {num.number(m.median())}" for m in ordered]
     block.caption = ("Median jobs/s of each job type at the same settings ("
                      + ", ".join(parts) + " jobs/s): jobs that compute or wait dominate "
                      "the queue's own cost, so each job type gets its own recommendation "

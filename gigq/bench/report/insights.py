@@ -17,16 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from ...storage import (
-    DURABILITY_CLASSES,
-    JOURNAL_MODES,
-    SYNCHRONOUS_LEVELS,
-    SQLiteSettings,
-    durability_class,
-)
+from ...storage import DURABILITY_CLASSES
+from .. import numbers as num
 from ..html import format as fmt
 from ..metrics import METRICS
-from ..recommend import Candidate, choose, ram_reason
+from ..recommend import Candidate, choose, config_durability
 from ..results import CONFIG_COLUMNS, Results
 from ..stats import (
     DEFAULT_LEVEL,
@@ -37,21 +32,19 @@ from ..stats import (
     min_pvalue,
     ratio_of_medians,
 )
-from ..sweep.workloads import JOB_TYPES
+from ..sweep.space import DIMENSIONS
 
-DURABILITY_ORDER = DURABILITY_CLASSES
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
-# not an effect anybody can act on, so they are never reported as effects.
-WORKLOAD_DIMENSIONS = frozenset({"job_type", "jobs", "mode", "version", "arrival_rate",
-                                 "duration", "payload_bytes"})
+# not an effect anybody can act on, so they are never reported as effects (nor is the
+# GigQ version of a multi-version run, which is no dimension).
+WORKLOAD_DIMENSIONS = frozenset({d.name for d in DIMENSIONS.values() if d.workload}
+                                | {"version"})
 # Dimensions always named when an effect's context is described, because a ratio means
 # little without them; other dimensions are named only where they differ from the base.
 KEY_CONTEXT = ("job_type", "workers", "concurrency")
 # Dimensions whose values may differ between configurations without being swept
 # (the sweep sizes `jobs` per configuration when a profile says "auto").
 INCIDENTAL_DIMENSIONS = frozenset({"jobs"})
-JOB_TYPE_ORDER = JOB_TYPES
-LOCATION_ORDER = ("disk", "tmpfs", "memory")
 THROUGHPUT = "jobs_per_sec"
 # Fewest samples per side (pairs, when paired) for any "clear" or "within noise" call.
 MIN_EFFECT_SAMPLES = 5
@@ -177,43 +170,17 @@ def config_dimensions(results: Results) -> list[str]:
 
 def sort_values(dim: str, values: Iterable[Any]) -> list[Any]:
     """Values of a dimension in reading order (WAL before DELETE, default cache first…)."""
-    unique = list(dict.fromkeys(fmt.plain_value(v) for v in values))
-    orders = {
-        "journal_mode": JOURNAL_MODES,
-        "synchronous": SYNCHRONOUS_LEVELS,
-        "job_type": JOB_TYPE_ORDER,
-        "location": LOCATION_ORDER,
-    }
-    if dim in orders:
-        known = orders[dim]
+    unique = list(dict.fromkeys(num.plain_value(v) for v in values))
+    d = DIMENSIONS.get(dim)
+    if d is not None and d.order is not None:
+        known = d.order
         return sorted(unique, key=lambda v: (known.index(v) if v in known else len(known),
                                              str(v)))
-    if dim == "cache_size":
-        return sorted(unique, key=fmt.cache_bytes)
+    if d is not None and d.sort_key is not None:
+        return sorted(unique, key=d.sort_key)
     if all(isinstance(v, (int, float)) for v in unique):
         return sorted(unique)
     return sorted(unique, key=lambda v: (v is None, str(v)))
-
-
-def _durability(rows: pd.DataFrame, values: Mapping[str, Any],
-                filesystems: Mapping[str, Any]) -> tuple[str, str | None]:
-    recorded = None
-    if "durability" in rows.columns:
-        known = [d for d in rows["durability"] if isinstance(d, str) and d]
-        recorded = known[0] if known else None
-    if recorded is None:
-        try:
-            recorded = durability_class(
-                SQLiteSettings(journal_mode=values.get("journal_mode") or "wal",
-                               synchronous=values.get("synchronous") or "normal"),
-                in_memory=values.get("location") == "memory",
-            )
-        except Exception:
-            recorded = "unsafe"  # unknown settings: never claim safety we cannot show
-    reason = ram_reason(values, filesystems)
-    if reason and recorded != "unsafe":
-        return "unsafe", reason
-    return recorded, reason
 
 
 def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
@@ -232,7 +199,7 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
     configs = []
     for key, group in rows.groupby(keys, sort=False):
         first = group.iloc[0]
-        values = {d: fmt.plain_value(first.get(d)) for d in dims}
+        values = {d: num.plain_value(first.get(d)) for d in dims}
         good = group[valid_mask.loc[group.index]]
         if "repetition" in good.columns:
             good = good.sort_values("repetition")
@@ -249,7 +216,8 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
                 reps = pd.to_numeric(good.loc[series.index, "repetition"], errors="coerce")
                 if reps.notna().all() and reps.is_unique:
                     repetitions[metric] = [int(r) for r in reps]
-        durability, reason = _durability(group, values, filesystems)
+        recorded = group["durability"] if "durability" in group.columns else []
+        durability, reason = config_durability(recorded, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
                               durability, reason, repetitions))
     return configs
@@ -312,11 +280,6 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def overlaps(a: Interval, b: Interval) -> bool:
-    """Whether two intervals share any value (the difference is not clear)."""
-    return a.low <= b.high and b.low <= a.high
-
-
 def _differences(config: Config, chosen: Config) -> dict[str, Any]:
     return {d: v for d, v in config.values.items()
             if v != chosen.values.get(d) and d not in INCIDENTAL_DIMENSIONS}
@@ -350,7 +313,7 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
         measured = sorted((c for c in ch.candidates if c.n_valid),
                           key=lambda c: -c.interval.estimate)
         shown = {id(chosen)}
-        for durability in DURABILITY_ORDER:
+        for durability in DURABILITY_CLASSES:
             c = next((m for m in measured if m.durability == durability), None)
             if c is None or id(c.source) in shown:
                 continue
@@ -381,7 +344,7 @@ def _effect_context(dim: str, config: Mapping[str, Any], swept: Sequence[str],
     for d in swept:
         if d == dim or d in context:
             continue
-        if d in base and fmt.plain_value(base.get(d)) != config.get(d):
+        if d in base and num.plain_value(base.get(d)) != config.get(d):
             context[d] = config.get(d)
     return context
 
@@ -479,7 +442,7 @@ def analyse(results: Results) -> Analysis:
             (incidental if d in INCIDENTAL_DIMENSIONS and d not in varied else swept).append(d)
         elif values:
             constant[d] = values[0]
-    base = {k: fmt.plain_value(v) for k, v in (results.spec.get("base") or {}).items()}
+    base = {k: num.plain_value(v) for k, v in (results.spec.get("base") or {}).items()}
     valid = int(_valid_mask(rows).sum()) if not rows.empty else 0
     filesystems = results.environment.get("filesystems") or {}
     analysis = Analysis(

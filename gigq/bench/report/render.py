@@ -16,12 +16,15 @@ from typing import Any
 
 import jinja2
 
+from ...storage import DURABILITY_CLASSES
+from .. import numbers as num
 from ..html import format as fmt
 from ..html.charts import to_svg
 from ..metrics import METRICS
 from ..results import Results, ResultsError, load_results, write_atomic
+from ..sweep.space import DIMENSIONS
 from .figures import add_charts
-from .insights import DURABILITY_ORDER, Analysis, Config, analyse, sort_values
+from .insights import Analysis, Config, analyse, sort_values
 
 # Metrics the printed results table keeps; the others are on screen and in results.csv.
 PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
@@ -97,7 +100,7 @@ def jinja_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        number=fmt.number,
+        number=num.number,
         metric_value=fmt.metric_value,
         interval=fmt.interval,
         value_label=fmt.value_label,
@@ -106,7 +109,7 @@ def jinja_environment() -> jinja2.Environment:
         context_phrase=fmt.context_phrase,
         shell_lines=fmt.shell_lines,
     )
-    env.globals.update(DURABILITY_ORDER=DURABILITY_ORDER,
+    env.globals.update(DURABILITY_CLASSES=DURABILITY_CLASSES,
                        DURABILITY_MEANING=DURABILITY_MEANING)
     return env
 
@@ -116,9 +119,10 @@ def jinja_environment() -> jinja2.Environment:
 
 
 def _sort_key(dim: str, value: Any) -> Any:
-    value = fmt.plain_value(value)
-    if dim == "cache_size":
-        return fmt.cache_bytes(value)
+    value = num.plain_value(value)
+    d = DIMENSIONS.get(dim)
+    if d is not None and d.sort_key is not None:
+        return d.sort_key(value)
     return "" if value is None else value
 
 
@@ -128,7 +132,7 @@ def _metrics_present(results: Results) -> list[str]:
 
 
 def _durability_cell(durability: str) -> Cell:
-    return Cell(durability, durability, badge=durability if durability in DURABILITY_ORDER
+    return Cell(durability, durability, badge=durability if durability in DURABILITY_CLASSES
                 else "neutral")
 
 
@@ -141,7 +145,7 @@ def results_table(a: Analysis) -> Table:
                for d in dims]
     columns += [Column("rep.", numeric=True, title="repetition"),
                 Column("valid", title="every job completed exactly once")]
-    columns += [Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+    columns += [Column(fmt.short_metric_label(m), fmt.display_unit(m), True,
                        f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS)
                 for m in metrics]
     extras = [c for c in _OUTCOME_COLUMNS if c[0] in rows.columns]
@@ -156,32 +160,32 @@ def results_table(a: Analysis) -> Table:
     table = Table(columns)
     ordered = rows.sort_values("order") if "order" in rows.columns else rows
     for _, r in ordered.iterrows():
-        values = {d: fmt.plain_value(r.get(d)) for d in a.dimensions}
+        values = {d: num.plain_value(r.get(d)) for d in a.dimensions}
         config = config_by_values.get(tuple(repr(values.get(d)) for d in a.dimensions))
         valid = config is not None and _is_valid(r)
         cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
-        cells.append(Cell(fmt.number(r.get("repetition")), fmt.plain_value(r.get("repetition")),
+        cells.append(Cell(num.number(r.get("repetition")), num.plain_value(r.get("repetition")),
                           numeric=True))
         if not valid:
             cells.append(Cell("invalid", 0, badge="invalid"))
-        elif fmt.plain_value(r.get("too_short")):
+        elif num.plain_value(r.get("too_short")):
             # Every job ran once, but too few per thread to trust the rate (see
             # the "too short" column).
             cells.append(Cell("too short", 0.5, badge="noise"))
         else:
             cells.append(Cell("valid", 1, badge="ok"))
         for m in metrics:
-            value = fmt.plain_value(r.get(m))
-            cells.append(Cell(fmt.number(fmt.scaled(m, value)),
+            value = num.plain_value(r.get(m))
+            cells.append(Cell(num.number(fmt.scaled(m, value)),
                               "" if value is None else value, numeric=True))
         for name, _label, _unit in extras:
-            value = fmt.plain_value(r.get(name))
-            cells.append(Cell(fmt.number(value), "" if value is None else value, numeric=True))
+            value = num.plain_value(r.get(name))
+            cells.append(Cell(num.number(value), "" if value is None else value, numeric=True))
         durability = config.durability if config else str(r.get("durability") or "–")
         cells.append(_durability_cell(durability))
-        cells.append(Cell(str(fmt.plain_value(r.get("trial_id")) or "–")))
+        cells.append(Cell(str(num.plain_value(r.get("trial_id")) or "–")))
         for name in text_columns:
-            value = fmt.plain_value(r.get(name))
+            value = num.plain_value(r.get(name))
             cells.append(Cell("" if value is None else str(value), wrap=True))
         table.rows.append(Row(cells, "" if valid else "invalid"))
     return table
@@ -230,8 +234,8 @@ def _durability_row(c: Config, first: Sequence[str], dims: Sequence[str],
     iv = c.stats.get("jobs_per_sec")
     cells = _setting_cells(c, first)
     if iv is not None and c.has():
-        cells.append(Cell(fmt.number(iv.estimate), iv.estimate, numeric=True))
-        ci = "–" if iv.n < 2 else f"{fmt.number(iv.low)}–{fmt.number(iv.high)}"
+        cells.append(Cell(num.number(iv.estimate), iv.estimate, numeric=True))
+        ci = "–" if iv.n < 2 else f"{num.number(iv.low)}–{num.number(iv.high)}"
         cells.append(Cell(ci, iv.low if iv.n >= 2 else "", numeric=True))
     else:
         cells += [Cell("no valid trial", ""), Cell("–", "")]
@@ -264,15 +268,15 @@ def invalid_trials(a: Analysis) -> list[dict[str, Any]]:
     for _, r in rows.iterrows():
         if _is_valid(r):
             continue
-        context = {d: fmt.plain_value(r.get(d)) for d in a.swept}
-        jobs = fmt.plain_value(r.get("jobs"))
-        done = fmt.plain_value(r.get("jobs_completed"))
+        context = {d: num.plain_value(r.get(d)) for d in a.swept}
+        jobs = num.plain_value(r.get("jobs"))
+        done = num.plain_value(r.get("jobs_completed"))
         out.append({
-            "trial": fmt.plain_value(r.get("trial_id")) or "–",
-            "repetition": fmt.plain_value(r.get("repetition")),
+            "trial": num.plain_value(r.get("trial_id")) or "–",
+            "repetition": num.plain_value(r.get("repetition")),
             "settings": fmt.context_phrase(context) or "the only configuration",
-            "reason": fmt.plain_value(r.get("invalid_reason")) or "no reason recorded",
-            "completed": (f"{fmt.number(done)} of {fmt.number(jobs)}"
+            "reason": num.plain_value(r.get("invalid_reason")) or "no reason recorded",
+            "completed": (f"{num.number(done)} of {num.number(jobs)}"
                           if done is not None and jobs is not None else "–"),
         })
     return out
@@ -284,9 +288,9 @@ def skipped_configs(a: Analysis) -> list[dict[str, str]]:
     dims = a.swept or list(a.dimensions)
     for item in a.results.skipped:
         config = item.get("config") or {}
-        shown = {d: fmt.plain_value(config.get(d)) for d in dims if d in config}
+        shown = {d: num.plain_value(config.get(d)) for d in dims if d in config}
         if not shown:
-            shown = {d: fmt.plain_value(v) for d, v in config.items()}
+            shown = {d: num.plain_value(v) for d, v in config.items()}
         out.append({"settings": fmt.context_phrase(shown) or str(item.get("config_id", "")),
                     "reason": str(item.get("reason") or "no reason recorded")})
     return out
@@ -300,7 +304,7 @@ def facts(a: Analysis) -> list[tuple[str, str, str]]:
     cores = env.get("cores")
     machine_detail = " · ".join(str(p) for p in (
         env.get("cpu_model"), f"{cores} cores" if cores else None,
-        fmt.byte_size(env.get("memory_bytes")) if env.get("memory_bytes") else None) if p)
+        num.byte_size(env.get("memory_bytes")) if env.get("memory_bytes") else None) if p)
     duration = ((finished - started).total_seconds() if started and finished else None)
     design = spec.get("design")
     repeat = spec.get("repeat")
@@ -314,7 +318,7 @@ def facts(a: Analysis) -> list[tuple[str, str, str]]:
         ("Date", started.strftime("%Y-%m-%d %H:%M") if started else "unknown",
          started.tzname() or "" if started else ""),
         ("Profile", str(spec.get("profile") or "custom"), profile_detail),
-        ("Duration", fmt.duration(duration), ""),
+        ("Duration", num.duration(duration), ""),
         ("Trials", f"{a.valid} valid", trials_detail),
     ]
 
@@ -334,7 +338,7 @@ def environment_items(results: Results) -> list[tuple[str, str]]:
             continue
         value = env.pop(key)
         if key == "memory_bytes":
-            value = fmt.byte_size(value)
+            value = num.byte_size(value)
         items.append((label, "–" if value is None else str(value)))
     env.pop("filesystems", None)
     env.pop("command_line", None)
@@ -354,7 +358,7 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
     base = spec.pop("base", None)
     if isinstance(base, Mapping) and base:
         items.append(("base configuration", fmt.context_phrase(
-            {k: fmt.plain_value(v) for k, v in base.items()})))
+            {k: num.plain_value(v) for k, v in base.items()})))
     dims = spec.pop("dimensions", None)
     if isinstance(dims, Mapping):
         for dim, values in dims.items():
@@ -366,7 +370,7 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
         for group in groups:
             if not isinstance(group, Mapping):
                 continue
-            base = {k: fmt.plain_value(v) for k, v in (group.get("base") or {}).items()}
+            base = {k: num.plain_value(v) for k, v in (group.get("base") or {}).items()}
             varies = "; ".join(
                 f"{fmt.dimension_label(d)} " + ", ".join(fmt.value_label(d, v) for v in vals)
                 for d, vals in (group.get("dimensions") or {}).items())

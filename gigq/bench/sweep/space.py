@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from gigq.leases import DEFAULT_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
-from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS
+from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
 
-from .locations import NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
+from ..numbers import MISSING, cache_bytes, cache_label, seconds_label
+from .locations import BUILTIN, NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
 from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
 
 if sys.version_info >= (3, 11):
@@ -59,13 +60,59 @@ ALL_JOB_TYPES = (*JOB_TYPES, CUSTOM)
 
 @dataclass(frozen=True)
 class Dimension:
-    """A sweep dimension: its column name, how to parse a value, what it means."""
+    """A sweep dimension: everything the toolkit knows about it, in one place.
+
+    How to parse a value and what it means (``--help``, errors); its default and
+    whether it is *quiet* (left out of config ids at its default); and how a reader
+    sees it: ``label`` (``worker processes``), ``short_label`` (table headers),
+    ``show`` (a value: ``WAL``, ``64 MiB``), ``phrase`` (a value standing alone in a
+    sentence; fields ``{value}``, ``{shown}``, ``{label}``, ``{s}`` for a plural),
+    ``order``/``sort_key`` (reading order of values) and ``workload`` (it describes
+    the work, not a setting to choose, so it is never reported as an effect).
+    """
 
     name: str
     parse: Callable[[Any], Any]
     description: str
     # Values shown in --help and errors (for dimensions with a fixed set).
     choices: tuple[str, ...] | None = None
+    default: Any = None
+    # Added after results format 1 was fixed: at its default it is left out of
+    # config_id and of short descriptions, so a configuration keeps the id it had in
+    # runs made before the dimension existed (compare matches runs by config_id).
+    quiet: bool = False
+    label: str = ""
+    short_label: str = ""
+    phrase: str = "{label}={shown}"
+    show: Callable[[Any], str] = str
+    none_text: str = MISSING
+    order: tuple[Any, ...] | None = None
+    sort_key: Callable[[Any], Any] | None = None
+    workload: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the derived labels through object.__setattr__.
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
+        if not self.short_label:
+            object.__setattr__(self, "short_label", self.label)
+
+    def value_text(self, value: Any) -> str:
+        """A value as the reports write it (``WAL``, ``64 MiB``, ``50 ms``)."""
+        return self.none_text if value is None else self.show(value)
+
+    def phrase_text(self, value: Any) -> str:
+        """A value with enough context to stand alone: ``4 workers``, ``synchronous=FULL``."""
+        return self.phrase.format(value=value, shown=self.value_text(value), label=self.label,
+                                  s="" if value == 1 else "s")
+
+
+def _upper(value: Any) -> str:
+    return str(value).upper()
+
+
+def _seconds(value: Any) -> str:
+    return seconds_label(float(value))
 
 
 def _fail(dim: str, value: Any, expected: str) -> SpaceError:
@@ -151,81 +198,78 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("job_type", _choice("job_type", ALL_JOB_TYPES),
                   "what each job does: noop, cpu (pure-Python loop), io (sleep, like a "
                   "network call), mixed (both), custom (your function, --job)",
-                  ALL_JOB_TYPES),
-        Dimension("workers", _int("workers", 1, MAX_PROCESSES), "worker processes"),
+                  ALL_JOB_TYPES, default="noop", phrase="{shown} jobs", order=JOB_TYPES,
+                  workload=True),
+        Dimension("workers", _int("workers", 1, MAX_PROCESSES), "worker processes",
+                  default=2, label="worker processes", short_label="workers",
+                  phrase="{value} worker{s}"),
         Dimension("concurrency", _int("concurrency", 1, MAX_CONCURRENCY),
-                  "job threads per worker process"),
+                  "job threads per worker process", default=1,
+                  label="threads per worker (concurrency)", short_label="threads",
+                  phrase="{value} thread{s} per worker"),
         Dimension("journal_mode", _choice("journal_mode", JOURNAL_MODES),
-                  "SQLite journal mode", JOURNAL_MODES),
+                  "SQLite journal mode", JOURNAL_MODES, default="wal", short_label="journal",
+                  phrase="{shown}", show=_upper, order=JOURNAL_MODES),
         Dimension("synchronous", _choice("synchronous", SYNCHRONOUS_LEVELS),
-                  "SQLite synchronous level", SYNCHRONOUS_LEVELS),
+                  "SQLite synchronous level", SYNCHRONOUS_LEVELS, default="normal",
+                  phrase="synchronous={shown}", show=_upper, order=SYNCHRONOUS_LEVELS),
         Dimension("cache_size", _cache_size,
-                  "SQLite cache_size (negative = KiB, positive = pages, 'default')"),
+                  "SQLite cache_size (negative = KiB, positive = pages, 'default')",
+                  default=None, short_label="cache", phrase="cache {shown}", show=cache_label,
+                  none_text="default", sort_key=cache_bytes),
         Dimension("polling_interval", _float("polling_interval", 0, strict=False),
-                  "longest sleep of an idle worker, seconds"),
+                  "longest sleep of an idle worker, seconds", default=1.0,
+                  short_label="polling", phrase="polling every {shown}", show=_seconds),
         Dimension("location", _location,
-                  "where the database lives: disk, tmpfs, memory or NAME=/path"),
+                  "where the database lives: disk, tmpfs, memory or NAME=/path",
+                  default="disk", label="storage location", short_label="location",
+                  phrase="on {shown}", order=BUILTIN),
         Dimension("jobs", _jobs,
                   "jobs per drain trial, or 'auto' (sized so the timed window lasts "
-                  "about target_seconds)"),
+                  "about target_seconds)", default=AUTO, label="jobs per trial",
+                  phrase="{value} jobs", workload=True),
         Dimension("mode", _choice("mode", MODES),
                   "drain (submit everything, then work it off) or steady (a producer "
-                  "submits at arrival_rate for duration while workers run)", MODES),
+                  "submits at arrival_rate for duration while workers run)", MODES,
+                  default="drain", phrase="{shown} mode", workload=True),
         Dimension("submit", _choice("submit", SUBMIT_MODES),
-                  "single (one submit per job) or batch (submit_many)", SUBMIT_MODES),
+                  "single (one submit per job) or batch (submit_many)", SUBMIT_MODES,
+                  default="batch", phrase="{shown} submit"),
         Dimension("arrival_rate", _float("arrival_rate", 0, strict=True),
-                  "steady mode: jobs submitted per second"),
+                  "steady mode: jobs submitted per second", default=200.0, workload=True),
         Dimension("duration", _float("duration", 0, strict=True),
-                  "steady mode: seconds of arrivals"),
+                  "steady mode: seconds of arrivals", default=3.0, workload=True),
         Dimension("connections", _choice("connections", CONNECTION_MODES),
                   "reused (GigQ: each thread keeps its connection) or per_call (the "
                   "connection is closed after every queue operation and reopened, like "
-                  "code that connects per call)", CONNECTION_MODES),
+                  "code that connects per call)", CONNECTION_MODES, default="reused",
+                  quiet=True),
         Dimension("payload_bytes", _int("payload_bytes", 0),
-                  "characters of padding in each job's params, returned as its result"),
+                  "characters of padding in each job's params, returned as its result",
+                  default=0, quiet=True, label="payload per job", workload=True),
         Dimension("isolation", _choice("isolation", ISOLATION_MODES),
                   "thread (GigQ's default: jobs run in the worker's threads) or process "
-                  "(each job in a child process that a timeout can kill)", ISOLATION_MODES),
+                  "(each job in a child process that a timeout can kill)", ISOLATION_MODES,
+                  default="thread", quiet=True),
         Dimension("lease_timeout", _float("lease_timeout", MIN_LEASE_TIMEOUT, strict=False,
                                           maximum=MAX_LEASE_TIMEOUT),
                   "seconds a running job's lease lasts; workers renew it by heartbeat every "
-                  "third of it, and their service thread wakes every sixth (at most 0.5 s)"),
+                  "third of it, and their service thread wakes every sixth (at most 0.5 s)",
+                  default=DEFAULT_LEASE_TIMEOUT, quiet=True, label="lease (s)"),
         Dimension("queues", _int("queues", 1),
                   "named queues the jobs are spread over; above 1, each worker process "
-                  "serves only its share of them (specialised workers)"),
+                  "serves only its share of them (specialised workers)", default=1,
+                  quiet=True),
     )
 }
 
-# Dimensions added after results format 1 was fixed: at these values they are left
-# out of config_id and of short descriptions, so a configuration keeps the id it had
-# in runs made before the dimension existed (compare matches runs by config_id).
-QUIET_DEFAULTS: dict[str, Any] = {"connections": "reused", "payload_bytes": 0,
-                                  "isolation": "thread",
-                                  "lease_timeout": DEFAULT_LEASE_TIMEOUT, "queues": 1}
+# The quiet dimensions at their defaults (see Dimension.quiet).
+QUIET_DEFAULTS: dict[str, Any] = {d.name: d.default for d in DIMENSIONS.values() if d.quiet}
 
 # Column order of a configuration (results.CONFIG_COLUMNS, then steady-mode ones).
 CONFIG_ORDER = tuple(DIMENSIONS)
 
-DEFAULT_BASE: dict[str, Any] = {
-    "job_type": "noop",
-    "workers": 2,
-    "concurrency": 1,
-    "journal_mode": "wal",
-    "synchronous": "normal",
-    "cache_size": None,
-    "polling_interval": 1.0,
-    "location": "disk",
-    "jobs": AUTO,
-    "mode": "drain",
-    "submit": "batch",
-    "arrival_rate": 200.0,
-    "duration": 3.0,
-    "connections": "reused",
-    "payload_bytes": 0,
-    "isolation": "thread",
-    "lease_timeout": DEFAULT_LEASE_TIMEOUT,
-    "queues": 1,
-}
+DEFAULT_BASE: dict[str, Any] = {d.name: d.default for d in DIMENSIONS.values()}
 
 DEFAULT_TARGET_SECONDS = 1.5
 DEFAULT_BATCH_SIZE = 500
@@ -250,6 +294,18 @@ def auto_job_count(config: Mapping[str, Any], rate: float, seconds: float) -> in
     wanted = max(rate * seconds if rate > 0 else 0.0, AUTO_JOBS_PER_THREAD * worker_threads(config),
                  MIN_AUTO_JOBS)
     return int(min(wanted, MAX_AUTO_JOBS))
+
+
+def durability_of(config: Mapping[str, Any], in_ram: bool = False) -> str:
+    """Durability class of a configuration's (or tune settings') SQLite settings.
+
+    ``in_ram``: the database lives in RAM (``memory``, tmpfs, ramfs), where every
+    setting is ``unsafe``: a reboot or power cut loses all of it.
+    """
+    return durability_class(SQLiteSettings(journal_mode=config["journal_mode"],
+                                           synchronous=config["synchronous"],
+                                           cache_size=config.get("cache_size")),
+                            in_memory=in_ram)
 
 
 def parse_value(dim: str, value: Any) -> Any:

@@ -13,40 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..recommend import MIN_VALID_TRIALS, Candidate, choose, ram_reason
+from ..numbers import rate
+from ..recommend import MIN_VALID_TRIALS, Candidate, candidates, choose
 from ..results import Results
 from .space import describe
 
 
-def _fmt_rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-
-
-def candidates(results: Results) -> list[Candidate]:
-    """One :class:`Candidate` per drain configuration (and version), invalid trials
-    counted: the rule of :mod:`gigq.bench.recommend` decides from them."""
-    rows = results.rows
-    if rows.empty or "jobs_per_sec" not in rows or "mode" not in rows:
-        return []
-    rows = rows[rows["mode"] == "drain"]
-    filesystems = results.environment.get("filesystems") or {}
-    keys = ["version", "config_id"] if "version" in rows else ["config_id"]
-    out = []
-    for key, part in rows.groupby(keys, sort=True):
-        valid = part[part["valid"].astype(bool)]
-        rates = pd.to_numeric(valid["jobs_per_sec"], errors="coerce").dropna()
-        values = part.iloc[0].to_dict()
-        known = [d for d in part.get("durability", []) if isinstance(d, str) and d]
-        durability = known[0] if known else "unsafe"  # unknown: never claim safety
-        if ram_reason(values, filesystems):
-            durability = "unsafe"
-        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability))
-    return out
-
-
 def _candidate_line(c: Candidate) -> str:
     iv = c.interval
-    return (f"{_fmt_rate(iv.estimate)} jobs/s [{_fmt_rate(iv.low)}-{_fmt_rate(iv.high)}], "
+    return (f"{rate(iv.estimate)} jobs/s [{rate(iv.low)}-{rate(iv.high)}], "
             f"{c.durability}, n={iv.n}")
 
 

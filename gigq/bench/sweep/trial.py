@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 from gigq.leases import DEFAULT_LEASE_TIMEOUT
-from gigq.storage import SQLiteSettings, durability_class
 
 from .. import metrics
 from . import ceiling, trial_worker, workloads
 from .locations import Location, Locations, Scratch, python_for
+from .space import durability_of
 from .workloads import LEDGER_ENV
 
 TRIAL_WORKER = str(Path(trial_worker.__file__).resolve())
@@ -329,15 +329,6 @@ def settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
             "cache_size": config["cache_size"]}
 
 
-def durability_of(config: Mapping[str, Any], location: Location) -> str:
-    """Durability class of the configuration's settings and location.
-
-    A database in RAM (``memory``, tmpfs, ramfs) is ``unsafe`` whatever the settings:
-    a reboot or power cut loses all of it.
-    """
-    return durability_class(SQLiteSettings(**settings_of(config)), in_memory=location.in_ram)
-
-
 @dataclass
 class Harness:
     """Runs trials and ceiling probes; holds what every trial of a sweep shares.
@@ -404,6 +395,7 @@ class Harness:
             "polling_interval": config["polling_interval"],
             "concurrency": config["concurrency"],
             "workloads_path": WORKLOADS_FILE,
+            "workloads_module": workloads.MODULE_NAME,
             "connections": config.get("connections") or "reused",
             "payload_bytes": int(config.get("payload_bytes") or 0),
             "queues": int(config.get("queues") or 1),
@@ -523,7 +515,7 @@ class Harness:
         if caps and not caps.get("settings"):
             values["durability"] = None
         else:
-            values["durability"] = durability_of(config, loc)
+            values["durability"] = durability_of(config, loc.in_ram)
         attempts = sum(1 for j in jobs_found if j.attempts and j.attempts > 1)
         if attempts:
             notes.append(f"{attempts} jobs needed more than one attempt")

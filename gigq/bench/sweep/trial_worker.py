@@ -45,19 +45,26 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     del sys.path[0]
 
-WORKLOADS_MODULE = "gigq_bench_workloads"
 
+def load_workloads(path: str | None, name: str) -> Any:
+    """Load workloads.py under ``name``, the module name the submitted jobs refer to.
 
-def load_workloads(path: str | None = None) -> Any:
-    """Load workloads.py under the fixed name the submitted jobs refer to."""
-    if WORKLOADS_MODULE in sys.modules:
-        return sys.modules[WORKLOADS_MODULE]
+    The trial sends the name in its spec (``workloads_module``: workloads.MODULE_NAME),
+    so it is defined once; this file can import nothing from gigq.bench.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(
-        WORKLOADS_MODULE, path or os.path.join(_HERE, "workloads.py"))
+        name, path or os.path.join(_HERE, "workloads.py"))
     module = importlib.util.module_from_spec(spec)
-    sys.modules[WORKLOADS_MODULE] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def spec_workloads(spec: dict[str, Any]) -> Any:
+    """The workloads module a trial's spec names."""
+    return load_workloads(spec.get("workloads_path"), spec["workloads_module"])
 
 
 def emit(event: str, **data: Any) -> None:
@@ -127,7 +134,7 @@ def build_jobs(spec: dict[str, Any], start: int, count: int) -> list[Any]:
     """``count`` Job objects numbered from ``start``."""
     from gigq import Job
 
-    workloads = load_workloads(spec.get("workloads_path"))
+    workloads = spec_workloads(spec)
     func = getattr(workloads, spec["job_type"])
     sizes = spec.get("sizes") or {}
     payload = int(spec.get("payload_bytes") or 0)
@@ -351,7 +358,7 @@ def run_worker(spec: dict[str, Any], caps: dict[str, Any], settings: Any,
     drain = spec["mode"] == "drain"
     use_burst = drain and caps["burst"]
     worker = make_worker(spec, caps, settings, use_burst)
-    workloads = load_workloads(spec.get("workloads_path"))
+    workloads = spec_workloads(spec)
     if per_call(spec):
         import gigq
 
@@ -444,7 +451,7 @@ def role_produce(spec: dict[str, Any], caps: dict[str, Any]) -> None:
 
     settings = make_settings(spec, caps)
     queue = JobQueue(spec["db"], **queue_kwargs(settings))
-    load_workloads(spec.get("workloads_path"))
+    spec_workloads(spec)
     emit("ready", capabilities=caps)
     if sys.stdin.readline().strip() != "go":
         raise SystemExit(3)

@@ -19,12 +19,13 @@ from typing import Any
 
 from gigq.storage import ENV_SETTINGS
 
-from ..html.format import clock
+from ..html.format import dimension_label
+from ..numbers import clock, rate
 from ..report.render import DURABILITY_MEANING
 from ..results import json_ready, write_atomic
 from ..stats import Interval
-from ..sweep.space import format_value
-from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, durability_of, gigq_defaults, settings_key
+from ..sweep.space import durability_of, format_value
+from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, gigq_defaults, settings_key
 
 TUNE_FORMAT = "gigq-bench-tune"
 TUNE_FORMAT_VERSION = 1
@@ -59,12 +60,8 @@ def _fmt_value(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if unit == "jobs/s":
-        return f"{value:,.0f} jobs/s" if value >= 100 else f"{value:,.1f} jobs/s"
+        return f"{rate(value)} jobs/s"
     return f"{value:,.1f} {unit}"
-
-
-def _fmt_number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +282,7 @@ def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = (
                           ("defaults", comparison.reference_ci)):
             if ci is not None:
                 lines.append(f"  {label:<11} {_fmt_value(ci.estimate, unit):>14}  "
-                             f"[95% CI {_fmt_number(ci.low)}-{_fmt_number(ci.high)}]")
+                             f"[95% CI {rate(ci.low)}-{rate(ci.high)}]")
     for note in context.reference_notes:
         lines.append(f"  (defaults: {note})")
     lines.append(verdict_text(result))
@@ -318,8 +315,8 @@ def simplification_text(result: TuneResult) -> str:
     ratio = result.simplification
     if result.simplified is None or ratio is None:
         return ""
-    changed = [d.replace("_", " ") for d in ("journal_mode", "synchronous", "cache_size",
-                                               "polling_interval")
+    changed = [dimension_label(d) for d in ("journal_mode", "synchronous", "cache_size",
+                                            "polling_interval")
                if (result.found or {}).get(d) != result.simplified.get(d)]
     what = "throughput" if result.higher_is_better else "p95 latency"
     measured = (f"×{ratio.estimate:.2f} [95% CI ×{ratio.low:.2f}-×{ratio.high:.2f}] of its "

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import numbers as num
 from ..html import format as fmt
 from ..html.charts import DURABILITY_COLORS, BarChart, Points, ScatterChart, Series, to_svg
 from ..metrics import METRICS
@@ -138,7 +139,7 @@ def rounds_table(doc: Mapping[str, Any]) -> Table:
     winner_key = (doc.get("found") or doc.get("winner") or {}).get("key")
     table = Table([
         Column("round"), Column("rung", numeric=True), Column("settings (vs GigQ's defaults)"),
-        Column(fmt.METRIC_LABELS.get(metric, metric), fmt.display_unit(metric), numeric=True,
+        Column(fmt.short_metric_label(metric), fmt.display_unit(metric), numeric=True,
                title="median of the candidate's trials in this round"),
         Column("trials", numeric=True), Column("outcome"),
     ])
@@ -199,7 +200,7 @@ def trials_table(doc: Mapping[str, Any]) -> Table:
     reference = doc["reference"]["settings"]
     table = Table([Column("trial"), Column("stage"), Column("role"),
                    Column("settings (vs GigQ's defaults)"),
-                   Column(fmt.METRIC_LABELS.get(metric, metric), fmt.display_unit(metric),
+                   Column(fmt.short_metric_label(metric), fmt.display_unit(metric),
                           numeric=True),
                    Column("cost", "s", numeric=True, title="seconds of the budget it used"),
                    Column("verified")])
@@ -232,7 +233,7 @@ def facts(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("objective", objective, ""),
         ("durability floor", c["floor"], "nothing less durable was tried"),
         ("database on", where, c.get("location_path") or ""),
-        ("budget", fmt.duration(doc["budget_s"]), f"{fmt.duration(doc['spent_s'])} used"),
+        ("budget", num.duration(doc["budget_s"]), f"{num.duration(doc['spent_s'])} used"),
         ("trials", str(doc["evaluations"]),
          f"{len(doc.get('rounds') or [])} search rounds + final comparison"),
     ]

@@ -56,10 +56,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gigq import Worker
-from gigq.storage import DURABILITY_CLASSES, SQLiteSettings, durability_class
+from gigq.storage import DURABILITY_CLASSES, SQLiteSettings
 
 from .. import metrics, stats
-from ..sweep.space import format_value
+from ..sweep.space import durability_of, format_value
 
 TUNED = ("workers", "concurrency", "journal_mode", "synchronous", "cache_size",
          "polling_interval")
@@ -92,15 +92,6 @@ class TuneError(ValueError):
 
 # ---------------------------------------------------------------------------
 # Durability and GigQ's defaults
-
-
-def durability_of(settings: Mapping[str, Any], in_ram: bool = False) -> str:
-    """Durability class of a settings mapping for a database file (``in_ram``: on a
-    RAM file system, where every setting is unsafe)."""
-    return durability_class(SQLiteSettings(journal_mode=settings["journal_mode"],
-                                           synchronous=settings["synchronous"],
-                                           cache_size=settings.get("cache_size")),
-                            in_memory=in_ram)
 
 
 def meets_floor(settings: Mapping[str, Any], floor: str) -> bool:

@@ -14,6 +14,7 @@ import pytest
 import report_fixtures as fx
 from bs4 import BeautifulSoup
 
+from gigq.bench import numbers as num
 from gigq.bench.html import format as fmt
 from gigq.bench.report import render_from_path, render_html, render_report
 from gigq.bench.report.insights import analyse, worker_command
@@ -297,12 +298,12 @@ def test_summary_numbers_match_the_data(fixture, request):
         assert card["data-config-id"] == config_id
         assert float(card["data-jobs-per-sec"]) == pytest.approx(statistics.median(values))
         headline = card.select_one(".headline").get_text(" ", strip=True)
-        assert headline == f"{fmt.number(statistics.median(values))} jobs/s"
+        assert headline == f"{num.number(statistics.median(values))} jobs/s"
         ci = bootstrap_median(values)
-        assert (f"95% CI {fmt.number(ci.low)}–{fmt.number(ci.high)} jobs/s"
+        assert (f"95% CI {num.number(ci.low)}–{num.number(ci.high)} jobs/s"
                 in card.select_one(".ci").get_text(" ", strip=True))
         rows = results.rows[results.rows["config_id"] == config_id].iloc[0]
-        assert worker_command({k: fmt.plain_value(rows[k]) for k in rows.index}) in \
+        assert worker_command({k: num.plain_value(rows[k]) for k in rows.index}) in \
             card.select_one("pre.cmd").get_text().replace(" \\\n    ", " ")
 
 
@@ -566,7 +567,7 @@ def test_report_of_a_saved_run_links_its_csv(tmp_path, oat_run):
     (2000, "2,000 pages"), (-64000.0, "62.5 MiB"), (float("nan"), "default"),
 ])
 def test_cache_size_labels(value, label):
-    assert fmt.cache_label(value) == label
+    assert num.cache_label(value) == label
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -574,7 +575,7 @@ def test_cache_size_labels(value, label):
     (float("nan"), "–"), (7, "7"),
 ])
 def test_numbers(value, text):
-    assert fmt.number(value) == text
+    assert num.number(value) == text
 
 
 def test_shell_lines_keep_a_pasteable_command():
@@ -678,3 +679,26 @@ def test_lease_chart_only_when_the_lease_was_swept(oat_page):
     assert figure is not None and figure.select_one("svg")
     caption = figure.get_text(" ", strip=True)
     assert "Against 30 s: 1 s:" in caption and "; 3 s:" in caption
+
+
+def test_a_dimension_defined_only_in_space_is_labelled_and_phrased_from_its_definition(
+        monkeypatch):
+    # Adding a dimension takes its Dimension entry (plus the code that runs it): the
+    # report's headers, values and phrases all come from that one definition.
+    from gigq.bench.sweep import space
+
+    prefetch = space.Dimension("prefetch", space._int("prefetch", 0), "jobs claimed ahead",
+                               default=0, quiet=True, label="jobs claimed ahead",
+                               short_label="prefetch", phrase="{value} claimed ahead",
+                               show=lambda v: f"{v} ahead")
+    monkeypatch.setitem(space.DIMENSIONS, "prefetch", prefetch)
+    results = fx.make_results({"prefetch": [0, 8]}, base={"prefetch": 0}, repeat=5)
+    page = BeautifulSoup(render_html(results), "html.parser")
+    header = page.select("#results th")[0]
+    assert header.get_text(strip=True) == "prefetch"
+    assert header.get("title") == "jobs claimed ahead"
+    cells = {td.get_text(strip=True) for td in page.select("#results td")}
+    assert {"0 ahead", "8 ahead"} <= cells
+    text = page.get_text(" ", strip=True)
+    assert "8 claimed ahead" in text
+    assert fmt.setting_phrase("prefetch", 1) == "1 claimed ahead"

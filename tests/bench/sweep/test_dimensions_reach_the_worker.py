@@ -176,7 +176,7 @@ def test_per_call_reopens_the_worker_connection_after_every_job(db_path):
     """What the trial worker does for connections=per_call, in this process: the
     after-job hook closes the thread's connection, so each job's "record the outcome
     and claim the next" transaction opens a new one (each adds its lock counters)."""
-    module = trial_worker.load_workloads(workloads.__file__)
+    module = trial_worker.load_workloads(workloads.__file__, workloads.MODULE_NAME)
     queue = JobQueue(db_path)
 
     def connections_opened(per_call: bool, jobs: int = 25) -> int:
@@ -224,7 +224,8 @@ def test_specialised_workers_cover_every_queue_and_none_serves_all(workers, queu
 
 
 def test_jobs_are_routed_round_robin_and_workers_filter_by_queue(tmp_path):
-    spec = {"job_type": "noop", "workloads_path": workloads.__file__, "queues": 3,
+    spec = {"job_type": "noop", "workloads_path": workloads.__file__,
+            "workloads_module": workloads.MODULE_NAME, "queues": 3,
             "polling_interval": 0.1, "concurrency": 1, "db": str(tmp_path / "q.db"),
             "worker_index": 1, "worker_count": 3}
     jobs = trial_worker.build_jobs(spec, 0, 7)

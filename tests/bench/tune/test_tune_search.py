@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from gigq.bench.sweep.space import durability_of
 from gigq.bench.tune.output import verdict_text
 from gigq.bench.tune.search import (
     MIN_GAIN_PAIRS,
@@ -22,7 +23,6 @@ from gigq.bench.tune.search import (
     TuneError,
     Tuner,
     build_space,
-    durability_of,
     gigq_defaults,
     latin_sample,
     meets_floor,
