@@ -104,14 +104,23 @@ def write_atomic(path: str | Path, text: str) -> Path:
     return target
 
 
+def json_text(results: Results) -> str:
+    """The text of ``results.json`` (what :func:`save` writes)."""
+    return json.dumps(results.to_json_dict(), indent=1, default=str)
+
+
+def csv_text(results: Results) -> str:
+    """The text of ``results.csv``: the rows only (what :func:`save` writes)."""
+    return results.rows.to_csv(index=False)
+
+
 def save(results: Results, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.csv`` into ``out_dir`` (each atomically);
     returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = write_atomic(out / "results.json",
-                             json.dumps(results.to_json_dict(), indent=1, default=str))
-    csv_path = write_atomic(out / "results.csv", results.rows.to_csv(index=False))
+    json_path = write_atomic(out / "results.json", json_text(results))
+    csv_path = write_atomic(out / "results.csv", csv_text(results))
     results.path = out
     return json_path, csv_path
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import numbers as num
 from ..gate.compare import VERDICTS
 from ..html import format as fmt
 from ..html.charts import LineChart, Series, to_svg
@@ -161,7 +162,7 @@ def runs_table(history: History) -> Table:
             Cell(run.machine, wrap=True, title=str(run.environment.get("cpu_model") or "")),
             Cell(run.profile), Cell(gate, wrap=True, title=run.gate or ""),
             Cell(f"{valid} of {len(rows)}", valid, numeric=True),
-            Cell(fmt.number(ceiling), None if math.isnan(ceiling) else ceiling, numeric=True),
+            Cell(num.number(ceiling), None if math.isnan(ceiling) else ceiling, numeric=True),
             Cell(run.gigq_version or "–"), Cell(run.path.name, title=str(run.path)),
         ], "invalid" if run.gate and "CORRECTNESS" in run.gate else ""))
     return table

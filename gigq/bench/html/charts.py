@@ -18,6 +18,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
+from .format import number
+
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999",
            "#F0E442")
@@ -123,17 +125,43 @@ def to_svg(chart: Chart, chart_id: str) -> str:
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
         ax = fig.add_subplot()
+        tips = _Tips()
         if isinstance(chart, LineChart):
-            _draw_lines(ax, chart)
+            _draw_lines(ax, chart, tips)
         elif isinstance(chart, BarChart):
-            _draw_bars(ax, chart)
+            _draw_bars(ax, chart, tips)
         elif isinstance(chart, ScatterChart):
-            _draw_scatter(ax, chart)
+            _draw_scatter(ax, chart, tips)
         else:
             _draw_heatmap(fig, ax, chart)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _inline(buffer.getvalue(), chart_id, chart.title)
+    return _inline(buffer.getvalue(), chart_id, chart.title, tips.texts)
+
+
+class _Tips:
+    """Hover texts of a chart's points and bars: each artist gets the gid ``tip-N``,
+    and :func:`_inline` puts a ``<title>`` (the browser's tooltip) into its group."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def add(self, artist, text: str) -> None:
+        artist.set_gid(f"tip-{len(self.texts)}")
+        self.texts.append(text)
+
+    def points(self, ax, x: list[float], y: list[float], texts: list[str]) -> None:
+        # An invisible marker over each point: a larger target than the drawn one.
+        for px, py, text in zip(x, y, texts, strict=True):
+            (hit,) = ax.plot([px], [py], marker="o", markersize=11, linestyle="none",
+                             color="#000000", alpha=0.0, zorder=5)
+            self.add(hit, text)
+
+
+def _interval_text(low: float, high: float, unit: str) -> str:
+    if low == high:
+        return ""
+    return f" (95% CI {number(low)}–{number(high)}{unit})"
 
 
 _STYLE = {
@@ -163,12 +191,18 @@ def _percent(value: float, _pos: object = None) -> str:
     return f"{value:g}%"
 
 
-def _draw_lines(ax, chart: LineChart) -> None:
+def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
+    ticks = dict(zip(chart.x_ticks, chart.x_tick_labels, strict=False))
+    unit = "%" if chart.y_percent else ""
     for i, s in enumerate(chart.series):
         color = PALETTE[i % len(PALETTE)]
         ax.fill_between(s.x, s.low, s.high, color=color, alpha=0.18, linewidth=0)
         ax.plot(s.x, s.y, marker="o", markersize=4.5, color=color, label=s.label,
                 linestyle="--" if s.dashed else "-", linewidth=1.8)
+        tips.points(ax, s.x, s.y, [
+            f"{s.label}, {chart.x_label} {ticks.get(x, f'{x:g}')}: {chart.y_label} "
+            f"{number(y)}{unit}" + _interval_text(lo, hi, unit)
+            for x, y, lo, hi in zip(s.x, s.y, s.low, s.high, strict=True)])
     if chart.threshold is not None:
         ax.axhline(chart.threshold, color="#cf222e", linewidth=1, linestyle=":")
         if chart.threshold_label:
@@ -191,12 +225,15 @@ def _draw_lines(ax, chart: LineChart) -> None:
         ax.legend(loc="best", fontsize=8)
 
 
-def _draw_bars(ax, chart: BarChart) -> None:
+def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
     positions = list(range(len(chart.labels)))
     colors = chart.colors or [NEUTRAL] * len(positions)
     lower = [max(0.0, y - lo) for y, lo in zip(chart.y, chart.low, strict=True)]
     upper = [max(0.0, hi - y) for y, hi in zip(chart.y, chart.high, strict=True)]
-    ax.bar(positions, chart.y, color=colors, width=0.6, zorder=2)
+    bars = ax.bar(positions, chart.y, color=colors, width=0.6, zorder=2)
+    for bar, label, y, lo, hi in zip(bars, chart.labels, chart.y, chart.low, chart.high,
+                                     strict=True):
+        tips.add(bar, f"{label}: {chart.y_label} {number(y)}" + _interval_text(lo, hi, ""))
     ax.errorbar(positions, chart.y, yerr=[lower, upper], fmt="none", ecolor=TEXT,
                 elinewidth=1, capsize=4, zorder=3)
     for pos, y, hi, text in zip(positions, chart.y, chart.high, chart.annotations or
@@ -216,11 +253,14 @@ def _draw_bars(ax, chart: BarChart) -> None:
     ax.set_title(chart.title, loc="left", fontweight="bold")
 
 
-def _draw_scatter(ax, chart: ScatterChart) -> None:
+def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
     for i, group in enumerate(chart.groups):
         color = PALETTE[i % len(PALETTE)]
         ax.scatter(group.x, group.y, s=22, label=group.label, zorder=3, linewidths=1.2,
                    facecolors="none" if group.hollow else color, edgecolors=color)
+        tips.points(ax, group.x, group.y, [
+            f"{group.label}: {chart.x_label} {number(x)}, {chart.y_label} {number(y)}"
+            for x, y in zip(group.x, group.y, strict=True)])
     if chart.step is not None and chart.step.x:
         ax.step(chart.step.x, chart.step.y, where="post", color=TEXT, linewidth=1.2,
                 label=chart.step.label, zorder=2)
@@ -281,11 +321,16 @@ def _short(value: float) -> str:
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
-def _inline(svg: str, chart_id: str, title: str) -> str:
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _inline(svg: str, chart_id: str, title: str, tips: list[str] | None = None) -> str:
     """Make matplotlib's SVG document an element that can sit inside HTML.
 
     Drops the XML prolog, DOCTYPE and RDF metadata, lets CSS size it (keeping the
-    viewBox), labels it for screen readers, and prefixes every id with ``chart_id``.
+    viewBox), labels it for screen readers, prefixes every id with ``chart_id`` and
+    gives each ``tip-N`` group its hover text ``tips[N]`` as a ``<title>``.
     """
     start = svg.index("<svg")
     svg = svg[start:]
@@ -298,7 +343,11 @@ def _inline(svg: str, chart_id: str, title: str) -> str:
     head_end = svg.index(">")
     head = svg[:head_end]
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    label = title.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    head += f' class="chart" role="img" aria-label="{label}" preserveAspectRatio="xMidYMid meet"'
-    return head + svg[head_end:]
+    head += (f' class="chart" role="img" aria-label="{_escape(title)}"'
+             ' preserveAspectRatio="xMidYMid meet"')
+    svg = head + svg[head_end:]
+    for n, text in enumerate(tips or []):
+        group = f'<g id="{chart_id}-tip-{n}">'
+        svg = svg.replace(group, f"{group}<title>{_escape(text)}</title>", 1)
+    return svg
 

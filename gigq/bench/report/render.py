@@ -7,6 +7,7 @@ loaded from anywhere: it opens offline, from a ``file://`` URL, and prints.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -18,16 +19,20 @@ import jinja2
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
+from ..gate.compare import STEADY
 from ..html import format as fmt
 from ..html.charts import to_svg
 from ..metrics import METRICS
-from ..results import Results, ResultsError, load_results, write_atomic
+from ..results import Results, ResultsError, csv_text, json_text, load_results, write_atomic
 from ..sweep.space import DIMENSIONS
 from .figures import add_charts
-from .insights import Analysis, Config, analyse, sort_values
+from .insights import THROUGHPUT, Analysis, Config, analyse, sort_values
 
 # Metrics the printed results table keeps; the others are on screen and in results.csv.
 PRINTED_METRICS = ("jobs_per_sec", "wait_p50_ms", "wait_p95_ms", "lock_wait_share")
+# Shown beside the throughput of steady-mode rows: there jobs/s is the producer's rate.
+RATE_LIMITED = ("rate-limited", "steady mode: jobs/s follows the arrival rate the producer "
+                "keeps, so it is no measure of speed (or of a polling cost)")
 # Columns of the results table besides configuration dimensions and metrics.
 _OUTCOME_COLUMNS = (("jobs_completed", "jobs completed", "jobs"),
                     ("duration_s", "timed window", "s"),
@@ -48,7 +53,10 @@ class Column:
     """A table header: label, unit line, whether it is numeric, tooltip.
 
     ``secondary`` columns are left out when printing, where a page is too narrow for
-    every metric (the note above the table points to results.csv).
+    every metric (the note above the table points to results.csv), and start hidden on
+    screen (the table's column chooser shows them). ``key`` is the dimension or metric
+    name, which a filter such as ``workers=4`` may use instead of the label. A column
+    not ``printed`` is on screen only (e.g. a summary whose parts have columns of their own).
     """
 
     label: str
@@ -56,6 +64,8 @@ class Column:
     numeric: bool = False
     title: str = ""
     secondary: bool = False
+    key: str = ""
+    printed: bool = True
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Cell:
     numeric: bool = False
     wrap: bool = False  # free text: may wrap (other cells keep to one line)
     title: str = ""  # tooltip
+    mark: str = ""  # a badge after the text (e.g. "rate-limited"); its tooltip is title
 
 
 @dataclass
@@ -136,25 +147,51 @@ def _durability_cell(durability: str) -> Cell:
                 else "neutral")
 
 
+def _metric_column(m: str) -> Column:
+    return Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+                  f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS, key=m)
+
+
+def _ci_cell(iv: Any) -> Cell:
+    """A configuration's 95% interval of jobs/s (none from fewer than two trials)."""
+    if iv is None or iv.n < 2:
+        return Cell("–", "", numeric=True)
+    return Cell(f"{num.number(iv.low)}–{num.number(iv.high)}", iv.low, numeric=True)
+
+
+def _mark_rate_limited(cell: Cell) -> None:
+    cell.mark, cell.title = RATE_LIMITED
+
+
 def results_table(a: Analysis) -> Table:
-    """Every trial, one row each: the swept settings, identity, outcome and every metric."""
+    """Every trial, one row each. What a reader looks for leads — the configuration in
+    words, jobs/s, the 95% interval of its configuration, valid — then each swept
+    setting in its own column (to sort and filter by), identity, outcome, every metric."""
     rows = a.results.rows
     metrics = _metrics_present(a.results)
+    lead = [m for m in metrics if m == THROUGHPUT]
     dims = a.swept + a.incidental
-    columns = [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d))
-               for d in dims]
-    columns += [Column("rep.", numeric=True, title="repetition"),
-                Column("valid", title="every job completed exactly once")]
-    columns += [Column(fmt.short_metric_label(m), fmt.display_unit(m), True,
-                       f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS)
-                for m in metrics]
+    columns = [Column("configuration", title="the swept settings of this trial",
+                      key="configuration", printed=False)]
+    columns += [_metric_column(m) for m in lead]
+    if lead:
+        # Not printed: paper has the durability table's intervals, one per configuration.
+        columns.append(Column("95% CI", fmt.display_unit(THROUGHPUT), True,
+                              "95% interval of the configuration's median, over its valid "
+                              "trials", key="interval", printed=False))
+    columns.append(Column("valid", title="every job completed exactly once", key="valid"))
+    columns += [Column(fmt.short_dimension_label(d), title=fmt.dimension_label(d), key=d)
+                for d in dims]
+    columns.append(Column("rep.", numeric=True, title="repetition", key="repetition"))
+    columns += [_metric_column(m) for m in metrics if m not in lead]
     extras = [c for c in _OUTCOME_COLUMNS if c[0] in rows.columns]
-    columns += [Column(label, unit, True, name, True) for name, label, unit in extras]
-    columns += [Column("durability", title="durability class of the settings"),
-                Column("trial", title="trial_id", secondary=True)]
+    columns += [Column(label, unit, True, name, True, key=name) for name, label, unit in extras]
+    columns += [Column("durability", title="durability class of the settings", key="durability"),
+                Column("trial", title="trial_id", secondary=True, key="trial_id")]
     text_columns = [c for c in ("invalid_reason", "too_short", "note") if c in rows.columns
                     and rows[c].notna().any()]
-    columns += [Column(c.replace("_", " "), title=c, secondary=True) for c in text_columns]
+    columns += [Column(c.replace("_", " "), title=c, secondary=True, key=c)
+                for c in text_columns]
     config_by_values = {tuple(repr(c.values.get(d)) for d in a.dimensions): c
                         for c in a.configs}
     table = Table(columns)
@@ -163,9 +200,15 @@ def results_table(a: Analysis) -> Table:
         values = {d: num.plain_value(r.get(d)) for d in a.dimensions}
         config = config_by_values.get(tuple(repr(values.get(d)) for d in a.dimensions))
         valid = config is not None and _is_valid(r)
-        cells = [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
-        cells.append(Cell(num.number(r.get("repetition")), num.plain_value(r.get("repetition")),
-                          numeric=True))
+        limited = values.get("mode") == STEADY
+        summary = fmt.context_phrase({d: values[d] for d in a.swept})
+        cells = [Cell(summary or "the only configuration", wrap=True)]
+        for m in lead:
+            value = num.plain_value(r.get(m))
+            cells.append(Cell(num.number(value), "" if value is None else value, numeric=True))
+            if limited:
+                _mark_rate_limited(cells[-1])
+            cells.append(_ci_cell(config.stats.get(m) if config else None))
         if not valid:
             cells.append(Cell("invalid", 0, badge="invalid"))
         elif num.plain_value(r.get("too_short")):
@@ -174,7 +217,12 @@ def results_table(a: Analysis) -> Table:
             cells.append(Cell("too short", 0.5, badge="noise"))
         else:
             cells.append(Cell("valid", 1, badge="ok"))
+        cells += [Cell(fmt.value_label(d, values[d]), _sort_key(d, values[d])) for d in dims]
+        cells.append(Cell(num.number(r.get("repetition")), num.plain_value(r.get("repetition")),
+                          numeric=True))
         for m in metrics:
+            if m in lead:
+                continue
             value = num.plain_value(r.get(m))
             cells.append(Cell(num.number(fmt.scaled(m, value)),
                               "" if value is None else value, numeric=True))
@@ -187,7 +235,8 @@ def results_table(a: Analysis) -> Table:
         for name in text_columns:
             value = num.plain_value(r.get(name))
             cells.append(Cell("" if value is None else str(value), wrap=True))
-        table.rows.append(Row(cells, "" if valid else "invalid"))
+        classes = ("" if valid else "invalid") + (" rate-limited" if limited else "")
+        table.rows.append(Row(cells, classes.strip()))
     return table
 
 
@@ -235,8 +284,9 @@ def _durability_row(c: Config, first: Sequence[str], dims: Sequence[str],
     cells = _setting_cells(c, first)
     if iv is not None and c.has():
         cells.append(Cell(num.number(iv.estimate), iv.estimate, numeric=True))
-        ci = "–" if iv.n < 2 else f"{num.number(iv.low)}–{num.number(iv.high)}"
-        cells.append(Cell(ci, iv.low if iv.n >= 2 else "", numeric=True))
+        if c.values.get("mode") == STEADY:
+            _mark_rate_limited(cells[-1])
+        cells.append(_ci_cell(iv))
     else:
         cells += [Cell("no valid trial", ""), Cell("–", "")]
     cell = _durability_cell(c.durability)
@@ -400,6 +450,34 @@ def spec_items(a: Analysis) -> list[tuple[str, str]]:
     return items
 
 
+def embedded_downloads(results: Results) -> list[dict[str, str]]:
+    """The run's ``results.csv`` and ``results.json`` as ``data:`` URLs for download links:
+    the page carries its data, so a mailed copy still offers it (no file, no fetch).
+
+    A saved run's files are embedded as they are on disk, byte for byte; results not
+    saved are written out as :func:`gigq.bench.results.save` would write them.
+    """
+    out = []
+    for name, media, text in (("results.csv", "text/csv", csv_text),
+                              ("results.json", "application/json", json_text)):
+        saved = results.path / name if results.path else None
+        data = saved.read_bytes() if saved and saved.is_file() else text(results).encode()
+        out.append({"name": name, "media": media, "size": fmt.byte_size(len(data)),
+                    "url": f"data:{media};charset=utf-8;base64,"
+                           + base64.b64encode(data).decode("ascii")})
+    return out
+
+
+def page_title(results: Results) -> str:
+    """``GigQ on HOST · DATE · PROFILE``: what a browser tab or a bookmark should say."""
+    env, spec = results.environment, results.spec
+    started = fmt.parse_time(env.get("started_at"))
+    parts = [f"GigQ on {env.get('hostname') or 'this machine'}",
+             started.strftime("%Y-%m-%d %H:%M") if started else "",
+             f"{spec.get('profile') or 'custom'} profile"]
+    return " · ".join(p for p in parts if p)
+
+
 def _chart_svgs(a: Analysis) -> None:
     for block in a.charts:
         if block.chart is not None and not block.svg:
@@ -418,7 +496,7 @@ def render_html(results: Results) -> str:
     template = jinja_environment().get_template("index.html.j2")
     return template.render(
         a=a,
-        title=f"GigQ on {env.get('hostname') or 'this machine'}",
+        title=page_title(results),
         facts=facts(a),
         effects=a.effects,
         charts=[c for c in a.charts if c.svg],
@@ -437,8 +515,7 @@ def render_html(results: Results) -> str:
         command=command,
         command_line=command_line if command_line and command_line != command else "",
         rerender=f"gigq-bench report {source}",
-        csv_link="results.csv" if results.path and (results.path / "results.csv").exists()
-        else "",
+        downloads=embedded_downloads(results),
     )
 
 

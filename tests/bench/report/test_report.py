@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -133,7 +134,10 @@ def test_every_section_present_in_order(name, oat_run, io_run, grid_run):
     page = render(results)
     assert section_ids(page) == [sid for sid, _ in SECTIONS]
     for sid, title in SECTIONS:
-        assert page.select_one(f"#{sid} > h2").get_text(strip=True) == title
+        heading = page.select_one(f"#{sid} > h2")
+        assert heading.find(string=True, recursive=False).strip() == title
+        # a visible permalink to the section
+        assert heading.select_one("a.anchor")["href"] == f"#{sid}"
 
 
 def test_no_resource_is_loaded_from_anywhere(oat_page):
@@ -550,10 +554,15 @@ def test_render_report_accepts_a_run_directory(tmp_path, oat_run):
         render_report(fx.make_results({}))
 
 
-def test_report_of_a_saved_run_links_its_csv(tmp_path, oat_run):
+def test_report_of_a_saved_run_carries_its_csv_and_json(tmp_path, oat_run):
+    # The downloads are data: URLs of the saved files, so a mailed copy still has them.
     run = fx.write_run(oat_run, tmp_path / "run")
     page = assert_well_formed(render_from_path(run).read_text())
-    assert page.select_one('#results a[href="results.csv"]') is not None
+    for name in ("results.csv", "results.json"):
+        link = page.select_one(f'#results a[download="{name}"]')
+        head, _, data = link["href"].partition(",")
+        assert head.startswith("data:") and head.endswith(";base64")
+        assert base64.b64decode(data) == (run / name).read_bytes()
     reloaded = analyse(load_results(run))
     assert reloaded.valid == int(oat_run.rows["valid"].sum())
 
