@@ -148,7 +148,7 @@ def _durability_cell(durability: str) -> Cell:
 
 
 def _metric_column(m: str) -> Column:
-    return Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+    return Column(fmt.short_metric_label(m), fmt.display_unit(m), True,
                   f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS, key=m)
 
 
@@ -462,7 +462,7 @@ def embedded_downloads(results: Results) -> list[dict[str, str]]:
                               ("results.json", "application/json", json_text)):
         saved = results.path / name if results.path else None
         data = saved.read_bytes() if saved and saved.is_file() else text(results).encode()
-        out.append({"name": name, "media": media, "size": fmt.byte_size(len(data)),
+        out.append({"name": name, "media": media, "size": num.byte_size(len(data)),
                     "url": f"data:{media};charset=utf-8;base64,"
                            + base64.b64encode(data).decode("ascii")})
     return out
