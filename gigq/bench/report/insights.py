@@ -74,6 +74,12 @@ class Config:
         """Whether at least one valid trial measured ``metric``."""
         return not math.isnan(self.median(metric))
 
+    @property
+    def rate_limited(self) -> bool:
+        """Steady mode: jobs/s is the producer's arrival rate, not a speed, so it is
+        never compared (recommendations, effects, throughput charts)."""
+        return self.values.get("mode") == "steady"
+
 
 @dataclass
 class Recommendation:
@@ -150,6 +156,29 @@ class Analysis:
     def empty(self) -> bool:
         """No valid trial: nothing can be concluded."""
         return self.valid == 0
+
+    @property
+    def rate_limited(self) -> list[Config]:
+        """The steady-mode configurations (their jobs/s is the producer's rate)."""
+        return [c for c in self.configs if c.rate_limited]
+
+    def rate_limited_note(self) -> str:
+        """What the page says about steady-mode rows (empty when there are none)."""
+        steady = self.rate_limited
+        if not steady:
+            return ""
+        rows = self.results.rows
+        rates = sort_values("arrival_rate", rows.loc[rows["mode"] == "steady", "arrival_rate"]
+                            if "arrival_rate" in rows else [])
+        shown = " or ".join(f"{num.number(r)} jobs/s" for r in rates if r is not None)
+        many = len(steady) != 1
+        return (f"{len(steady)} steady-mode configuration{'s are' if many else ' is'} "
+                f"rate-limited: a producer submitted jobs at {shown or 'a fixed rate'}, so "
+                f"{'their' if many else 'its'} jobs/s is that arrival rate, not a speed "
+                "(nor a polling cost). "
+                f"{'They are' if many else 'It is'} marked rate-limited in the tables and left "
+                "out of the recommendations, the largest effects and the throughput charts; "
+                "the latency chart is where steady mode is measured.")
 
 
 # ---------------------------------------------------------------------------
@@ -383,7 +412,9 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
     is clear is :func:`difference_test`'s (two-sided, so picking the faster side after
     looking does not bias it).
     """
-    measured = [c for c in configs if c.n_valid and c.has()]
+    # Steady-mode jobs/s is the arrival rate: "polling 0.5 s vs 0.02 s: 1.0x" would
+    # read as a polling cost that was never measured.
+    measured = [c for c in configs if c.n_valid and c.has() and not c.rate_limited]
     candidates: list[tuple[float, str, Config, Config]] = []
     for dim in swept:
         if dim in WORKLOAD_DIMENSIONS:

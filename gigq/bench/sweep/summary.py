@@ -92,7 +92,8 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
     lat = latency_lines(results)
     if lat:
         lines.append("")
-        lines.append("Steady-mode latency (vs the base configuration):")
+        lines.append("Steady-mode latency (vs the base configuration; rate-limited: jobs/s "
+                     "there is the producer's arrival rate, not a speed):")
         lines.extend(lat)
     if total and valid < total:
         bad = rows[~rows["valid"].astype(bool)]
