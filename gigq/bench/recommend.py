@@ -14,10 +14,16 @@ disagree:
   threads per process, then the most durable class (then the higher median).
 
 Only drain-mode throughput is compared: in steady mode jobs/s follow the arrival rate.
+
+The rule's defence is written here too (:func:`explain`, :func:`invalid_notes`) and the
+command that runs a choice (:func:`worker_command`), so the page and the terminal say
+the same.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +32,18 @@ import pandas as pd
 
 from gigq.storage import DURABILITY_CLASSES, SettingsError
 
+from .html import format as fmt
+from .numbers import plain_value
 from .results import Results
 from .stats import Interval, bootstrap_median
 from .sweep.locations import RAM_FILE_SYSTEMS
-from .sweep.space import durability_of
+from .sweep.space import DIMENSIONS, durability_of, format_value
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
+# The database path of a printed command: a place of the user's own, never the run's
+# scratch directory (inside the reports folder, and deleted when the sweep ends).
+EXAMPLE_DB = "/var/lib/myapp/jobs.db"
 
 
 def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str | None:
@@ -151,6 +162,11 @@ class Choice:
     candidates: list[Candidate]
 
     @property
+    def best(self) -> Candidate | None:
+        """The fastest eligible configuration (None when none is eligible)."""
+        return max(self.ties, key=lambda c: c.interval.estimate, default=None)
+
+    @property
     def others(self) -> list[Candidate]:
         """The ties except the recommended configuration."""
         return [c for c in self.ties if c is not self.recommended]
@@ -212,3 +228,115 @@ def choose(candidates: Iterable[Candidate]) -> list[Choice]:
                               members))
     rank = {job_type: i for i, job_type in enumerate(JOB_TYPES)}
     return sorted(choices, key=lambda ch: rank.get(ch.job_type, len(rank)))
+
+
+# ---------------------------------------------------------------------------
+# The rule's defence, and the command that runs a choice
+
+
+def differences(values: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings in ``values`` that differ from ``other``'s, in dimension order (not
+    the job count, which ``jobs = "auto"`` sizes per configuration)."""
+    named = [d for d in DIMENSIONS if d != "jobs"] + ["version"]
+    return {d: values.get(d) for d in named
+            if plain_value(values.get(d)) != plain_value(other.get(d))}
+
+
+def _names(c: Candidate, other: Candidate) -> tuple[str, str]:
+    """``("4 workers", "1 worker")``: each side by the settings where they differ."""
+    dims = differences(c.values, other.values)
+    return (fmt.context_phrase(dims) or c.key,
+            fmt.context_phrase({d: other.values.get(d) for d in dims}) or other.key)
+
+
+def _jobs_per_sec(c: Candidate) -> str:
+    return fmt.metric_value("jobs_per_sec", c.interval.estimate)
+
+
+def explain(choice: Choice) -> list[str]:
+    """Why the fastest configuration measured is not the one recommended, when it is not:
+    :func:`why_not_fastest` (it cannot be recommended) and :func:`why_not_best` (it is
+    tied with a cheaper one). Empty when the fastest is recommended or nothing is."""
+    if choice.recommended is None:
+        return []
+    return [line for line in (why_not_fastest(choice), why_not_best(choice)) if line]
+
+
+def why_not_fastest(choice: Choice) -> str:
+    """E.g. "synchronous=OFF measured 9,000 jobs/s but is not recommended: durability
+    unsafe: a crash can lose jobs" (empty when the fastest is eligible)."""
+    rec, fastest = choice.recommended, choice.fastest
+    if rec is None or fastest is None or any(fastest is t for t in choice.ties):
+        return ""
+    name, _ = _names(fastest, rec)
+    return (f"{name} measured {_jobs_per_sec(fastest)} but is not recommended: "
+            f"{fastest.ineligible()}")
+
+
+def why_not_best(choice: Choice) -> str:
+    """E.g. "4 workers measured 4,229 jobs/s, within the interval of 1 worker: the
+    cheaper one is recommended" (empty when the fastest eligible one is recommended)."""
+    rec, best = choice.recommended, choice.best
+    if rec is None or best is None or best is rec:
+        return ""
+    name, rec_name = _names(best, rec)
+    why = ("cheaper" if (rec.processes, rec.threads) < (best.processes, best.threads)
+           else "more durable")
+    return (f"{name} measured {_jobs_per_sec(best)}, within the interval of {rec_name}: "
+            f"the {why} one is recommended")
+
+
+def invalid_notes(choice: Choice, limit: int = 3) -> list[str]:
+    """One line per configuration of the choice with invalid or unmeasured trials (at
+    most ``limit``, then how many more): none of them is recommended, and their numbers
+    come from their valid trials only."""
+    flawed = sorted((c for c in choice.candidates if c.n_trials > c.n_valid),
+                    key=lambda c: -c.interval.estimate if c.n_valid else 0)
+    ref = choice.recommended
+    lines = []
+    for c in flawed[:limit]:
+        name = _names(c, ref)[0] if ref is not None else c.key
+        bad = c.n_trials - c.n_valid
+        lines.append(f"{bad} of {c.n_trials} trials of {name} failed verification or "
+                     f"measured nothing: never recommended"
+                     + (f"; its {_jobs_per_sec(c)} is from its {c.n_valid} valid "
+                        f"trial{'' if c.n_valid == 1 else 's'}" if c.n_valid else ""))
+    if len(flawed) > limit:
+        lines.append(f"… and {len(flawed) - limit} more configurations with invalid trials")
+    return lines
+
+
+def example_db(values: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str:
+    """The ``--db`` path of a configuration's printed command.
+
+    A location the user named (``hdd=/mnt/hdd``) is a directory of theirs: the queue
+    file goes there. ``disk`` measured a scratch directory of the run, so the command
+    shows :data:`EXAMPLE_DB`, a path on a disk of the user's own.
+    """
+    location = values.get("location")
+    info = filesystems.get(location) if isinstance(location, str) else None
+    path = info.get("path") if isinstance(info, Mapping) else None
+    if location not in ("disk", "tmpfs", "memory", None) and isinstance(path, str) and path:
+        return os.path.join(path, "jobs.db")
+    return EXAMPLE_DB
+
+
+def worker_command(settings: Mapping[str, Any], db: str = EXAMPLE_DB) -> str:
+    """The ``gigq --db DB worker …`` command that runs these settings, as a shell line.
+
+    ``--db`` is a global option: it goes before ``worker``. ``workers`` (processes)
+    becomes ``--processes N``: N worker processes, each with ``--concurrency`` threads,
+    under gigq's supervisor. Settings that are missing (None) are left to gigq's defaults.
+    """
+    parts = ["gigq", "--db", db, "worker"]
+    workers = plain_value(settings.get("workers"))
+    if isinstance(workers, int) and workers > 1:
+        parts += ["--processes", str(workers)]
+    for option, key in (("--concurrency", "concurrency"),
+                        ("--polling-interval", "polling_interval"),
+                        ("--journal-mode", "journal_mode"), ("--synchronous", "synchronous"),
+                        ("--cache-size", "cache_size")):
+        value = plain_value(settings.get(key))
+        if value is not None:
+            parts += [option, format_value(value)]
+    return " ".join(shlex.quote(p) for p in parts)

@@ -52,7 +52,9 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
     fixed = dict(fixed or {})
     prefer = dict(prefer or {})
     candidates = [c for c in configs if c.n_valid and c.has(metric)
-                  and all(c.values.get(k) == v for k, v in fixed.items())]
+                  and all(c.values.get(k) == v for k, v in fixed.items())
+                  # Steady-mode jobs/s is the arrival rate: never drawn as a speed.
+                  and not (metric == THROUGHPUT and c.rate_limited)]
     context_dims = [d for d in swept if d not in (x, series) and d not in fixed]
     groups: dict[tuple, list[Config]] = defaultdict(list)
     for c in candidates:

@@ -21,7 +21,16 @@ from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
 from ..html import format as fmt
 from ..metrics import METRICS
-from ..recommend import Candidate, choose, config_durability
+from ..recommend import (
+    Candidate,
+    choose,
+    config_durability,
+    differences,
+    example_db,
+    explain,
+    invalid_notes,
+    worker_command,
+)
 from ..results import CONFIG_COLUMNS, Results
 from ..stats import (
     DEFAULT_LEVEL,
@@ -74,6 +83,12 @@ class Config:
         """Whether at least one valid trial measured ``metric``."""
         return not math.isnan(self.median(metric))
 
+    @property
+    def rate_limited(self) -> bool:
+        """Steady mode: jobs/s is the producer's arrival rate, not a speed, so it is
+        never compared (recommendations, effects, throughput charts)."""
+        return self.values.get("mode") == "steady"
+
 
 @dataclass
 class Recommendation:
@@ -92,6 +107,11 @@ class Recommendation:
     differences: dict[str, Any] = field(default_factory=dict)  # vs the recommended one
     ineligible: str | None = None  # why this one cannot be recommended
     reason: str = ""  # why the job type has no recommended entry (empty if it has)
+    # Per job type: why the fastest measured is not the recommended one
+    # (:func:`gigq.bench.recommend.explain`), and its configurations with invalid
+    # trials (:func:`gigq.bench.recommend.invalid_notes`).
+    explanations: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
 
     @property
     def throughput(self) -> Interval:
@@ -106,6 +126,11 @@ class Recommendation:
     def tie_phrases(self) -> list[str]:
         """Each tied configuration, by how it differs from this one."""
         return [fmt.context_phrase(_differences(t, self.config)) or t.key for t in self.ties]
+
+    def tie_items(self) -> list[tuple[str, Config, str]]:
+        """Each tied configuration: how it differs, itself, its jobs/s with interval."""
+        return [(phrase, t, fmt.interval(THROUGHPUT, t.stats.get(THROUGHPUT)))
+                for phrase, t in zip(self.tie_phrases(), self.ties, strict=True)]
 
 
 @dataclass
@@ -150,6 +175,29 @@ class Analysis:
     def empty(self) -> bool:
         """No valid trial: nothing can be concluded."""
         return self.valid == 0
+
+    @property
+    def rate_limited(self) -> list[Config]:
+        """The steady-mode configurations (their jobs/s is the producer's rate)."""
+        return [c for c in self.configs if c.rate_limited]
+
+    def rate_limited_note(self) -> str:
+        """What the page says about steady-mode rows (empty when there are none)."""
+        steady = self.rate_limited
+        if not steady:
+            return ""
+        rows = self.results.rows
+        rates = sort_values("arrival_rate", rows.loc[rows["mode"] == "steady", "arrival_rate"]
+                            if "arrival_rate" in rows else [])
+        shown = " or ".join(f"{num.number(r)} jobs/s" for r in rates if r is not None)
+        many = len(steady) != 1
+        return (f"{len(steady)} steady-mode configuration{'s are' if many else ' is'} "
+                f"rate-limited: a producer submitted jobs at {shown or 'a fixed rate'}, so "
+                f"{'their' if many else 'its'} jobs/s is that arrival rate, not a speed "
+                "(nor a polling cost). "
+                f"{'They are' if many else 'It is'} marked rate-limited in the tables and left "
+                "out of the recommendations, the largest effects and the throughput charts; "
+                "the latency chart is where steady mode is measured.")
 
 
 # ---------------------------------------------------------------------------
@@ -233,29 +281,6 @@ def _valid_mask(rows: pd.DataFrame) -> pd.Series:
 # Recommendations
 
 
-def worker_command(config: Mapping[str, Any]) -> str:
-    """The ``gigq worker`` command that runs a configuration's settings.
-
-    ``workers`` (processes) becomes ``--processes N``: N worker processes, each with
-    ``--concurrency`` threads, under gigq's supervisor.
-    """
-    parts = ["gigq worker"]
-    workers = config.get("workers")
-    if isinstance(workers, int) and workers > 1:
-        parts.append(f"--processes {workers}")
-    if config.get("concurrency") is not None:
-        parts.append(f"--concurrency {config['concurrency']}")
-    if config.get("polling_interval") is not None:
-        parts.append(f"--polling-interval {config['polling_interval']:g}")
-    if config.get("journal_mode"):
-        parts.append(f"--journal-mode {config['journal_mode']}")
-    if config.get("synchronous"):
-        parts.append(f"--synchronous {config['synchronous']}")
-    if isinstance(config.get("cache_size"), int):
-        parts.append(f"--cache-size {config['cache_size']}")
-    return " ".join(parts)
-
-
 def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
     values = config.values
     notes = []
@@ -269,10 +294,15 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
                      "(JobQueue(':memory:') and Worker threads); not reachable by 'gigq worker'")
     elif location:
         info = filesystems.get(location) or {}
-        where = info.get("path") if isinstance(info, Mapping) else None
         fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
         desc = location + (f" ({fs_type})" if fs_type else "")
-        notes.append(f"database on {desc}" + (f", e.g. --db {where}/jobs.db" if where else ""))
+        db = example_db(values, filesystems)
+        if location == "disk":
+            # The run measured a scratch file of its own: the path is the user's to pick.
+            notes.append(f"measured with the database on {desc}: replace {db} by your "
+                         "queue file on a disk-backed file system")
+        else:
+            notes.append(f"measured with the database on {desc}: --db {db}")
     if values.get("submit") == "batch":
         notes.append("submit in batches (JobQueue.submit_many)")
     if config.durability_reason:
@@ -281,8 +311,7 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
 
 
 def _differences(config: Config, chosen: Config) -> dict[str, Any]:
-    return {d: v for d, v in config.values.items()
-            if v != chosen.values.get(d) and d not in INCIDENTAL_DIMENSIONS}
+    return differences(config.values, chosen.values)
 
 
 def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
@@ -295,6 +324,9 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
     unsafe nor in RAM, and the cheapest of those whose interval overlaps the fastest
     eligible one's (its ties are named). A job type with no eligible configuration has
     no recommended entry, only the comparisons (and ``Recommendation.reason`` says why).
+    Steady-mode configurations are left out: their jobs/s is the producer's rate.
+    The command of each entry is ``gigq --db PATH worker …``
+    (:func:`gigq.bench.recommend.worker_command`).
     """
     candidates = [Candidate(c.key, c.values, c.samples.get(THROUGHPUT, []), c.n_trials,
                             c.durability, source=c) for c in configs]
@@ -307,12 +339,14 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
         recs = []
         if chosen is not None:
             recs.append(Recommendation(
-                ch.job_type, chosen, True, worker_command(chosen.values),
+                ch.job_type, chosen, True,
+                worker_command(chosen.values, example_db(chosen.values, filesystems)),
                 int(chosen.values.get("workers") or 1), _how_to_run(chosen, filesystems),
                 ties=[t.source for t in ch.others]))
         measured = sorted((c for c in ch.candidates if c.n_valid),
                           key=lambda c: -c.interval.estimate)
-        shown = {id(chosen)}
+        # A tie is named on the card already; the comparisons are the others.
+        shown = {id(chosen)} | {id(t.source) for t in ch.others}
         for durability in DURABILITY_CLASSES:
             c = next((m for m in measured if m.durability == durability), None)
             if c is None or id(c.source) in shown:
@@ -320,15 +354,17 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
             shown.add(id(c.source))
             config = c.source
             recs.append(Recommendation(
-                ch.job_type, config, False, worker_command(config.values),
+                ch.job_type, config, False,
+                worker_command(config.values, example_db(config.values, filesystems)),
                 int(config.values.get("workers") or 1), _how_to_run(config, filesystems),
                 differences=_differences(config, chosen) if chosen else {
                     d: v for d, v in config.values.items()
                     if d not in INCIDENTAL_DIMENSIONS | {"job_type", "mode"}},
                 ineligible=c.ineligible()))
         if recs:
+            explanations, invalid = explain(ch), invalid_notes(ch)
             for r in recs:
-                r.reason = ch.reason
+                r.reason, r.explanations, r.invalid = ch.reason, explanations, invalid
             out[label] = recs
     return out
 
@@ -383,7 +419,9 @@ def largest_effects(configs: Sequence[Config], swept: Sequence[str], base: Mappi
     is clear is :func:`difference_test`'s (two-sided, so picking the faster side after
     looking does not bias it).
     """
-    measured = [c for c in configs if c.n_valid and c.has()]
+    # Steady-mode jobs/s is the arrival rate: "polling 0.5 s vs 0.02 s: 1.0x" would
+    # read as a polling cost that was never measured.
+    measured = [c for c in configs if c.n_valid and c.has() and not c.rate_limited]
     candidates: list[tuple[float, str, Config, Config]] = []
     for dim in swept:
         if dim in WORKLOAD_DIMENSIONS:

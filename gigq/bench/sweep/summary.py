@@ -14,7 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..numbers import rate
-from ..recommend import MIN_VALID_TRIALS, Candidate, candidates, choose
+from ..recommend import (
+    MIN_VALID_TRIALS,
+    Candidate,
+    candidates,
+    choose,
+    example_db,
+    invalid_notes,
+    why_not_best,
+    worker_command,
+)
 from ..results import Results
 from .space import describe
 
@@ -26,15 +35,18 @@ def _candidate_line(c: Candidate) -> str:
 
 
 def recommendation_lines(results: Results) -> list[str]:
-    """Per job type: the recommended configuration, the ones tied with it, and the
-    fastest measured when that is not recommendable (and why)."""
+    """Per job type: the recommended configuration and the command that runs it, the
+    ones tied with it, why the fastest measured is not recommended when it is not, and
+    the configurations with invalid trials."""
     choices = choose(candidates(results))
     if not choices:
         return []
+    filesystems = results.environment.get("filesystems") or {}
     multi = len({ch.version for ch in choices}) > 1
     lines = [f"Recommended configuration per job type (median jobs/s [95% CI], durability; "
              f"the cheapest of those within the fastest one's interval, from "
-             f"{MIN_VALID_TRIALS}+ trials, none invalid, crash-safe or better):"]
+             f"{MIN_VALID_TRIALS}+ trials, none invalid, crash-safe or better, on disk; "
+             f"steady-mode trials are rate-limited and not compared):"]
     for ch in choices:
         who = f"{ch.job_type}{f' [{ch.version}]' if multi else ''}"
         rec = ch.recommended
@@ -43,6 +55,8 @@ def recommendation_lines(results: Results) -> list[str]:
         else:
             lines.append(f"  {who}: {_candidate_line(rec)}")
             lines.append(f"      {describe(rec.values, None)}")
+            db = example_db(rec.values, filesystems)
+            lines.append(f"      run: {worker_command(rec.values, db)}")
             if ch.others:
                 lines.append(f"    tied (within the interval, but not cheaper): "
                              f"{len(ch.others)}")
@@ -50,12 +64,15 @@ def recommendation_lines(results: Results) -> list[str]:
                     lines.append(f"      {describe(c.values, None)}: {_candidate_line(c)}")
                 if len(ch.others) > 4:
                     lines.append(f"      … and {len(ch.others) - 4} more")
+            if why_not_best(ch):
+                lines.append(f"    {why_not_best(ch)}")
         fast = ch.fastest
         if fast is not None and fast is not rec and fast not in ch.ties:
             why = fast.ineligible()
             lines.append(f"    fastest measured: {_candidate_line(fast)}"
                          + (f" — not recommended: {why}" if why else ""))
             lines.append(f"      {describe(fast.values, None)}")
+        lines.extend(f"    {line}" for line in invalid_notes(ch))
     return lines
 
 
@@ -92,7 +109,8 @@ def summary_text(results: Results, paths: Iterable[Path] = (), interrupted: bool
     lat = latency_lines(results)
     if lat:
         lines.append("")
-        lines.append("Steady-mode latency (vs the base configuration):")
+        lines.append("Steady-mode latency (vs the base configuration; rate-limited: jobs/s "
+                     "there is the producer's arrival rate, not a speed):")
         lines.extend(lat)
     if total and valid < total:
         bad = rows[~rows["valid"].astype(bool)]

@@ -21,6 +21,7 @@ from gigq.storage import ENV_SETTINGS
 
 from ..html.format import dimension_label
 from ..numbers import clock, rate
+from ..recommend import worker_command
 from ..report.render import DURABILITY_MEANING
 from ..results import json_ready, write_atomic
 from ..stats import Interval
@@ -69,17 +70,8 @@ def _fmt_value(value: float | None, unit: str) -> str:
 
 
 def worker_flags(settings: Mapping[str, Any], db: str = "jobs.db") -> str:
-    """The settings as a ``gigq worker`` command line."""
-    parts = ["gigq", "--db", db, "worker"]
-    if settings["workers"] > 1:
-        parts += ["--processes", str(settings["workers"])]
-    parts += ["--concurrency", str(settings["concurrency"]),
-              "--polling-interval", format_value(settings["polling_interval"]),
-              "--journal-mode", settings["journal_mode"],
-              "--synchronous", settings["synchronous"]]
-    if settings["cache_size"] is not None:
-        parts += ["--cache-size", str(settings["cache_size"])]
-    return " ".join(shlex.quote(p) for p in parts)
+    """The settings as a ``gigq --db DB worker …`` command line (the report's own)."""
+    return worker_command(settings, db)
 
 
 def environment(settings: Mapping[str, Any]) -> dict[str, str]:

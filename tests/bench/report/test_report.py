@@ -327,8 +327,8 @@ def test_recommended_command_uses_the_worker_flags():
               "synchronous": "full", "cache_size": -64000}
     command = worker_command(config)
     assert command == (
-        "gigq worker --processes 4 --concurrency 8 --polling-interval 0.05 "
-        "--journal-mode wal --synchronous full --cache-size -64000")
+        "gigq --db /var/lib/myapp/jobs.db worker --processes 4 --concurrency 8 "
+        "--polling-interval 0.05 --journal-mode wal --synchronous full --cache-size -64000")
     assert "--cache-size" not in worker_command({**config, "cache_size": None})
     assert "--processes" not in worker_command({**config, "workers": 1})
     # the flags are the gigq CLI's own: it parses them to these settings
