@@ -148,7 +148,7 @@ def _durability_cell(durability: str) -> Cell:
 
 
 def _metric_column(m: str) -> Column:
-    return Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+    return Column(fmt.short_metric_label(m), fmt.display_unit(m), True,
                   f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS, key=m)
 
 
