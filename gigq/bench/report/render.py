@@ -462,7 +462,7 @@ def embedded_downloads(results: Results) -> list[dict[str, str]]:
                               ("results.json", "application/json", json_text)):
         saved = results.path / name if results.path else None
         data = saved.read_bytes() if saved and saved.is_file() else text(results).encode()
-        out.append({"name": name, "media": media, "size": fmt.byte_size(len(data)),
+        out.append({"name": name, "media": media, "size": num.byte_size(len(data)),
                     "url": f"data:{media};charset=utf-8;base64,"
                            + base64.b64encode(data).decode("ascii")})
     return out
