@@ -491,9 +491,9 @@ def trial_order_chart(a: Analysis) -> ChartBlock:
             groups.append(Points(label, [float(t.order) for t in members],
                                  [t.relative * 100 for t in members], hollow=not valid,
                                  texts=[_trial_text(t) for t in members]))
-    loads = [t for t in trials if t.load is not None]
-    secondary = (Series("load average (1 min)", [float(t.order) for t in loads],
-                        [t.load for t in loads], [], []) if loads else None)
+    loads = [(float(t.order), t.load) for t in trials if t.load is not None]
+    secondary = (Series("load average (1 min)", [x for x, _ in loads], [y for _, y in loads],
+                        [], []) if loads else None)
     block.chart = ScatterChart(title, "trial, in run order", "jobs/s ÷ its configuration's "
                                "median (%)", groups, reference=100.0,
                                reference_label="the configuration's median", y_percent=True,

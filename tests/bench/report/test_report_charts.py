@@ -236,3 +236,11 @@ def test_the_charts_say_power_loss_safe_assumes_fsync(grid_page):
 def test_memory_is_present_or_its_absence_explained(dimensions, base, phrase):
     page = _page(fx.make_results(dimensions, base=base))
     assert phrase in page.select_one("#durability-notes").get_text(" ")
+
+
+def test_a_line_whose_every_point_is_unsafe_is_labelled_unsafe():
+    results = fx.make_results({"workers": [1, 2, 4], "journal_mode": ["wal", "memory"]},
+                              design="grid")
+    svg_text = _page(results).select_one("#chart-throughput-figure svg").text
+    assert "MEMORY (unsafe)" in svg_text  # journal_mode=memory: a crash corrupts the queue
+    assert "WAL (unsafe)" not in svg_text
