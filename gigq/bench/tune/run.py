@@ -154,7 +154,7 @@ def run_tune(
         fs_type=loc.fs_type, db=shown_db, in_ram=loc.in_ram,
         arrival_rate=rate if objective == "latency" else None, command=command,
         reference_notes=ref_notes)
-    from ..html.format import clock
+    from ..numbers import clock
 
     log(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "
         f"{durability}, budget {clock(seconds)}; results in {out}/")
