@@ -20,6 +20,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 from matplotlib.transforms import ScaledTranslation
 
+from ...storage import DURABILITY_CLASSES
 from .format import number
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
@@ -36,7 +37,7 @@ GRID = "#d8dee4"
 # Unsafe bars and cells are hatched as well as labelled: a mark that survives greyscale
 # print and needs no colour vision.
 UNSAFE_HATCH = "///"
-UNSAFE = "unsafe"
+UNSAFE = DURABILITY_CLASSES[-1]  # the least durable class
 # Stacked parts (e.g. where lock waits happen) differ in hatching too, for the same reason.
 STACK_HATCHES = ("", "..", "xx", "\\\\", "++")
 WIDTH_IN, HEIGHT_IN = 6.4, 3.5

@@ -455,10 +455,10 @@ def lock_sites_chart(a: Analysis) -> ChartBlock:
     points = [(label, p) for label, members in found[2] for p in members]
     labels = [f"{label}\n{fmt.setting_phrase('workers', p.values['workers'])}"
               for label, p in points]
-    stacks = [(site if site != "read" else "reads",
+    # The statements by name (BEGIN, COMMIT), reads as what they are.
+    stacks = [("reads" if site == "read" else site.upper(),
                [p.median(m) * 100 if p.has(m) else 0.0 for _, p in points])
               for site, m in zip(LOCK_WAIT_SITES, LOCK_SITE_METRICS, strict=True)]
-    stacks = [(name.upper() if name != "reads" else name, values) for name, values in stacks]
     block.chart = StackedBarChart(title, "share of worker time (%)", labels, stacks,
                                   y_percent=True)
     label, worst = max(points, key=lambda lp: lp[1].median("lock_wait_share")
