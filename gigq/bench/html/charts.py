@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.transforms import ScaledTranslation
 
+from ...storage import DURABILITY_CLASSES
 from .format import number
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
@@ -31,6 +34,12 @@ DURABILITY_COLORS = {
 }
 TEXT = "#1f2328"
 GRID = "#d8dee4"
+# Unsafe bars and cells are hatched as well as labelled: a mark that survives greyscale
+# print and needs no colour vision.
+UNSAFE_HATCH = "///"
+UNSAFE = DURABILITY_CLASSES[-1]  # the least durable class
+# Stacked parts (e.g. where lock waits happen) differ in hatching too, for the same reason.
+STACK_HATCHES = ("", "..", "xx", "\\\\", "++")
 WIDTH_IN, HEIGHT_IN = 6.4, 3.5
 
 
@@ -44,6 +53,8 @@ class Series:
     low: list[float]
     high: list[float]
     dashed: bool = False
+    # Each trial behind the medians: (x, y, hover text), drawn as small hollow markers.
+    trials: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -58,8 +69,6 @@ class LineChart:
     x_tick_labels: list[str] = field(default_factory=list)
     log_x: bool = False
     y_percent: bool = False
-    threshold: float | None = None  # a horizontal reference line (e.g. 10% lock wait)
-    threshold_label: str = ""
 
 
 @dataclass
@@ -75,6 +84,22 @@ class BarChart:
     colors: list[str] = field(default_factory=list)
     annotations: list[str] = field(default_factory=list)
     log_y: bool = False
+    # Per bar: the trials behind its median, as (value, hover text).
+    trials: list[list[tuple[float, str]]] = field(default_factory=list)
+    # Per bar: whether its settings are unsafe (hatched and labelled "unsafe").
+    unsafe: list[bool] = field(default_factory=list)
+
+
+@dataclass
+class StackedBarChart:
+    """Categories with one bar each, split into parts (e.g. lock waits by where they
+    happen); ``stacks`` holds each part's label and its value per category."""
+
+    title: str
+    y_label: str
+    labels: list[str]
+    stacks: list[tuple[str, list[float]]]
+    y_percent: bool = False
 
 
 @dataclass
@@ -101,6 +126,7 @@ class Points:
     x: list[float]
     y: list[float]
     hollow: bool = False
+    texts: list[str] = field(default_factory=list)  # hover text per point (default: x, y)
 
 
 @dataclass
@@ -115,9 +141,15 @@ class ScatterChart:
     step: Series | None = None
     markers: list[tuple[float, str]] = field(default_factory=list)
     log_y: bool = False
+    y_percent: bool = False
+    reference: float | None = None  # a labelled horizontal line (e.g. 100% of the median)
+    reference_label: str = ""
+    # A second quantity on its own right-hand axis (e.g. the load average), as a line.
+    secondary: Series | None = None
+    secondary_label: str = ""
 
 
-Chart = LineChart | BarChart | HeatMap | ScatterChart
+Chart = LineChart | BarChart | StackedBarChart | HeatMap | ScatterChart
 
 
 def to_svg(chart: Chart, chart_id: str) -> str:
@@ -132,6 +164,8 @@ def to_svg(chart: Chart, chart_id: str) -> str:
             _draw_bars(ax, chart, tips)
         elif isinstance(chart, ScatterChart):
             _draw_scatter(ax, chart, tips)
+        elif isinstance(chart, StackedBarChart):
+            _draw_stacked(ax, chart, tips)
         else:
             _draw_heatmap(fig, ax, chart)
         buffer = io.StringIO()
@@ -140,22 +174,33 @@ def to_svg(chart: Chart, chart_id: str) -> str:
 
 
 class _Tips:
-    """Hover texts of a chart's points and bars: each artist gets the gid ``tip-N``,
-    and :func:`_inline` puts a ``<title>`` (the browser's tooltip) into its group."""
+    """Hover texts of a chart's points and bars: each artist gets the gid ``tip-N``
+    (``trial-N`` for a single trial's marker, so a page can count them), and
+    :func:`_inline` puts a ``<title>`` (the browser's tooltip) into its group."""
 
     def __init__(self) -> None:
-        self.texts: list[str] = []
+        self.texts: dict[str, str] = {}
+        self.trials = 0
 
     def add(self, artist, text: str) -> None:
-        artist.set_gid(f"tip-{len(self.texts)}")
-        self.texts.append(text)
+        gid = f"tip-{len(self.texts) - self.trials}"
+        artist.set_gid(gid)
+        self.texts[gid] = text
 
-    def points(self, ax, x: list[float], y: list[float], texts: list[str]) -> None:
+    def trial(self, artist, text: str) -> None:
+        gid = f"trial-{self.trials}"
+        self.trials += 1
+        artist.set_gid(gid)
+        self.texts[gid] = text
+
+    def points(self, ax, x: list[float], y: list[float], texts: list[str],
+               kind: str = "tip") -> None:
         # An invisible marker over each point: a larger target than the drawn one.
+        add = self.trial if kind == "trial" else self.add
         for px, py, text in zip(x, y, texts, strict=True):
             (hit,) = ax.plot([px], [py], marker="o", markersize=11, linestyle="none",
                              color="#000000", alpha=0.0, zorder=5)
-            self.add(hit, text)
+            add(hit, text)
 
 
 def _interval_text(low: float, high: float, unit: str) -> str:
@@ -203,12 +248,9 @@ def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
             f"{s.label}, {chart.x_label} {ticks.get(x, f'{x:g}')}: {chart.y_label} "
             f"{number(y)}{unit}" + _interval_text(lo, hi, unit)
             for x, y, lo, hi in zip(s.x, s.y, s.low, s.high, strict=True)])
-    if chart.threshold is not None:
-        ax.axhline(chart.threshold, color="#cf222e", linewidth=1, linestyle=":")
-        if chart.threshold_label:
-            ax.annotate(chart.threshold_label, xy=(0.01, chart.threshold),
-                        xycoords=("axes fraction", "data"), xytext=(0, 3),
-                        textcoords="offset points", color="#cf222e", fontsize=8)
+        _draw_trials(ax, [(x, y) for x, y, _ in s.trials], [t for *_, t in s.trials],
+                     color, tips, shift=(i - (len(chart.series) - 1) / 2) * 5,
+                     label="each trial" if i == 0 else "")
     if chart.log_x:
         ax.set_xscale("log")
     if chart.x_ticks:
@@ -221,8 +263,29 @@ def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
     ax.set_title(chart.title, loc="left", fontweight="bold")
-    if len(chart.series) > 1:
+    if len(chart.series) > 1 or any(s.trials for s in chart.series):
         ax.legend(loc="best", fontsize=8)
+
+
+def _draw_trials(ax, points: list[tuple[float, float]], texts: list[str], color: str,
+                 tips: _Tips, shift: float = 0.0, label: str = "") -> None:
+    """One small hollow marker per trial, each its own artist with a hover text.
+
+    Repetitions of one configuration share an x: they are spread a few points apart
+    sideways (in display space, so it works on log axes) around ``shift`` points.
+    """
+    by_x: dict[float, int] = {}
+    for n, ((x, y), text) in enumerate(zip(points, texts, strict=True)):
+        k = by_x.get(x, 0)
+        by_x[x] = k + 1
+        offset = shift + (k % 5 - 2) * 1.6
+        transform = ax.transData + ScaledTranslation(offset / 72, 0,
+                                                     ax.figure.dpi_scale_trans)
+        (marker,) = ax.plot([x], [y], marker="o", markersize=3.6, linestyle="none",
+                            markerfacecolor="white", markeredgecolor=color,
+                            markeredgewidth=0.9, alpha=0.9, zorder=4, transform=transform,
+                            label=label if n == 0 and label else "_nolegend_")
+        tips.trial(marker, text)
 
 
 def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
@@ -230,53 +293,122 @@ def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
     colors = chart.colors or [NEUTRAL] * len(positions)
     lower = [max(0.0, y - lo) for y, lo in zip(chart.y, chart.low, strict=True)]
     upper = [max(0.0, hi - y) for y, hi in zip(chart.y, chart.high, strict=True)]
+    unsafe = chart.unsafe or [False] * len(positions)
     bars = ax.bar(positions, chart.y, color=colors, width=0.6, zorder=2)
-    for bar, label, y, lo, hi in zip(bars, chart.labels, chart.y, chart.low, chart.high,
-                                     strict=True):
-        tips.add(bar, f"{label}: {chart.y_label} {number(y)}" + _interval_text(lo, hi, ""))
+    for bar, label, y, lo, hi, bad in zip(bars, chart.labels, chart.y, chart.low, chart.high,
+                                          unsafe, strict=True):
+        tips.add(bar, f"{label}: {chart.y_label} {number(y)}" + _interval_text(lo, hi, "")
+                 + (f" — {UNSAFE}" if bad else ""))
+        if bad:
+            bar.set_hatch(UNSAFE_HATCH)
+            bar.set_edgecolor("white")
+            bar.set_linewidth(0)
+    for pos, trials in enumerate(chart.trials):
+        _draw_trials(ax, [(pos, v) for v, _ in trials], [t for _, t in trials], TEXT, tips,
+                     label="each trial" if pos == 0 else "")
     ax.errorbar(positions, chart.y, yerr=[lower, upper], fmt="none", ecolor=TEXT,
                 elinewidth=1, capsize=4, zorder=3)
-    for pos, y, hi, text in zip(positions, chart.y, chart.high, chart.annotations or
-                                [""] * len(positions), strict=True):
+    tops = [max([y, hi, *(v for v, _ in trials)]) for y, hi, trials in
+            zip(chart.y, chart.high, chart.trials or [[]] * len(positions), strict=True)]
+    for pos, top, text, bad in zip(positions, tops, chart.annotations or
+                                   [""] * len(positions), unsafe, strict=True):
+        if bad:
+            text = f"{text}\n{UNSAFE}" if text else UNSAFE
         if text:
-            ax.annotate(text, xy=(pos, max(y, hi)), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=8, color=TEXT)
+            ax.annotate(text, xy=(pos, top), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8, color=TEXT,
+                        fontweight="bold" if bad else "normal")
     ax.set_xticks(positions)
     ax.set_xticklabels(chart.labels)
     ax.grid(axis="x", visible=False)
     if chart.log_y:
         ax.set_yscale("log")
     else:
-        top = max([*chart.high, *chart.y, 0.0])
-        ax.set_ylim(0, top * 1.15 if top > 0 else 1)
+        top = max([*tops, 0.0])
+        ax.set_ylim(0, top * (1.3 if any(unsafe) else 1.15) if top > 0 else 1)
     ax.set_ylabel(chart.y_label)
     ax.set_title(chart.title, loc="left", fontweight="bold")
+    handles, _ = ax.get_legend_handles_labels()  # the "each trial" marker, if any
+    if any(unsafe):
+        handles.append(Patch(facecolor=NEUTRAL, hatch=UNSAFE_HATCH, edgecolor="white",
+                             label=f"hatched: {UNSAFE} settings"))
+    if handles:  # above the plot, clear of the bars' labels
+        ax.figure.legend(handles=handles, loc="outside upper right", fontsize=8, ncols=2)
+
+
+def _draw_stacked(ax, chart: StackedBarChart, tips: _Tips) -> None:
+    positions = list(range(len(chart.labels)))
+    bottom = [0.0] * len(positions)
+    unit = "%" if chart.y_percent else ""
+    for i, (part, values) in enumerate(chart.stacks):
+        bars = ax.bar(positions, values, bottom=bottom, width=0.6, zorder=2, label=part,
+                      color=PALETTE[i % len(PALETTE)], edgecolor="white", linewidth=0.5,
+                      hatch=STACK_HATCHES[i % len(STACK_HATCHES)])
+        for bar, label, value in zip(bars, chart.labels, values, strict=True):
+            tips.add(bar, f"{label}: {part} {number(value)}{unit}")
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_xticks(positions)
+    ax.set_xticklabels(chart.labels)
+    ax.grid(axis="x", visible=False)
+    top = max([*bottom, 0.0])
+    ax.set_ylim(0, top * 1.35 if top > 0 else 1)
+    if chart.y_percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.set_ylabel(chart.y_label)
+    ax.set_title(chart.title, loc="left", fontweight="bold")
+    ax.legend(loc="upper left", fontsize=8, ncols=min(3, len(chart.stacks)))
 
 
 def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
+    trials: list[tuple[float, float, str]] = []
     for i, group in enumerate(chart.groups):
         color = PALETTE[i % len(PALETTE)]
         ax.scatter(group.x, group.y, s=22, label=group.label, zorder=3, linewidths=1.2,
                    facecolors="none" if group.hollow else color, edgecolors=color)
-        tips.points(ax, group.x, group.y, [
-            f"{group.label}: {chart.x_label} {number(x)}, {chart.y_label} {number(y)}"
-            for x, y in zip(group.x, group.y, strict=True)])
+        if group.texts:  # one point per trial: hover targets follow, in x order
+            trials += zip(group.x, group.y, group.texts, strict=True)
+        else:
+            tips.points(ax, group.x, group.y, [
+                f"{group.label}: {chart.x_label} {number(x)}, {chart.y_label} {number(y)}"
+                for x, y in zip(group.x, group.y, strict=True)])
+    trials.sort(key=lambda t: t[0])
+    tips.points(ax, [t[0] for t in trials], [t[1] for t in trials], [t[2] for t in trials],
+                kind="trial")
     if chart.step is not None and chart.step.x:
         ax.step(chart.step.x, chart.step.y, where="post", color=TEXT, linewidth=1.2,
                 label=chart.step.label, zorder=2)
+    if chart.reference is not None:
+        ax.axhline(chart.reference, color="#6e7781", linewidth=1, linestyle=":", zorder=1,
+                   label=chart.reference_label or None)
     for x, label in chart.markers:
         ax.axvline(x, color=GRID, linewidth=1, linestyle=":", zorder=1)
         ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
                     textcoords="offset points", fontsize=7.5, color="#6e7781")
     if chart.log_y:
         ax.set_yscale("log")
-    else:
+    elif chart.reference is None:  # values around a reference keep their own range
         ax.set_ylim(bottom=0)
+    if chart.y_percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
     ax.set_title(chart.title, loc="left", fontweight="bold")
-    if chart.groups:
-        ax.legend(loc="best", fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    if chart.secondary is not None and chart.secondary.x:
+        right = ax.twinx()
+        right.spines["right"].set_visible(True)
+        right.grid(False)
+        (line,) = right.plot(chart.secondary.x, chart.secondary.y, color=PALETTE[5],
+                             linewidth=1.4, linestyle="--", label=chart.secondary.label,
+                             zorder=2)
+        right.set_ylim(bottom=0, top=max([*chart.secondary.y, 0.0]) * 1.2 or 1)
+        right.set_ylabel(chart.secondary_label, color=PALETTE[5])
+        right.tick_params(axis="y", colors=PALETTE[5])
+        handles.append(line)
+    if chart.secondary is not None:  # two axes' worth of points: the legend goes above
+        ax.figure.legend(handles=handles, loc="outside upper right", fontsize=8, ncols=2)
+    elif handles:
+        ax.legend(handles=handles, loc="best", fontsize=8)
 
 
 def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
@@ -293,6 +425,10 @@ def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
                         fontsize=8, style="italic")
                 continue
             dark = value > vmax * 0.7
+            if chart.cell_notes[r][c] == UNSAFE:
+                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, linewidth=0,
+                                       hatch=UNSAFE_HATCH, alpha=0.5,
+                                       edgecolor="white" if value > vmax * 0.45 else "#cf222e"))
             ax.text(c, r - 0.12, _short(value), ha="center", va="center", fontsize=10,
                     fontweight="bold", color="white" if dark else TEXT)
             ax.text(c, r + 0.2, chart.cell_notes[r][c], ha="center", va="center", fontsize=7.5,
@@ -325,12 +461,13 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def _inline(svg: str, chart_id: str, title: str, tips: list[str] | None = None) -> str:
+def _inline(svg: str, chart_id: str, title: str, tips: dict[str, str] | None = None) -> str:
     """Make matplotlib's SVG document an element that can sit inside HTML.
 
     Drops the XML prolog, DOCTYPE and RDF metadata, lets CSS size it (keeping the
     viewBox), labels it for screen readers, prefixes every id with ``chart_id`` and
-    gives each ``tip-N`` group its hover text ``tips[N]`` as a ``<title>``.
+    gives each group of a gid in ``tips`` (``tip-N``, ``trial-N``) its hover text as a
+    ``<title>``.
     """
     start = svg.index("<svg")
     svg = svg[start:]
@@ -346,8 +483,8 @@ def _inline(svg: str, chart_id: str, title: str, tips: list[str] | None = None) 
     head += (f' class="chart" role="img" aria-label="{_escape(title)}"'
              ' preserveAspectRatio="xMidYMid meet"')
     svg = head + svg[head_end:]
-    for n, text in enumerate(tips or []):
-        group = f'<g id="{chart_id}-tip-{n}">'
+    for gid, text in (tips or {}).items():
+        group = f'<g id="{chart_id}-{gid}">'
         svg = svg.replace(group, f"{group}<title>{_escape(text)}</title>", 1)
     return svg
 

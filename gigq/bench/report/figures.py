@@ -11,18 +11,41 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import numbers as num
 from ..html import format as fmt
-from ..html.charts import DURABILITY_COLORS, BarChart, Chart, HeatMap, LineChart, Series
+from ..html.charts import (
+    DURABILITY_COLORS,
+    UNSAFE,
+    BarChart,
+    Chart,
+    HeatMap,
+    LineChart,
+    Points,
+    ScatterChart,
+    Series,
+    StackedBarChart,
+)
+from ..metrics import LOCK_WAIT_SITES, METRICS
 from ..recommend import overlaps
-from ..stats import ratio_of_medians
-from .insights import THROUGHPUT, Analysis, Config, difference_test, sort_values
+from ..stats import median, ratio_of_medians
+from .insights import (
+    THROUGHPUT,
+    Analysis,
+    Config,
+    Resolution,
+    TrialPoint,
+    difference_test,
+    resolution,
+    sort_values,
+    trial_order,
+)
 
-# Lock contention "starts" where waiting for the write lock takes this share of worker time.
-LOCK_CONTENTION_SHARE = 0.10
+# The lock metrics shown beside the lock-wait chart, in reading order.
+LOCK_METRICS = ("lock_wait_share", "lock_wait_p99_ms", "lock_waits_per_job", "busy_errors")
+LOCK_SITE_METRICS = tuple(f"lock_wait_{site}_share" for site in LOCK_WAIT_SITES)
 
 
 @dataclass
@@ -36,7 +59,11 @@ class ChartBlock:
     context: str = ""
     note: str = ""
     svg: str = ""
-
+    # Text shown with the chart, above its caption (e.g. what a metric means).
+    explanation: str = ""
+    # A small table shown under the chart: header and rows of text.
+    table_head: list[str] = field(default_factory=list)
+    table_rows: list[list[str]] = field(default_factory=list)
 
 
 def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[str, Any],
@@ -80,12 +107,16 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
     return best_members, context
 
 
-def _context_line(context: Mapping[str, Any], repeat: int | None) -> str:
+def _context_line(context: Mapping[str, Any], repeat: int | None, trials: bool = True) -> str:
+    """The settings held fixed and what the marks are (``trials``: circles per trial)."""
     parts = []
     if context:
         parts.append("Other settings: " + fmt.context_phrase(context) + ".")
-    if repeat:
-        parts.append(f"Median of up to {repeat} repetitions; bands and whiskers: 95% CI.")
+    if repeat and trials:
+        parts.append(f"Median of up to {repeat} repetitions; bands and whiskers: 95% CI; "
+                     "small circles: each valid trial.")
+    elif repeat:
+        parts.append(f"Median of up to {repeat} repetitions.")
     return " ".join(parts)
 
 
@@ -109,9 +140,25 @@ def _series_lines(members: Sequence[Config], x: str, series: str | None, metric:
     return out
 
 
+def _trial_values(c: Config, metric: str, label: str) -> list[tuple[float, str]]:
+    """Each valid trial of ``c`` for ``metric``: its value (as drawn) and a hover text."""
+    scale = 100.0 if fmt.is_share(metric) else 1.0
+    values = c.samples.get(metric, [])
+    reps = c.repetitions.get(metric) or [None] * len(values)
+    return [(v * scale, f"{label}: repetition {r}, {fmt.metric_value(metric, v)}"
+             if r is not None else f"{label}: one trial, {fmt.metric_value(metric, v)}")
+            for v, r in zip(values, reps, strict=True)]
+
+
 def _line(label: str, points: Sequence[Config], x: str, metric: str,
           dashed: bool = False) -> Series:
     scale = 100.0 if fmt.is_share(metric) else 1.0
+    unsafe = [p for p in points if p.durability == UNSAFE]
+    if unsafe and len(unsafe) == len(points):
+        label += f" ({UNSAFE})"
+    trials = [(float(p.values[x]), v, text) for p in points
+              for v, text in _trial_values(p, metric, f"{label}, "
+                                           f"{fmt.setting_phrase(x, p.values[x])}")]
     return Series(
         label=label,
         x=[float(p.values[x]) for p in points],
@@ -119,6 +166,7 @@ def _line(label: str, points: Sequence[Config], x: str, metric: str,
         low=[p.stats[metric].low * scale for p in points],
         high=[p.stats[metric].high * scale for p in points],
         dashed=dashed,
+        trials=trials,
     )
 
 
@@ -163,7 +211,7 @@ def throughput_chart(a: Analysis) -> ChartBlock:
 
 
 def _lines_per_journal_mode(
-    a: Analysis, block: ChartBlock, metric: str, measured: str
+    a: Analysis, block: ChartBlock, metric: str, measured: str, trials: bool = True
 ) -> tuple[list[Config], str | None, list[tuple[str, list[Config]]]] | None:
     """The slice for a chart of ``metric`` against workers, one line per journal mode.
 
@@ -188,7 +236,7 @@ def _lines_per_journal_mode(
     ]
     if series:
         context.pop("journal_mode", None)
-    block.context = _context_line(context, a.results.spec.get("repeat"))
+    block.context = _context_line(context, a.results.spec.get("repeat"), trials)
     return members, series, lines
 
 
@@ -341,8 +389,22 @@ def _latency_conclusion(fast: Config, slow: Config) -> str:
             "at p95")
 
 
+def lock_explanation() -> str:
+    """What the lock metrics are, in words, from their definitions."""
+    share, p99 = METRICS["lock_wait_share"], METRICS["lock_wait_p99_ms"]
+    per_job, busy = METRICS["lock_waits_per_job"], METRICS["busy_errors"]
+    return (f"Lock-wait share = {share.description}: 0% means no worker thread ever waited "
+            "for the database, 50% that half of the workers' time went to waiting. "
+            f"It is the total wait; the tail is {p99.label} ({p99.description}). Also "
+            f"measured: {per_job.label} ({per_job.description}) and {busy.label} "
+            f"({busy.description}). The longest single wait is not recorded per trial. "
+            "A high share says workers queue for the one write lock; whether that costs "
+            "throughput is read off the throughput chart, not from a threshold.")
+
+
 def lock_wait_chart(a: Analysis) -> ChartBlock:
-    """Share of worker time spent waiting for the write lock, against workers."""
+    """Share of worker time spent waiting for SQLite locks, against workers, with the
+    lock metrics of each point in a table beside it."""
     metric = "lock_wait_share"
     title = "Lock-wait share vs worker processes"
     block = ChartBlock("lock-wait", title, None)
@@ -352,26 +414,141 @@ def lock_wait_chart(a: Analysis) -> ChartBlock:
     lines, findings = [], []
     for label, points in found[2]:
         lines.append(_line(label, points, "workers", metric))
-        over = [p for p in points if p.median(metric) >= LOCK_CONTENTION_SHARE]
-        if over:
-            first = over[0]
-            workers = fmt.setting_phrase("workers", first.values["workers"])
-            findings.append(f"with {label} it passes {LOCK_CONTENTION_SHARE:.0%} from "
-                            f"{workers} ({fmt.metric_value(metric, first.median(metric))})")
+        lo, hi = points[0], points[-1]
+        if lo is hi:
+            findings.append(f"with {label} it is {fmt.metric_value(metric, lo.median(metric))} "
+                            f"at {fmt.setting_phrase('workers', lo.values['workers'])}")
         else:
-            top = points[-1]
-            findings.append(f"with {label} it stays below {LOCK_CONTENTION_SHARE:.0%} up to "
-                            f"{fmt.setting_phrase('workers', top.values['workers'])}")
+            findings.append(
+                f"with {label} it goes from {fmt.metric_value(metric, lo.median(metric))} at "
+                f"{fmt.setting_phrase('workers', lo.values['workers'])} to "
+                f"{fmt.metric_value(metric, hi.median(metric))} at "
+                f"{fmt.setting_phrase('workers', hi.values['workers'])}")
     log, ticks = _numeric_axis([p for line in lines for p in line.x])
-    share = f"{LOCK_CONTENTION_SHARE:.0%}"
     block.chart = LineChart(title, fmt.dimension_label("workers"), fmt.metric_label(metric), lines,
                             x_ticks=ticks, x_tick_labels=[f"{t:g}" for t in ticks], log_x=log,
-                            y_percent=True, threshold=LOCK_CONTENTION_SHARE * 100,
-                            threshold_label=f"{share}: contention")
-    block.caption = (f"Share of worker time spent waiting for SQLite's write lock (dotted "
-                     f"line: {share}, where contention starts to cost throughput): "
+                            y_percent=True)
+    block.caption = ("Share of worker time spent waiting for SQLite's locks: "
                      + "; ".join(findings) + ".")
+    block.explanation = lock_explanation()
+    block.table_head = ["configuration (median of valid trials)",
+                        *(fmt.metric_label(m) for m in LOCK_METRICS)]
+    for label, points in found[2]:
+        for p in points:
+            block.table_rows.append(
+                [f"{label}, {fmt.setting_phrase('workers', p.values['workers'])}",
+                 *(fmt.interval(m, p.stats.get(m)) if m == metric
+                   else fmt.metric_value(m, p.median(m), unit=False) for m in LOCK_METRICS)])
     return block
+
+
+def lock_sites_chart(a: Analysis) -> ChartBlock:
+    """Where the lock waits happen (BEGIN, COMMIT, reads), per point of the lock chart."""
+    title = "Where workers wait for locks"
+    block = ChartBlock("lock-sites", title, None)
+    if not any(c.has(LOCK_SITE_METRICS[0]) for c in a.configs):
+        block.note = ("Not drawn: no trial counted where lock waits happen (BEGIN, COMMIT, "
+                      "reads); the GigQ version measured reports the totals only.")
+        return block
+    found = _lines_per_journal_mode(a, block, LOCK_SITE_METRICS[0], "per-site lock waits",
+                                    trials=False)
+    if found is None:
+        return block
+    points = [(label, p) for label, members in found[2] for p in members]
+    labels = [f"{label}\n{fmt.setting_phrase('workers', p.values['workers'])}"
+              for label, p in points]
+    # The statements by name (BEGIN, COMMIT), reads as what they are.
+    stacks = [("reads" if site == "read" else site.upper(),
+               [p.median(m) * 100 if p.has(m) else 0.0 for _, p in points])
+              for site, m in zip(LOCK_WAIT_SITES, LOCK_SITE_METRICS, strict=True)]
+    block.chart = StackedBarChart(title, "share of worker time (%)", labels, stacks,
+                                  y_percent=True)
+    label, worst = max(points, key=lambda lp: lp[1].median("lock_wait_share")
+                       if lp[1].has("lock_wait_share") else -1)
+    parts = [f"{name} {num.percent(worst.median(m))}" for (name, _), m in
+             zip(stacks, LOCK_SITE_METRICS, strict=True) if worst.has(m)]
+    block.caption = (
+        "The lock-wait share split by where the wait happened: "
+        + "; ".join(f"{name} — waiting {where}" for (name, _), where in
+                    zip(stacks, LOCK_WAIT_SITES.values(), strict=True))
+        + f". Most contended: {label} at "
+        f"{fmt.setting_phrase('workers', worst.values['workers'])} "
+        f"({', '.join(parts)}).")
+    return block
+
+
+def trial_order_chart(a: Analysis) -> ChartBlock:
+    """Each drain trial's jobs/s (against its configuration's median) and the load
+    average, in the order the trials ran: drift during the run shows as a trend."""
+    title = "Trials in the order they ran"
+    block = ChartBlock("trial-order", title, None)
+    trials = trial_order(a)
+    if len(trials) < 3:  # two points make no trend
+        block.note = "Not drawn: fewer than three drain trials measured jobs/s."
+        return block
+    groups = []
+    for valid, label in ((True, "valid trial"), (False, "invalid trial")):
+        members = [t for t in trials if t.valid == valid]
+        if members:
+            groups.append(Points(label, [float(t.order) for t in members],
+                                 [t.relative * 100 for t in members], hollow=not valid,
+                                 texts=[_trial_text(t) for t in members]))
+    loads = [(float(t.order), t.load) for t in trials if t.load is not None]
+    secondary = (Series("load average (1 min)", [x for x, _ in loads], [y for _, y in loads],
+                        [], []) if loads else None)
+    block.chart = ScatterChart(title, "trial, in run order", "jobs/s ÷ its configuration's "
+                               "median (%)", groups, reference=100.0,
+                               reference_label="the configuration's median", y_percent=True,
+                               secondary=secondary, secondary_label="load average (1 min)")
+    block.caption = "Each drain trial's jobs/s as a share of its configuration's median, " \
+        "in the order the run made them" + (", with the machine's 1-minute load average "
+                                            "when each started" if loads else "") \
+        + ": " + _drift_finding(trials, a.results.environment.get("cores")) + "."
+    if not loads:
+        block.context = "The load average was not recorded for these trials."
+    block.explanation = resolution_text(resolution(a.configs), a.swept)
+    return block
+
+
+def _config_name(c: Config, swept: Sequence[str]) -> str:
+    return fmt.context_phrase({d: c.values.get(d) for d in swept}) or "the only configuration"
+
+
+def _trial_text(t: TrialPoint) -> str:
+    load = f", load {num.number(t.load)}" if t.load is not None else ""
+    return (f"trial {t.order} ({t.trial_id}): {fmt.metric_value(THROUGHPUT, t.jobs_per_sec)}, "
+            f"{num.percent(t.relative)} of its configuration's median{load}"
+            + ("" if t.valid else " — invalid"))
+
+
+def _drift_finding(trials: Sequence[TrialPoint], cores: Any) -> str:
+    """The first third of the run against the last, by the median relative jobs/s."""
+    third = max(1, len(trials) // 3)
+    first = median([t.relative for t in trials[:third] if t.valid])
+    last = median([t.relative for t in trials[-third:] if t.valid])
+    text = (f"the first third of the trials ran at a median {num.percent(first)} of their "
+            f"configuration's median, the last third at {num.percent(last)}")
+    loads = [t.load for t in trials if t.load is not None]
+    if loads:
+        text += f"; the load average ranged {num.number(min(loads))}–{num.number(max(loads))}"
+        if cores:
+            text += f" on {cores} cores"
+    return text
+
+
+def resolution_text(res: Resolution | None, swept: Sequence[str]) -> str:
+    """The smallest change the run resolves, and how it is computed, in words."""
+    if res is None:
+        return ("Resolution: no configuration has two valid drain trials, so this run "
+                "cannot say how large a difference is noise. Re-run with --repeat 3 or more.")
+    return (f"This run resolves differences in jobs/s of about {num.percent(res.smallest_change)}"
+            f" or more. How: for each of the {res.configs} configurations with repeated "
+            f"trials (typically {res.repetitions}), half the width of the 95% bootstrap "
+            "interval of its median, as a share of the median; the median of those is "
+            f"±{num.percent(res.half_width)} (widest ±{num.percent(res.widest)}, "
+            f"{_config_name(res.widest_config, swept)}). Two configurations "
+            "with such intervals stop overlapping when they differ by more than twice that. "
+            "More repetitions narrow it.")
 
 
 def heatmap_chart(a: Analysis) -> ChartBlock:
@@ -417,7 +594,7 @@ def heatmap_chart(a: Analysis) -> ChartBlock:
                      "with the durability class in each cell: " + finding + ".")
     context.pop("journal_mode", None)
     context.pop("synchronous", None)
-    block.context = _context_line(context, a.results.spec.get("repeat"))
+    block.context = _context_line(context, a.results.spec.get("repeat"), trials=False)
     return block
 
 
@@ -443,10 +620,14 @@ def _bar_chart(a: Analysis, key: str, dim: str, title: str,
                for v in sort_values(dim, (m.values.get(dim) for m in members))]
     ivs = [m.stats[THROUGHPUT] for m in ordered]
     spread = max(iv.estimate for iv in ivs) / max(min(iv.estimate for iv in ivs), 1e-9)
+    labels = [labeler(m) for m in ordered]
     block.chart = BarChart(
-        title, fmt.metric_label(THROUGHPUT), [labeler(m) for m in ordered],
+        title, fmt.metric_label(THROUGHPUT), labels,
         [iv.estimate for iv in ivs], [iv.low for iv in ivs], [iv.high for iv in ivs],
         annotations=[num.number(iv.estimate) for iv in ivs], log_y=spread > 30,
+        trials=[_trial_values(m, THROUGHPUT, label.replace("\n", " "))
+                for m, label in zip(ordered, labels, strict=True)],
+        unsafe=[m.durability == UNSAFE for m in ordered],
     )
     context.pop(dim, None)
     block.context = _context_line(context, a.results.spec.get("repeat"))
@@ -588,12 +769,39 @@ def _all_overlap(configs: Sequence[Config]) -> bool:
 
 
 CHART_BUILDERS = (throughput_chart, io_concurrency_chart, latency_chart, lock_wait_chart,
-                  heatmap_chart, location_chart, cache_chart, job_type_chart)
+                  lock_sites_chart, heatmap_chart, location_chart, cache_chart, job_type_chart,
+                  trial_order_chart)
 
 # Charts of dimensions that few runs vary: drawn when swept, otherwise left out
 # without a note (one per run would be noise).
 OPTIONAL_CHART_BUILDERS = {"isolation": isolation_chart, "lease_timeout": lease_chart,
                            "queues": queues_chart}
+
+
+def durability_notes(a: Analysis) -> list[str]:
+    """How the charts show durability, what power-loss-safe assumes, and where
+    ``:memory:`` is (or why it is not in this run)."""
+    notes = [f"Unsafe settings are hatched and labelled \"{UNSAFE}\" inside the charts (bars "
+             "and heat-map cells; a line is labelled when all its points are), so the mark "
+             "survives print and needs no colour vision.",
+             "Power-loss-safe assumes the disk honours fsync: a drive, controller or virtual "
+             "disk that acknowledges writes before they are stored can lose committed jobs in "
+             "a power cut whatever the settings say."]
+    in_memory = [c for c in a.configs if c.values.get("location") == "memory"]
+    skipped = [s for s in a.results.skipped
+               if (s.get("config") or {}).get("location") == "memory"]
+    if in_memory:
+        notes.append(":memory: is in this run: the database lives in the worker process and "
+                     "dies with it, so it is unsafe and never recommended; it shows what the "
+                     "disk costs.")
+    elif skipped:
+        reasons = sorted({str(s.get("reason") or "no reason recorded") for s in skipped})
+        notes.append(":memory: was planned but not measured: " + "; ".join(reasons) + ".")
+    else:
+        notes.append("This run has no :memory: location (sweep location=memory to add it): "
+                     "an in-memory database shows what the disk costs, but lives in one "
+                     "process and is lost with it, so it is never recommended.")
+    return notes
 
 
 def add_charts(a: Analysis) -> Analysis:

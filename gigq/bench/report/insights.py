@@ -19,6 +19,7 @@ import pandas as pd
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
+from ..gate.defaults import STEADY
 from ..html import format as fmt
 from ..metrics import METRICS
 from ..recommend import (
@@ -38,6 +39,7 @@ from ..stats import (
     Interval,
     bootstrap_median,
     difference,
+    median,
     min_pvalue,
     ratio_of_medians,
 )
@@ -275,6 +277,90 @@ def _valid_mask(rows: pd.DataFrame) -> pd.Series:
     if "valid" not in rows.columns:
         return pd.Series(True, index=rows.index)
     return rows["valid"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+
+
+# ---------------------------------------------------------------------------
+# Noise: how finely the run resolves a difference, and the trials in the order they ran
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How finely the run's repetitions pin down a configuration's median jobs/s.
+
+    Per configuration with two or more valid drain trials: half the width of its
+    median's 95% bootstrap interval, as a share of the median. ``half_width`` is the
+    median of those over the configurations, ``widest`` the largest (at ``widest_config``).
+    """
+
+    half_width: float
+    widest: float
+    widest_config: Config
+    configs: int
+    repetitions: int  # the median number of valid trials per configuration
+
+    @property
+    def smallest_change(self) -> float:
+        """The smallest difference in jobs/s that separates two configurations with the
+        typical interval: their intervals stop overlapping beyond twice the half-width."""
+        return 2 * self.half_width
+
+
+def resolution(configs: Sequence[Config]) -> Resolution | None:
+    """The run's :class:`Resolution` of jobs/s; None when no configuration has two valid
+    drain trials. Steady-mode configurations are left out: their jobs/s is the
+    producer's arrival rate, not a speed."""
+    widths = []
+    for c in configs:
+        iv = c.stats.get(THROUGHPUT)
+        if c.values.get("mode") == STEADY or iv is None or iv.n < 2 or not iv.estimate > 0:
+            continue
+        widths.append(((iv.high - iv.low) / 2 / iv.estimate, c))
+    if not widths:
+        return None
+    widest, at = max(widths, key=lambda w: w[0])
+    return Resolution(median([w for w, _ in widths]), widest, at, len(widths),
+                      int(median([c.stats[THROUGHPUT].n for _, c in widths])))
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    """One drain trial in the order the run made it, against its configuration's median."""
+
+    order: int
+    trial_id: str
+    config: Config
+    jobs_per_sec: float
+    relative: float  # jobs/s / the configuration's median over its valid trials
+    valid: bool
+    load: float | None  # 1-minute load average when the trial started (None: not recorded)
+
+
+def trial_order(a: Analysis) -> list[TrialPoint]:
+    """Every drain trial with a jobs/s, in run order (``order``, else the row order).
+
+    Each is divided by its configuration's median, so trials of fast and slow
+    configurations share one scale and a drift of the machine shows as a trend.
+    """
+    rows = a.results.rows
+    if rows.empty or THROUGHPUT not in rows.columns:
+        return []
+    by_values = {tuple(repr(c.values.get(d)) for d in a.dimensions): c for c in a.configs}
+    ordered = rows.sort_values("order", kind="stable") if "order" in rows.columns else rows
+    valid = _valid_mask(rows)
+    out = []
+    for position, (index, r) in enumerate(ordered.iterrows(), start=1):
+        config = by_values.get(tuple(repr(num.plain_value(r.get(d))) for d in a.dimensions))
+        value = num.plain_value(r.get(THROUGHPUT))
+        if config is None or config.values.get("mode") == STEADY or value is None \
+                or not config.median() > 0:
+            continue
+        order = num.plain_value(r.get("order"))
+        load = num.plain_value(r.get("load_1m"))
+        out.append(TrialPoint(int(order) if order is not None else position,
+                              str(num.plain_value(r.get("trial_id")) or position), config,
+                              float(value), float(value) / config.median(),
+                              bool(valid.loc[index]), None if load is None else float(load)))
+    return out
 
 
 # ---------------------------------------------------------------------------

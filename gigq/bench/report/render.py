@@ -25,7 +25,7 @@ from ..html.charts import to_svg
 from ..metrics import METRICS
 from ..results import Results, ResultsError, csv_text, json_text, load_results, write_atomic
 from ..sweep.space import DIMENSIONS
-from .figures import add_charts
+from .figures import add_charts, durability_notes
 from .insights import THROUGHPUT, Analysis, Config, analyse, sort_values
 
 # Metrics the printed results table keeps; the others are on screen and in results.csv.
@@ -500,6 +500,7 @@ def render_html(results: Results) -> str:
         facts=facts(a),
         effects=a.effects,
         charts=[c for c in a.charts if c.svg],
+        chart_notes=durability_notes(a),
         omitted=[c for c in a.charts if not c.svg],
         invalid=invalid_trials(a),
         skipped=skipped_configs(a),

@@ -187,8 +187,8 @@ def test_every_chart_is_an_inline_svg_with_a_caption(io_run):
     page = render(io_run)
     figures = page.select("#charts figure")
     assert [f["data-chart"] for f in figures] == [
-        "throughput", "io-concurrency", "latency", "lock-wait", "heatmap", "locations",
-        "cache", "job-types",
+        "throughput", "io-concurrency", "latency", "lock-wait", "lock-sites", "heatmap",
+        "locations", "cache", "job-types", "trial-order",
     ]
     for figure in figures:
         svg = figure.find("svg", recursive=False)
@@ -206,7 +206,7 @@ def test_chart_of_a_dimension_not_varied_is_left_out_with_a_note(oat_page):
     assert list(omitted) == ["io-concurrency"]
     assert "not varied for io jobs" in omitted["io-concurrency"]
     drawn = [f["data-chart"] for f in oat_page.select("#charts figure")]
-    assert "io-concurrency" not in drawn and len(drawn) == 7
+    assert "io-concurrency" not in drawn and len(drawn) == 9
 
 
 def test_single_configuration_draws_no_empty_chart():
@@ -214,7 +214,7 @@ def test_single_configuration_draws_no_empty_chart():
     page = render(results)
     assert not page.select("#charts svg")
     notes = page.select("#charts .omitted")
-    assert len(notes) == 8
+    assert len(notes) == 10  # two trials make no trend either
     text = " ".join(n.get_text(" ", strip=True) for n in notes)
     assert "worker processes was not swept (every trial used 2 workers)" in text
     assert "this run has no io jobs" in text
@@ -256,7 +256,7 @@ def test_auto_sized_job_counts_do_not_split_the_charts():
     assert results.rows["jobs"].nunique() > 1
     page = render(results)
     drawn = [f["data-chart"] for f in page.select("#charts figure")]
-    assert drawn == ["throughput", "lock-wait", "heatmap"]
+    assert drawn == ["throughput", "lock-wait", "lock-sites", "heatmap", "trial-order"]
     headers = [th.find(string=True, recursive=False)
                for th in page.select("#results-table thead th")]
     assert "jobs per trial" in headers

@@ -70,10 +70,13 @@ def test_steady_mode_rows_are_marked_rate_limited(results, page):
 def test_points_and_bars_carry_their_values_as_hover_titles(results, page):
     a = add_charts(analyse(results))
     chart = next(b.chart for b in a.charts if b.key == "throughput")
-    titles = [t.get_text() for t in page.select("#chart-throughput-figure svg g > title")]
+    svg = page.select_one("#chart-throughput-figure svg")
+    titles = [t.get_text() for t in svg.select("g[id*='-tip-'] > title")]
     expected = [f"{num.number(y)} (95% CI {num.number(lo)}–{num.number(hi)})"
                 for s in chart.series for y, lo, hi in zip(s.y, s.low, s.high, strict=True)]
     assert len(titles) == len(expected)
+    # every other title is one trial's
+    assert len(svg.select("g > title")) == len(titles) + sum(len(s.trials) for s in chart.series)
     for title, value in zip(titles, expected, strict=True):
         assert title.endswith(value)
 
