@@ -6,6 +6,8 @@ commands' help can show them without loading the statistics.
 
 from __future__ import annotations
 
+from ..sweep.space import DRAIN, STEADY
+
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_MIN_SAMPLES = 3
 # What is compared when no --metric is given, by the configuration's mode: what that
@@ -15,7 +17,6 @@ DEFAULT_MIN_SAMPLES = 3
 # the workers start, so it is mostly their start-up). A steady run's throughput is its
 # arrival rate, so it is compared on latency. Tail latencies and lock counters are too
 # noisy in short trials; ask for any metric with --metric or in the thresholds file.
-DRAIN, STEADY = "drain", "steady"
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     DRAIN: ("jobs_per_sec", "submit_per_sec", "cpu_per_1k_jobs"),
     STEADY: ("end_to_end_p50_ms",),

@@ -19,7 +19,6 @@ import pandas as pd
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
-from ..gate.defaults import STEADY
 from ..html import format as fmt
 from ..metrics import METRICS
 from ..recommend import (
@@ -43,7 +42,7 @@ from ..stats import (
     min_pvalue,
     ratio_of_medians,
 )
-from ..sweep.space import DIMENSIONS
+from ..sweep.space import DIMENSIONS, STEADY
 
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
 # not an effect anybody can act on, so they are never reported as effects (nor is the

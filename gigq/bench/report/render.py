@@ -19,12 +19,11 @@ import jinja2
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
-from ..gate.compare import STEADY
 from ..html import format as fmt
 from ..html.charts import to_svg
 from ..metrics import METRICS
 from ..results import Results, ResultsError, csv_text, json_text, load_results, write_atomic
-from ..sweep.space import DIMENSIONS
+from ..sweep.space import DIMENSIONS, STEADY
 from .figures import add_charts, durability_notes
 from .insights import THROUGHPUT, Analysis, Config, analyse, sort_values
 

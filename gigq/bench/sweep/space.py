@@ -45,7 +45,10 @@ class SpaceError(ValueError):
 
 
 DESIGNS = ("oat", "grid")
-MODES = ("drain", "steady")
+# A drain times how fast a backlog empties; steady mode produces at a fixed arrival
+# rate, so its jobs/s is that rate and only its latency measures the queue.
+DRAIN, STEADY = "drain", "steady"
+MODES = (DRAIN, STEADY)
 SUBMIT_MODES = ("single", "batch")
 CONNECTION_MODES = ("reused", "per_call")
 AUTO = "auto"
