@@ -13,12 +13,18 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from .format import number
+
+if TYPE_CHECKING:  # annotations only: matplotlib.typing is 3.8+, the extra allows 3.7
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.typing import RcKeyType
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999",
@@ -146,11 +152,11 @@ class _Tips:
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    def add(self, artist, text: str) -> None:
+    def add(self, artist: Artist, text: str) -> None:
         artist.set_gid(f"tip-{len(self.texts)}")
         self.texts.append(text)
 
-    def points(self, ax, x: list[float], y: list[float], texts: list[str]) -> None:
+    def points(self, ax: Axes, x: list[float], y: list[float], texts: list[str]) -> None:
         # An invisible marker over each point: a larger target than the drawn one.
         for px, py, text in zip(x, y, texts, strict=True):
             (hit,) = ax.plot([px], [py], marker="o", markersize=11, linestyle="none",
@@ -164,7 +170,7 @@ def _interval_text(low: float, high: float, unit: str) -> str:
     return f" (95% CI {number(low)}–{number(high)}{unit})"
 
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "gigq-report",  # deterministic ids: the same data gives the same file
     "font.family": "sans-serif",
@@ -191,7 +197,7 @@ def _percent(value: float, _pos: object = None) -> str:
     return f"{value:g}%"
 
 
-def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
+def _draw_lines(ax: Axes, chart: LineChart, tips: _Tips) -> None:
     ticks = dict(zip(chart.x_ticks, chart.x_tick_labels, strict=False))
     unit = "%" if chart.y_percent else ""
     for i, s in enumerate(chart.series):
@@ -225,7 +231,7 @@ def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
         ax.legend(loc="best", fontsize=8)
 
 
-def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
+def _draw_bars(ax: Axes, chart: BarChart, tips: _Tips) -> None:
     positions = list(range(len(chart.labels)))
     colors = chart.colors or [NEUTRAL] * len(positions)
     lower = [max(0.0, y - lo) for y, lo in zip(chart.y, chart.low, strict=True)]
@@ -253,7 +259,7 @@ def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
     ax.set_title(chart.title, loc="left", fontweight="bold")
 
 
-def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
+def _draw_scatter(ax: Axes, chart: ScatterChart, tips: _Tips) -> None:
     for i, group in enumerate(chart.groups):
         color = PALETTE[i % len(PALETTE)]
         ax.scatter(group.x, group.y, s=22, label=group.label, zorder=3, linewidths=1.2,
@@ -279,7 +285,7 @@ def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
         ax.legend(loc="best", fontsize=8)
 
 
-def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
+def _draw_heatmap(fig: Figure, ax: Axes, chart: HeatMap) -> None:
     present = [v for row in chart.values for v in row if v is not None]
     vmax = max(present) if present else 1.0
     grid = [[math.nan if v is None else v for v in row] for row in chart.values]

@@ -60,7 +60,8 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
     best_score, best_members = None, None
     for members in groups.values():
         xs = {repr(m.values.get(x)) for m in members}
-        points = {(repr(m.values.get(x)), repr(m.values.get(series))) for m in members}
+        points = {(repr(m.values.get(x)), repr(m.values.get(series) if series else None))
+                  for m in members}
         if len(xs) < min_x or len(points) < 2:
             continue
         ctx = members[0].values
@@ -100,9 +101,13 @@ def _series_lines(members: Sequence[Config], x: str, series: str | None, metric:
     for m in members:
         by_series[m.values.get(series) if series else None].append(m)
     ordered = sort_values(series, by_series) if series else [None]
+
+    def at_x(m: Config) -> Any:
+        return m.values.get(x)
+
     out = []
     for s in ordered:
-        points = sorted(by_series[s], key=lambda m: m.values.get(x))
+        points = sorted(by_series[s], key=at_x)
         out.append((s, points))
     return out
 

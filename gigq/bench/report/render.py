@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
@@ -148,7 +149,7 @@ def _durability_cell(durability: str) -> Cell:
 
 
 def _metric_column(m: str) -> Column:
-    return Column(fmt.METRIC_LABELS.get(m, m), fmt.display_unit(m), True,
+    return Column(fmt.short_metric_label(m), fmt.display_unit(m), True,
                   f"{m}: {METRICS[m].description}", m not in PRINTED_METRICS, key=m)
 
 
@@ -240,7 +241,7 @@ def results_table(a: Analysis) -> Table:
     return table
 
 
-def _is_valid(row: Mapping[str, Any]) -> bool:
+def _is_valid(row: pd.Series) -> bool:
     value = row.get("valid")
     return value is True or value == 1 or str(value).lower() == "true"
 
@@ -401,7 +402,7 @@ def environment_items(results: Results) -> list[tuple[str, str]]:
 def spec_items(a: Analysis) -> list[tuple[str, str]]:
     """The sweep spec as label/value pairs."""
     spec = dict(a.results.spec)
-    items = []
+    items: list[tuple[str, str]] = []
     for key in ("profile", "design", "repeat", "seed"):
         if key in spec:
             items.append((key, str(spec.pop(key))))
@@ -462,7 +463,7 @@ def embedded_downloads(results: Results) -> list[dict[str, str]]:
                               ("results.json", "application/json", json_text)):
         saved = results.path / name if results.path else None
         data = saved.read_bytes() if saved and saved.is_file() else text(results).encode()
-        out.append({"name": name, "media": media, "size": fmt.byte_size(len(data)),
+        out.append({"name": name, "media": media, "size": num.byte_size(len(data)),
                     "url": f"data:{media};charset=utf-8;base64,"
                            + base64.b64encode(data).decode("ascii")})
     return out
