@@ -48,7 +48,8 @@ def run_compare(base: str | Path, current: str | Path | None = None, *,
     of the A/B run ``base``. Raises ResultsError (CompareError) for unusable input."""
     thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
     base_results = load_results(base)
-    options: dict[str, Any] = dict(base_version=base_version, current_version=current_version,
+    options: dict[str, Any]  # values of mixed types, given to compare() as keywords
+    options = dict(base_version=base_version, current_version=current_version,
                    metrics=chosen, thresholds=thresholds, level=level,
                    paired=PAIRING[pairing], min_samples=min_samples, strict=strict,
                    seed=seed if seed is not None else 0)
