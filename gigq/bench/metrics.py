@@ -216,9 +216,11 @@ def throughput(data: TrialData) -> dict[str, Any]:
 def latency(data: TrialData) -> dict[str, float | None]:
     """``wait`` (started - created) and ``end_to_end`` (completed - created)
     p50/p95/p99 in milliseconds, over completed jobs."""
-    done = [j for j in data.jobs if j.status == "completed" and j.created is not None]
-    waits = [(j.started - j.created) * 1000 for j in done if j.started is not None]
-    e2e = [(j.completed - j.created) * 1000 for j in done if j.completed is not None]
+    done = [j for j in data.jobs if j.status == "completed"]
+    waits = [(j.started - j.created) * 1000 for j in done
+             if j.started is not None and j.created is not None]
+    e2e = [(j.completed - j.created) * 1000 for j in done
+           if j.completed is not None and j.created is not None]
     out: dict[str, float | None] = {}
     for name, values in (("wait", waits), ("end_to_end", e2e)):
         for q in (50, 95, 99):
@@ -268,10 +270,11 @@ def too_short(data: TrialData, duration: float | None) -> str | None:
 
 def merge_lock(reports: Sequence[WorkerReport]) -> LockStatsSnapshot | None:
     """Lock counters of all workers together (None if any worker has none)."""
-    if not reports or any(r.lock is None for r in reports):
+    locks = [r.lock for r in reports if r.lock is not None]
+    if not reports or len(locks) < len(reports):
         return None
     return functools.reduce(LockStatsSnapshot.merge,
-                            (LockStatsSnapshot.from_dict(r.lock) for r in reports))
+                            (LockStatsSnapshot.from_dict(lock) for lock in locks))
 
 
 def counts_lock_sites(reports: Sequence[WorkerReport]) -> bool:

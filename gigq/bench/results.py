@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ def save(results: Results, out_dir: str | Path) -> tuple[Path, Path]:
     return json_path, csv_path
 
 
-def _resolve(path: str | Path) -> Path:
+def _resolve(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.is_dir():
         candidate = p / "results.json"
@@ -254,7 +255,7 @@ def _checked_object(json_path: Path, doc: Mapping[str, Any], name: str) -> dict[
     return value
 
 
-def load_results(path: str | Path) -> Results:
+def load_results(path: str | os.PathLike[str]) -> Results:
     """Read a run from its directory or ``results.json``; raises :class:`ResultsError`."""
     json_path = _resolve(path)
     try:

@@ -30,9 +30,9 @@ from ..results import Results
 from . import compare as cmp
 from .versions import GIT, SELF, CurrentVersionError, Version, VersionBuilder, VersionError
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (the bench extra installs it)
+else:  # pragma: no cover - Python 3.10 (the bench extra installs it)
     import tomli as tomllib
 
 BASELINE, CURRENT = "baseline", "current"

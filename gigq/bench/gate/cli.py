@@ -134,7 +134,7 @@ def emit(comparison: Comparison, *, markdown_file: str | None, json_file: str | 
         if markdown_file == "-":
             click.echo(text)
         else:
-            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
             append = bool(summary) and Path(summary).resolve() == Path(markdown_file).resolve()
             with open(markdown_file, "a" if append else "w", encoding="utf-8") as fh:
                 fh.write(text)

@@ -48,6 +48,7 @@ regression beyond the threshold; ``FAILED`` (1) a correctness regression or at l
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +76,9 @@ from .defaults import (
     STEADY,
 )
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (the bench extra installs it)
+else:  # pragma: no cover - Python 3.10 (the bench extra installs it)
     import tomli as tomllib
 
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
@@ -844,7 +845,7 @@ def _display(value: Any) -> str:
 def _notes(brows: pd.DataFrame, crows: pd.DataFrame) -> str:
     if "note" not in brows and "note" not in crows:
         return ""
-    notes = []
+    notes: list[str] = []
     for rows in (brows, crows):
         if "note" in rows:
             notes.extend(str(n) for n in rows["note"].dropna().unique() if str(n))

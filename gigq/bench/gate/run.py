@@ -8,6 +8,7 @@ The click commands in :mod:`gigq.bench.gate.cli` only parse, call these (or
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..results import load_results
 from . import compare as cmp
@@ -47,10 +48,11 @@ def run_compare(base: str | Path, current: str | Path | None = None, *,
     of the A/B run ``base``. Raises ResultsError (CompareError) for unusable input."""
     thresholds, chosen = resolve_gate(threshold, thresholds_file, metrics)
     base_results = load_results(base)
+    options: dict[str, Any]  # values of mixed types, given to compare() as keywords
     options = dict(base_version=base_version, current_version=current_version,
                    metrics=chosen, thresholds=thresholds, level=level,
                    paired=PAIRING[pairing], min_samples=min_samples, strict=strict,
                    seed=seed if seed is not None else 0)
     if current is None:
-        return cmp.compare_run(base_results, **options)  # type: ignore[arg-type]
-    return cmp.compare(base_results, load_results(current), **options)  # type: ignore[arg-type]
+        return cmp.compare_run(base_results, **options)
+    return cmp.compare(base_results, load_results(current), **options)

@@ -224,8 +224,10 @@ class VersionBuilder:
             python = self._venv(label, [ref], deps=True)
             description = f"{ref} (package index)"
         else:
-            assert self.repo is not None
+            assert self.repo is not None and self.root is not None
             commit = git_commit(self.repo, ref)
+            if commit is None:  # classify() resolved it; the ref went since
+                raise VersionError(f"{ref} no longer names a commit in {self.repo}")
             tree = self.root / f"src-{label}"
             self._log(f"{label}: checking out {ref} ({commit[:10]}) into a temporary worktree")
             run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=self.repo)

@@ -13,6 +13,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -22,6 +23,11 @@ from matplotlib.transforms import ScaledTranslation
 
 from ...storage import DURABILITY_CLASSES
 from .format import number
+
+if TYPE_CHECKING:  # annotations only: matplotlib.typing is 3.8+, the extra allows 3.7
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.typing import RcKeyType
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999",
@@ -182,18 +188,18 @@ class _Tips:
         self.texts: dict[str, str] = {}
         self.trials = 0
 
-    def add(self, artist, text: str) -> None:
+    def add(self, artist: Artist, text: str) -> None:
         gid = f"tip-{len(self.texts) - self.trials}"
         artist.set_gid(gid)
         self.texts[gid] = text
 
-    def trial(self, artist, text: str) -> None:
+    def trial(self, artist: Artist, text: str) -> None:
         gid = f"trial-{self.trials}"
         self.trials += 1
         artist.set_gid(gid)
         self.texts[gid] = text
 
-    def points(self, ax, x: list[float], y: list[float], texts: list[str],
+    def points(self, ax: Axes, x: list[float], y: list[float], texts: list[str],
                kind: str = "tip") -> None:
         # An invisible marker over each point: a larger target than the drawn one.
         add = self.trial if kind == "trial" else self.add
@@ -209,7 +215,7 @@ def _interval_text(low: float, high: float, unit: str) -> str:
     return f" (95% CI {number(low)}–{number(high)}{unit})"
 
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "gigq-report",  # deterministic ids: the same data gives the same file
     "font.family": "sans-serif",
@@ -236,7 +242,7 @@ def _percent(value: float, _pos: object = None) -> str:
     return f"{value:g}%"
 
 
-def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
+def _draw_lines(ax: Axes, chart: LineChart, tips: _Tips) -> None:
     ticks = dict(zip(chart.x_ticks, chart.x_tick_labels, strict=False))
     unit = "%" if chart.y_percent else ""
     for i, s in enumerate(chart.series):
@@ -267,7 +273,7 @@ def _draw_lines(ax, chart: LineChart, tips: _Tips) -> None:
         ax.legend(loc="best", fontsize=8)
 
 
-def _draw_trials(ax, points: list[tuple[float, float]], texts: list[str], color: str,
+def _draw_trials(ax: Axes, points: list[tuple[float, float]], texts: list[str], color: str,
                  tips: _Tips, shift: float = 0.0, label: str = "") -> None:
     """One small hollow marker per trial, each its own artist with a hover text.
 
@@ -288,7 +294,7 @@ def _draw_trials(ax, points: list[tuple[float, float]], texts: list[str], color:
         tips.trial(marker, text)
 
 
-def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
+def _draw_bars(ax: Axes, chart: BarChart, tips: _Tips) -> None:
     positions = list(range(len(chart.labels)))
     colors = chart.colors or [NEUTRAL] * len(positions)
     lower = [max(0.0, y - lo) for y, lo in zip(chart.y, chart.low, strict=True)]
@@ -336,7 +342,7 @@ def _draw_bars(ax, chart: BarChart, tips: _Tips) -> None:
         ax.figure.legend(handles=handles, loc="outside upper right", fontsize=8, ncols=2)
 
 
-def _draw_stacked(ax, chart: StackedBarChart, tips: _Tips) -> None:
+def _draw_stacked(ax: Axes, chart: StackedBarChart, tips: _Tips) -> None:
     positions = list(range(len(chart.labels)))
     bottom = [0.0] * len(positions)
     unit = "%" if chart.y_percent else ""
@@ -359,7 +365,7 @@ def _draw_stacked(ax, chart: StackedBarChart, tips: _Tips) -> None:
     ax.legend(loc="upper left", fontsize=8, ncols=min(3, len(chart.stacks)))
 
 
-def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
+def _draw_scatter(ax: Axes, chart: ScatterChart, tips: _Tips) -> None:
     trials: list[tuple[float, float, str]] = []
     for i, group in enumerate(chart.groups):
         color = PALETTE[i % len(PALETTE)]
@@ -411,7 +417,7 @@ def _draw_scatter(ax, chart: ScatterChart, tips: _Tips) -> None:
         ax.legend(handles=handles, loc="best", fontsize=8)
 
 
-def _draw_heatmap(fig, ax, chart: HeatMap) -> None:
+def _draw_heatmap(fig: Figure, ax: Axes, chart: HeatMap) -> None:
     present = [v for row in chart.values for v in row if v is not None]
     vmax = max(present) if present else 1.0
     grid = [[math.nan if v is None else v for v in row] for row in chart.values]

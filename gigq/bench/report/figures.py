@@ -89,7 +89,8 @@ def _pick_slice(configs: Sequence[Config], swept: Sequence[str], base: Mapping[s
     best_score, best_members = None, None
     for members in groups.values():
         xs = {repr(m.values.get(x)) for m in members}
-        points = {(repr(m.values.get(x)), repr(m.values.get(series))) for m in members}
+        points = {(repr(m.values.get(x)), repr(m.values.get(series) if series else None))
+                  for m in members}
         if len(xs) < min_x or len(points) < 2:
             continue
         ctx = members[0].values
@@ -133,9 +134,13 @@ def _series_lines(members: Sequence[Config], x: str, series: str | None, metric:
     for m in members:
         by_series[m.values.get(series) if series else None].append(m)
     ordered = sort_values(series, by_series) if series else [None]
+
+    def at_x(m: Config) -> Any:
+        return m.values.get(x)
+
     out = []
     for s in ordered:
-        points = sorted(by_series[s], key=lambda m: m.values.get(x))
+        points = sorted(by_series[s], key=at_x)
         out.append((s, points))
     return out
 
@@ -144,7 +149,8 @@ def _trial_values(c: Config, metric: str, label: str) -> list[tuple[float, str]]
     """Each valid trial of ``c`` for ``metric``: its value (as drawn) and a hover text."""
     scale = 100.0 if fmt.is_share(metric) else 1.0
     values = c.samples.get(metric, [])
-    reps = c.repetitions.get(metric) or [None] * len(values)
+    recorded = c.repetitions.get(metric)
+    reps: list[int | None] = list(recorded) if recorded else [None] * len(values)
     return [(v * scale, f"{label}: repetition {r}, {fmt.metric_value(metric, v)}"
              if r is not None else f"{label}: one trial, {fmt.metric_value(metric, v)}")
             for v, r in zip(values, reps, strict=True)]

@@ -265,7 +265,7 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
                 reps = pd.to_numeric(good.loc[series.index, "repetition"], errors="coerce")
                 if reps.notna().all() and reps.is_unique:
                     repetitions[metric] = [int(r) for r in reps]
-        recorded = group["durability"] if "durability" in group.columns else []
+        recorded: Iterable[Any] = group["durability"] if "durability" in group.columns else []
         durability, reason = config_durability(recorded, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
                               durability, reason, repetitions))
@@ -555,7 +555,9 @@ def analyse(results: Results) -> Analysis:
     rows = results.rows
     dims = config_dimensions(results) if not rows.empty else []
     configs = build_configs(results, dims)
-    swept, constant, incidental = [], {}, []
+    swept: list[str] = []
+    constant: dict[str, Any] = {}
+    incidental: list[str] = []
     varied = results.spec.get("dimensions") or {}
     for d in dims:
         values = sort_values(d, rows[d])

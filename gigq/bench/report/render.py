@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
@@ -239,7 +240,7 @@ def results_table(a: Analysis) -> Table:
     return table
 
 
-def _is_valid(row: Mapping[str, Any]) -> bool:
+def _is_valid(row: pd.Series) -> bool:
     value = row.get("valid")
     return value is True or value == 1 or str(value).lower() == "true"
 
@@ -400,7 +401,7 @@ def environment_items(results: Results) -> list[tuple[str, str]]:
 def spec_items(a: Analysis) -> list[tuple[str, str]]:
     """The sweep spec as label/value pairs."""
     spec = dict(a.results.spec)
-    items = []
+    items: list[tuple[str, str]] = []
     for key in ("profile", "design", "repeat", "seed"):
         if key in spec:
             items.append((key, str(spec.pop(key))))

@@ -190,6 +190,15 @@ def parse_location(value: str) -> tuple[str, str | None]:
     return text, None
 
 
+def parse_defined_location(value: str) -> tuple[str, str]:
+    """``"hdd=/mnt/hdd"`` → ``("hdd", "/mnt/hdd")``: a location that must name its path
+    (callers put what was given before the message)."""
+    name, path = parse_location(value)
+    if path is None:
+        raise LocationError("expected NAME=/path (e.g. hdd=/mnt/hdd)")
+    return name, path
+
+
 class Locations:
     """The locations of one sweep: built-ins plus user-defined ``name=/path`` ones.
 
@@ -234,13 +243,13 @@ class Locations:
             path = default_disk_dir(self.out_dir, self.create)
             loc = Location("disk", path, fs_type(_existing_ancestor(Path(path))))
         elif name == "tmpfs":
-            path = find_tmpfs()
-            if path is None:
+            tmpfs = find_tmpfs()
+            if tmpfs is None:
                 loc = Location("tmpfs", None, "none", problem=(
                     "no writable tmpfs found (looked at /dev/shm, /run/user/<uid>, /tmp); "
                     "pass --location tmpfs=/path/to/a/ram/fs"))
             else:
-                loc = Location("tmpfs", path, fs_type(path))
+                loc = Location("tmpfs", tmpfs, fs_type(tmpfs))
         else:
             raise LocationError(
                 f"unknown location {name!r}; use {', '.join(self.names())} or define it "

@@ -291,7 +291,8 @@ class Runner:
         its probes so far, after taking the probes due before this trial."""
         key = ceiling.probe_key(config)
         rates = self.ceilings.setdefault(key, [])
-        left = self.trials_left.get((*key, repetition))
+        slot = (*key, repetition)
+        left = self.trials_left.get(slot)
         for _ in range(ceiling.probes_due(len(rates), repetition, self.spec.repeat, left)):
             try:
                 rates.append(self.harness.probe(config))
@@ -299,7 +300,7 @@ class Runner:
                 # A ceiling is a normalisation aid; a failed probe leaves a gap.
                 rates.append(math.nan)
         if left is not None:
-            self.trials_left[(*key, repetition)] = left - 1
+            self.trials_left[slot] = left - 1
         return ceiling.summarise(rates)
 
     def apply_ceilings(self, rows: Sequence[dict[str, Any]]) -> None:

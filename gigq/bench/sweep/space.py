@@ -31,7 +31,14 @@ from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, dura
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
 
 from ..numbers import MISSING, cache_bytes, cache_label, seconds_label
-from .locations import BUILTIN, NETWORK_FILE_SYSTEMS, LocationError, Locations, parse_location
+from .locations import (
+    BUILTIN,
+    NETWORK_FILE_SYSTEMS,
+    LocationError,
+    Locations,
+    parse_defined_location,
+    parse_location,
+)
 from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
 
 if sys.version_info >= (3, 11):
@@ -476,7 +483,7 @@ def _parse_values(dim: str, raw: Any, spec: SweepSpec, where: str) -> list[Any]:
     for value in values:
         if dim == "location" and "=" in str(value):
             try:
-                name, path = parse_location(str(value))
+                name, path = parse_defined_location(str(value))
             except LocationError as exc:
                 raise SpaceError(f"{where}: {exc}") from None
             spec.locations[name] = path
@@ -541,7 +548,7 @@ def apply_document(spec: SweepSpec, doc: Mapping[str, Any], where: str) -> Sweep
         spec.batch_size = _positive_number("batch_size", doc["batch_size"], where, int)
     for name, path in (doc.get("locations") or {}).items():
         try:
-            loc_name, loc_path = parse_location(f"{name}={path}")
+            loc_name, loc_path = parse_defined_location(f"{name}={path}")
         except LocationError as exc:
             raise SpaceError(f"{where}: {exc}") from None
         spec.locations[loc_name] = loc_path
@@ -665,7 +672,9 @@ def profile_text(name: str) -> str:
     """The TOML source of a built-in profile."""
     if name not in PROFILES:
         raise SpaceError(f"unknown profile {name!r}; built-in profiles: {', '.join(PROFILES)}")
-    return resources.files("gigq.bench").joinpath("profiles", f"{name}.toml").read_text()
+    # One name per joinpath: before Python 3.11 a Traversable (a zipped install's) takes one.
+    return resources.files("gigq.bench").joinpath("profiles").joinpath(f"{name}.toml") \
+        .read_text()
 
 
 def load_profile(name: str) -> SweepSpec:
@@ -714,32 +723,30 @@ def build_spec(
     trial) → design, repeat, seed, job sizes and locations options.
     """
     doc: dict[str, Any] | None = None
-    if config_file is not None:
-        path = Path(config_file)
+    config_path = Path(config_file) if config_file is not None else None
+    if config_path is not None:
         try:
-            text = path.read_text()
+            text = config_path.read_text()
         except OSError as exc:
-            raise SpaceError(f"cannot read config file {path}: {exc.strerror or exc}") \
+            raise SpaceError(f"cannot read config file {config_path}: {exc.strerror or exc}") \
                 from None
-        doc = _read_toml(text, f"config file {path}")
+        doc = _read_toml(text, f"config file {config_path}")
         extends = doc.get("extends", profile)
         if extends not in (*PROFILES, "none"):
-            raise SpaceError(f"config file {path}: extends = {extends!r}; use one of "
+            raise SpaceError(f"config file {config_path}: extends = {extends!r}; use one of "
                              f"{', '.join(PROFILES)} or 'none'")
         profile = str(extends)
     spec = SweepSpec(profile="none") if profile == "none" else load_profile(profile)
-    if doc is not None:
+    if doc is not None and config_path is not None:
         apply_document(spec, doc, f"config file {config_file}")
-        spec.profile = f"{profile}+{Path(config_file).stem}" if profile != "none" \
-            else Path(config_file).stem
+        spec.profile = f"{profile}+{config_path.stem}" if profile != "none" \
+            else config_path.stem
     for text in locations:
         try:
-            name, path = parse_location(text)
+            name, loc_path = parse_defined_location(text)
         except LocationError as exc:
             raise SpaceError(f"--location {text!r}: {exc}") from None
-        if path is None:
-            raise SpaceError(f"--location {text!r}: expected NAME=/path (e.g. hdd=/mnt/hdd)")
-        spec.locations[name] = path
+        spec.locations[name] = loc_path
     for text in base:
         dim, value = parse_assignment(text, "--base")
         spec.base[dim] = _parse_values(dim, value, spec, "--base")[0]

@@ -54,8 +54,10 @@ def load_workloads(path: str | None, name: str) -> Any:
     """
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        name, path or os.path.join(_HERE, "workloads.py"))
+    file = path or os.path.join(_HERE, "workloads.py")
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the workloads module from {file}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -141,7 +143,7 @@ def build_jobs(spec: dict[str, Any], start: int, count: int) -> list[Any]:
     custom_job = spec.get("custom_job")
     queues = int(spec.get("queues") or 1)
 
-    def routing(n: int) -> dict[str, str]:
+    def routing(n: int) -> dict[str, Any]:
         # Only versions with named queues get the argument (checked by check_queues).
         return {"queue": queue_name(n % queues)} if queues > 1 else {}
 

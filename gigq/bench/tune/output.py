@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
-def toml_text(settings: Mapping[str, Any], comments: list[str] = ()) -> str:
+def toml_text(settings: Mapping[str, Any], comments: Sequence[str] = ()) -> str:
     """A small TOML file of the settings, with ``comments`` on top."""
     lines = [f"# {c}" if c else "#" for c in comments]
     lines.append("[worker]")
@@ -149,7 +149,7 @@ def toml_text(settings: Mapping[str, Any], comments: list[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_toml(path: str | Path, settings: Mapping[str, Any], comments: list[str] = ()) -> Path:
+def write_toml(path: str | Path, settings: Mapping[str, Any], comments: Sequence[str] = ()) -> Path:
     """Write :func:`toml_text` to ``path`` (atomically); returns the path."""
     return write_atomic(path, toml_text(settings, comments))
 
@@ -234,7 +234,7 @@ def _rounds_line(result: TuneResult) -> str:
     return "; ".join(parts)
 
 
-def summary_text(result: TuneResult, context: TuneContext, paths: list[Path] = ()) -> str:
+def summary_text(result: TuneResult, context: TuneContext, paths: Sequence[Path] = ()) -> str:
     """The text printed at the end of a tune run."""
     unit = context.unit
     lines = []
@@ -320,7 +320,7 @@ def simplification_text(result: TuneResult) -> str:
             "the best found is kept.")
 
 
-def _written(paths: list[Path]) -> list[str]:
+def _written(paths: Sequence[Path]) -> list[str]:
     paths = list(paths)
     if not paths:
         return []

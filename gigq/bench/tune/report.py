@@ -114,7 +114,7 @@ def comparison_chart(doc: Mapping[str, Any]) -> BarChart | None:
         return fmt.scaled(metric, value)
 
     ratio = _interval(comparison.get("ratio"))
-    colors = [DURABILITY_COLORS.get((doc.get("winner") or {}).get("durability"), "#4C6A92"),
+    colors = [DURABILITY_COLORS.get((doc.get("winner") or {}).get("durability", ""), "#4C6A92"),
               "#999999"]
     return BarChart(
         title="Final comparison, interleaved rounds",
@@ -271,7 +271,7 @@ def render_html(doc: Mapping[str, Any], results: Results | None = None) -> str:
         facts=facts(doc),
         verdict=verdict,
         verdict_text=doc.get("verdict_text", ""),
-        verdict_kind={"gain": "good", "defaults-fine": "info"}.get(verdict, ""),
+        verdict_kind={"gain": "good", "defaults-fine": "info"}.get(verdict or "", ""),
         rec=rec,
         rec_phrase=settings_phrase(rec["settings"]) if rec else "",
         winner_phrase=settings_phrase(doc["winner"]["settings"]) if doc.get("winner") else "",
@@ -281,7 +281,7 @@ def render_html(doc: Mapping[str, Any], results: Results | None = None) -> str:
         winner_median=fmt.interval(c["metric"], _interval(comparison.get("winner_median"))),
         reference_median=fmt.interval(c["metric"],
                                       _interval(comparison.get("reference_median"))),
-        ratio=fmt.ratio(_interval(comparison["ratio"])) if comparison.get("ratio") else "",
+        ratio=fmt.ratio(ratio) if (ratio := _interval(comparison.get("ratio"))) else "",
         charts=charts,
         rounds=rounds_table(doc),
         pairs=pairs_table(doc),

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..numbers import clock
 from ..outputs import default_out_dir
 from ..sweep.locations import NETWORK_FILE_SYSTEMS, LocationError, Locations
 from ..sweep.space import AUTO, DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
@@ -128,7 +129,7 @@ def run_tune(
                         f"({loc.fs_type}); a reboot or power cut loses it whatever the "
                         f"settings, so nothing there is {durability}. Tune on a disk, "
                         "or pass --durability unsafe")
-    if loc_name not in ("disk", "tmpfs"):
+    if loc_name not in ("disk", "tmpfs") and loc.path is not None:  # a --location NAME=/path
         spec.locations[loc_name] = loc.path
     wal_ok = loc.fs_type not in NETWORK_FILE_SYSTEMS
     space = tuning.build_space(durability, objective, wal_ok=wal_ok)
@@ -154,8 +155,6 @@ def run_tune(
         fs_type=loc.fs_type, db=shown_db, in_ram=loc.in_ram,
         arrival_rate=rate if objective == "latency" else None, command=command,
         reference_notes=ref_notes)
-    from ..numbers import clock
-
     log(f"gigq-bench tune: {job_label} jobs, objective {objective}, durability floor "
         f"{durability}, budget {clock(seconds)}; results in {out}/")
     environment = metadata.collect({loc_name: loc}, command)

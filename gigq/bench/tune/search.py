@@ -633,7 +633,7 @@ class Tuner:
     def _rank(self, candidates: Sequence[Mapping[str, Any]], round_no: int
               ) -> list[dict[str, Any]]:
         """Candidates ordered best first by the median score of this round's trials."""
-        entries = []
+        entries: list[dict[str, Any]] = []
         for c in candidates:
             key = settings_key(c)
             obs = [o for o in self.observations
