@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from gigq.percentile import percentile
 from gigq.storage import LockStatsSnapshot
 
+from .sweep.space import DRAIN, STEADY
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -189,7 +191,7 @@ class TrialData:
     # Bytes of the database file (and its WAL, if any) when the trial ended.
     db_bytes: int | None = None
     # "drain" or "steady": latency is measured in steady mode only.
-    mode: str = "drain"
+    mode: str = DRAIN
 
 
 def barrier_time(data: TrialData) -> float | None:
@@ -252,7 +254,7 @@ def too_short(data: TrialData, duration: float | None) -> str | None:
     fewer than TRUST_JOBS_PER_THREAD jobs each, its window was under
     TRUST_MIN_SECONDS, or its first half completed under TRUST_MIN_HALF_RATIO
     times the jobs of its second half (start-up took much of the window)."""
-    if data.mode != "drain" or not duration or duration <= 0:
+    if data.mode != DRAIN or not duration or duration <= 0:
         return None
     threads = sum(max(r.threads, 1) for r in data.workers) or 1
     done = sum(1 for j in data.jobs if j.status == "completed")
@@ -383,7 +385,7 @@ def compute(data: TrialData) -> dict[str, Any]:
 
     Drain trials carry no latency (None: see LATENCY_METRICS)."""
     row = throughput(data)
-    row.update(latency(data) if data.mode == "steady" else dict.fromkeys(LATENCY_METRICS))
+    row.update(latency(data) if data.mode == STEADY else dict.fromkeys(LATENCY_METRICS))
     row["too_short"] = too_short(data, row["duration_s"])
     # Not a column: what the sizing pilots read (sweep.Runner.pilot_rate).
     row["late_jobs_per_sec"] = late_rate(data, row["duration_s"])

@@ -37,7 +37,7 @@ from .numbers import plain_value
 from .results import Results
 from .stats import Interval, bootstrap_median
 from .sweep.locations import RAM_FILE_SYSTEMS
-from .sweep.space import DIMENSIONS, durability_of, format_value
+from .sweep.space import DIMENSIONS, DRAIN, durability_of, format_value
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
@@ -194,7 +194,7 @@ def candidates(results: Results) -> list[Candidate]:
     rows = results.rows
     if rows.empty or "jobs_per_sec" not in rows or "mode" not in rows:
         return []
-    rows = rows[rows["mode"] == "drain"]
+    rows = rows[rows["mode"] == DRAIN]
     filesystems = results.environment.get("filesystems") or {}
     keys = ["version", "config_id"] if "version" in rows else ["config_id"]
     out = []
@@ -212,7 +212,7 @@ def choose(candidates: Iterable[Candidate]) -> list[Choice]:
     :data:`gigq.bench.sweep.workloads.JOB_TYPES` (others after them), versions as first seen."""
     groups: dict[tuple[str, Any], list[Candidate]] = {}
     for c in candidates:
-        if c.values.get("mode") not in (None, "drain"):
+        if c.values.get("mode") not in (None, DRAIN):
             continue
         job_type = str(c.values.get("job_type") or "all")
         groups.setdefault((job_type, c.values.get("version")), []).append(c)

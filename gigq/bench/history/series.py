@@ -18,6 +18,7 @@ import pandas as pd
 from ..gate.compare import _short_labels as short_labels
 from ..metrics import ceiling_ratio
 from ..stats import Interval, bootstrap_median
+from ..sweep.space import STEADY
 from .runs import Run, Verdict
 
 THROUGHPUT = "jobs_per_sec"
@@ -76,7 +77,7 @@ def _samples(rows: pd.DataFrame, metric: str) -> list[float]:
 
 
 def _is_steady(rows: pd.DataFrame) -> bool:
-    return "mode" in rows and bool((rows["mode"] == "steady").any())
+    return "mode" in rows and bool((rows["mode"] == STEADY).any())
 
 
 def build_history(runs: Sequence[Run]) -> History:

@@ -31,6 +31,7 @@ from ..html.charts import (
 from ..metrics import LOCK_WAIT_SITES, METRICS
 from ..recommend import overlaps
 from ..stats import median, ratio_of_medians
+from ..sweep.space import DRAIN, STEADY
 from .insights import (
     THROUGHPUT,
     Analysis,
@@ -352,7 +353,7 @@ def latency_chart(a: Analysis) -> ChartBlock:
         block.note = _not_swept("polling_interval", a.constant)
         return block
     picked = _pick_slice(a.configs, a.swept, a.base, "polling_interval", "wait_p95_ms",
-                         prefer={"mode": "steady"})
+                         prefer={"mode": STEADY})
     if picked is None:
         block.note = ("Not drawn: no two polling intervals have valid latency measurements "
                       "with the other settings equal.")
@@ -377,7 +378,7 @@ def latency_chart(a: Analysis) -> ChartBlock:
         f"{fmt.metric_value('wait_p95_ms', hi.median('wait_p95_ms'))}"
         + _latency_conclusion(lo, hi) + ".")
     extra = ""
-    if context.get("mode") == "drain":
+    if context.get("mode") == DRAIN:
         extra = " In drain mode waits include the time jobs spend in the backlog."
     block.context = _context_line(context, a.results.spec.get("repeat")) + extra
     return block

@@ -88,7 +88,7 @@ class Config:
     def rate_limited(self) -> bool:
         """Steady mode: jobs/s is the producer's arrival rate, not a speed, so it is
         never compared (recommendations, effects, throughput charts)."""
-        return self.values.get("mode") == "steady"
+        return self.values.get("mode") == STEADY
 
 
 @dataclass
@@ -188,7 +188,7 @@ class Analysis:
         if not steady:
             return ""
         rows = self.results.rows
-        rates = sort_values("arrival_rate", rows.loc[rows["mode"] == "steady", "arrival_rate"]
+        rates = sort_values("arrival_rate", rows.loc[rows["mode"] == STEADY, "arrival_rate"]
                             if "arrival_rate" in rows else [])
         shown = " or ".join(f"{num.number(r)} jobs/s" for r in rates if r is not None)
         many = len(steady) != 1

@@ -25,7 +25,7 @@ from ..recommend import (
     worker_command,
 )
 from ..results import Results
-from .space import describe
+from .space import STEADY, describe
 
 
 def _candidate_line(c: Candidate) -> str:
@@ -81,7 +81,7 @@ def latency_lines(results: Results) -> list[str]:
     rows = results.valid_rows
     if rows.empty or "mode" not in rows:
         return []
-    steady = rows[rows["mode"] == "steady"]
+    steady = rows[rows["mode"] == STEADY]
     lines = []
     base = results.spec.get("base")
     for _cid, part in steady.groupby("config_id", sort=False):

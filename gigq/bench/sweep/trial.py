@@ -52,7 +52,7 @@ from gigq.leases import DEFAULT_LEASE_TIMEOUT
 from .. import metrics
 from . import ceiling, trial_worker, workloads
 from .locations import Location, Locations, Scratch, python_for
-from .space import durability_of
+from .space import STEADY, durability_of
 from .workloads import LEDGER_ENV
 
 TRIAL_WORKER = str(Path(trial_worker.__file__).resolve())
@@ -376,7 +376,7 @@ class Harness:
         ledger = os.path.join(trial_dir, "ledger")
         os.mkdir(ledger)
         db_file = os.path.join(trial_dir, "jobs.db")
-        steady = config["mode"] == "steady"
+        steady = config["mode"] == STEADY
         count = jobs if jobs is not None else config["jobs"]
         if not steady and not isinstance(count, int):
             raise ValueError(f"drain trial needs a job count, got {count!r}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..stats import median
 from ..sweep.plan import Runner, measure, rough_rate
-from ..sweep.space import MAX_AUTO_JOBS, SweepSpec, canonical_config, config_id
+from ..sweep.space import DRAIN, MAX_AUTO_JOBS, STEADY, SweepSpec, canonical_config, config_id
 from ..sweep.trial import Harness
 from .search import TUNED, EvalContext, Observation, objective_metric
 
@@ -75,7 +75,7 @@ class TrialEvaluator:
     def timeout_for(self, config: Mapping[str, Any], jobs: int | None) -> float:
         """Seconds the trial may take: start-up, submit, and 4 windows of work."""
         startup = 4.0 + 0.5 * (config["workers"] + 1)
-        if config["mode"] == "steady":
+        if config["mode"] == STEADY:
             return startup + 4 * float(config["duration"]) + 2.0
         submit = (jobs or 0) / 5000.0
         return startup + submit + 4 * self.window
@@ -85,7 +85,7 @@ class TrialEvaluator:
         config = self.config_for(settings)
         cid = config_id(config)
         jobs = None
-        if config["mode"] == "drain":
+        if config["mode"] == DRAIN:
             jobs = self.job_count(config)
             self.runner.job_counts[cid] = jobs
         self.harness.timeout = self.timeout_for(config, jobs)
@@ -100,7 +100,7 @@ class TrialEvaluator:
         reason = row.get("invalid_reason")
         timed_out = not valid and "trial timeout" in (reason or "")
         value = row.get(self.metric.name)
-        if config["mode"] == "drain":
+        if config["mode"] == DRAIN:
             rate = row.get("jobs_per_sec")
             if valid and rate:
                 self.rates.setdefault(cid, []).append(rate)
