@@ -36,7 +36,7 @@ from .html import format as fmt
 from .numbers import plain_value
 from .results import Results
 from .stats import Interval, bootstrap_median
-from .sweep.locations import RAM_FILE_SYSTEMS
+from .sweep.locations import BUILTIN, MEMORY, RAM_FILE_SYSTEMS
 from .sweep.space import DIMENSIONS, DRAIN, durability_of, format_value
 from .sweep.workloads import JOB_TYPES
 
@@ -56,7 +56,7 @@ def ram_reason(config: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
     run's environment.
     """
     location = config.get("location")
-    if location == "memory":
+    if location == MEMORY:
         return "in-memory database: lost when the process exits"
     info = filesystems.get(location) if isinstance(location, str) else None
     fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
@@ -81,9 +81,9 @@ def config_durability(recorded: Iterable[Any], config: Mapping[str, Any],
     else:
         try:
             durability = durability_of(
-                {"journal_mode": config.get("journal_mode") or "wal",
-                 "synchronous": config.get("synchronous") or "normal"},
-                in_ram=config.get("location") == "memory")
+                {dim: config.get(dim) or DIMENSIONS[dim].default
+                 for dim in ("journal_mode", "synchronous")},
+                in_ram=config.get("location") == MEMORY)
         except (SettingsError, TypeError, ValueError):
             durability = "unsafe"
     reason = ram_reason(config, filesystems)
@@ -316,7 +316,7 @@ def example_db(values: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
     location = values.get("location")
     info = filesystems.get(location) if isinstance(location, str) else None
     path = info.get("path") if isinstance(info, Mapping) else None
-    if location not in ("disk", "tmpfs", "memory", None) and isinstance(path, str) and path:
+    if location not in (*BUILTIN, None) and isinstance(path, str) and path:
         return os.path.join(path, "jobs.db")
     return EXAMPLE_DB
 

@@ -31,6 +31,7 @@ from ..html.charts import (
 from ..metrics import LOCK_WAIT_SITES, METRICS
 from ..recommend import overlaps
 from ..stats import median, ratio_of_medians
+from ..sweep.locations import MEMORY
 from ..sweep.space import DRAIN, STEADY
 from .insights import (
     THROUGHPUT,
@@ -794,9 +795,9 @@ def durability_notes(a: Analysis) -> list[str]:
              "Power-loss-safe assumes the disk honours fsync: a drive, controller or virtual "
              "disk that acknowledges writes before they are stored can lose committed jobs in "
              "a power cut whatever the settings say."]
-    in_memory = [c for c in a.configs if c.values.get("location") == "memory"]
+    in_memory = [c for c in a.configs if c.values.get("location") == MEMORY]
     skipped = [s for s in a.results.skipped
-               if (s.get("config") or {}).get("location") == "memory"]
+               if (s.get("config") or {}).get("location") == MEMORY]
     if in_memory:
         notes.append(":memory: is in this run: the database lives in the worker process and "
                      "dies with it, so it is unsafe and never recommended; it shows what the "

@@ -42,6 +42,7 @@ from ..stats import (
     min_pvalue,
     ratio_of_medians,
 )
+from ..sweep.locations import DISK, MEMORY
 from ..sweep.space import DIMENSIONS, STEADY
 
 # Dimensions that describe the workload, not a setting to choose: "io vs noop: 10x" is
@@ -374,7 +375,7 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
         notes.append(f"--processes {workers} starts {workers} worker processes under one "
                      f"supervisor (or run {workers} such commands without it)")
     location = values.get("location")
-    if location == "memory":
+    if location == MEMORY:
         notes.append("in-memory database: one process only, through the Python API "
                      "(JobQueue(':memory:') and Worker threads); not reachable by 'gigq worker'")
     elif location:
@@ -382,7 +383,7 @@ def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
         fs_type = info.get("fs_type") if isinstance(info, Mapping) else None
         desc = location + (f" ({fs_type})" if fs_type else "")
         db = example_db(values, filesystems)
-        if location == "disk":
+        if location == DISK:
             # The run measured a scratch file of its own: the path is the user's to pick.
             notes.append(f"measured with the database on {desc}: replace {db} by your "
                          "queue file on a disk-backed file system")

@@ -25,7 +25,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-BUILTIN = ("disk", "tmpfs", "memory")
+# The built-in locations: a directory on disk, a RAM file system, SQLite's :memory:.
+DISK, TMPFS, MEMORY = "disk", "tmpfs", "memory"
+BUILTIN = (DISK, TMPFS, MEMORY)
 RAM_FILE_SYSTEMS = ("tmpfs", "ramfs")
 # File systems where SQLite's WAL (which needs shared memory between processes)
 # is known not to work.
@@ -54,7 +56,7 @@ class Location:
     @property
     def in_memory(self) -> bool:
         """True for GigQ's in-memory database."""
-        return self.name == "memory"
+        return self.name == MEMORY
 
     @property
     def in_ram(self) -> bool:
@@ -179,7 +181,7 @@ def parse_location(value: str) -> tuple[str, str | None]:
             )
         if not path:
             raise LocationError(f"location {name!r} has no path; write {name}=/some/dir")
-        if name == "memory":
+        if name == MEMORY:
             raise LocationError("'memory' is GigQ's in-memory database and takes no path")
         return name, os.path.abspath(os.path.expanduser(path))
     if not _NAME.match(text):
@@ -237,12 +239,12 @@ class Locations:
         if name in self._paths:
             path = self._paths[name]
             loc = Location(name, path, fs_type(path))
-        elif name == "memory":
-            loc = Location("memory", None, "memory")
-        elif name == "disk":
+        elif name == MEMORY:
+            loc = Location(MEMORY, None, MEMORY)
+        elif name == DISK:
             path = default_disk_dir(self.out_dir, self.create)
             loc = Location("disk", path, fs_type(_existing_ancestor(Path(path))))
-        elif name == "tmpfs":
+        elif name == TMPFS:
             tmpfs = find_tmpfs()
             if tmpfs is None:
                 loc = Location("tmpfs", None, "none", problem=(
