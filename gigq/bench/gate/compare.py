@@ -443,7 +443,7 @@ class Side:
         if self.description != self.label:
             return self.description  # an older ab run: its description says what it is
         env = self.results.environment
-        commit = env.get("git_commit")
+        commit = self.commit
         what = f"commit {commit[:10]}{'+dirty' if commit.endswith('+dirty') else ''}" \
             if isinstance(commit, str) and commit else None
         what = what or (f"gigq {entry.get('gigq_version') or env.get('gigq_version')}"
@@ -452,6 +452,19 @@ class Side:
         if where and what:
             return f"{where} ({what})"
         return where or what or self.label
+
+    @property
+    def commit(self) -> str | None:
+        """The commit this side's code was built from, if it was one.
+
+        In an ``ab`` run the environment's commit is the checkout gigq-bench ran from,
+        which is neither side's code unless recorded per version; a run of one version
+        ran the code of its checkout.
+        """
+        entry = self.version_entry
+        if "kind" in entry or len(self.results.spec.get("versions") or {}) > 1:
+            return entry.get("commit")
+        return self.results.environment.get("git_commit")
 
     def identity(self) -> dict[str, Any]:
         """The side for the JSON: its name, label, what it was built from, its run."""
@@ -464,7 +477,7 @@ class Side:
             "description": self.description,
             "kind": entry.get("kind"),
             "ref": entry.get("ref"),
-            "commit": entry.get("commit") or env.get("git_commit"),
+            "commit": self.commit,
             "gigq_version": entry.get("gigq_version") or env.get("gigq_version"),
             "trials": len(self.rows),
             "invalid_trials": self.invalid,

@@ -62,12 +62,17 @@ def metric_label(row: Row) -> str:
     return f"{row.metric} {ARROW[row.higher_is_better]}"
 
 
+def how_measured(comparison: Comparison) -> str:
+    """``both versions interleaved in one run, …`` or ``two separate runs (unpaired)``."""
+    paired = any(r.result.paired for r in comparison.rows)
+    return ("both versions interleaved in one run, paired by repetition" if paired
+            else "two separate runs (unpaired)")
+
+
 def describe_run(comparison: Comparison) -> str:
     """One sentence on what was compared and how the two sides were measured."""
-    paired = any(r.result.paired for r in comparison.rows)
-    how = ("both versions interleaved in one run, paired by repetition" if paired
-           else "two separate runs (unpaired)")
-    return f"base {comparison.base.name} vs current {comparison.current.name}; {how}"
+    return (f"base {comparison.base.name} vs current {comparison.current.name}; "
+            f"{how_measured(comparison)}")
 
 
 def noise_line(comparison: Comparison) -> str:
@@ -187,7 +192,7 @@ def render_markdown(comparison: Comparison) -> str:
            f"{comparison.level:.0%} confidence, exit code {code}", "",
            f"Base: {_md(_side_text(comparison.base))}  ",
            f"Current: {_md(_side_text(comparison.current))}  ",
-           f"Measured: {_md(describe_run(comparison))}"]
+           f"Measured: {how_measured(comparison)}"]
     if noise_line(comparison):
         out[-1] += "  "
         out.append(f"Noise floor: {_md(noise_line(comparison))}")
@@ -357,8 +362,9 @@ def _side_fields(side: Side) -> list[tuple[str, Any]]:
     gigq = entry.get("gigq_version") or e.get("gigq_version")
     if gigq:
         items.append(("gigq version", gigq))
-    for key in ("git_commit", "python", "sqlite_version", "hostname", "cpu_model", "cores",
-                "started_at"):
+    if side.commit:
+        items.append(("git commit", side.commit))
+    for key in ("python", "sqlite_version", "hostname", "cpu_model", "cores", "started_at"):
         if e.get(key) is not None:
             items.append((key.replace("_", " "), e[key]))
     return items
@@ -404,7 +410,7 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         identical=IDENTICAL_WARNING if comparison.identical else "",
         correctness=[i.message for i in comparison.correctness],
         base_name=comparison.base.name, current_name=comparison.current.name,
-        run=describe_run(comparison),
+        run=how_measured(comparison),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         banner=f"Exit code {code}: {comparison.headline}",
         banner_class=banner_class,
