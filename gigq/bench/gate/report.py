@@ -341,7 +341,6 @@ def _html_row(row: Row, axis: _Axis, rank: dict[str, int]) -> dict[str, Any]:
         "current": measure(r.current_median), "current_sort": _sort(r.current_median),
         "ratio": fmt_ratio(row), "ratio_sort": _sort(r.ratio.estimate),
         "change": fmt_change(row), "factor_sort": _sort(r.factor) if finite else "",
-        "threshold": percent(r.threshold), "threshold_sort": _sort(r.threshold),
         "svg": _svg_bar(row, axis), "reason": r.reason, "note": row.note,
     }
 
