@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from benchdata import BASE_CONFIG, make_rows, write_run
 from click.testing import CliRunner
-from test_report_browser import PageLog, launch
+
+# The report's browser (a fresh Chromium profile, no network) serves this page too.
+# Its fixtures are imported so that pytest finds them here.
+from test_report_browser import PageLog, browser_context, playwright  # noqa: F401
 
 from gigq.bench.cli import cli
 
@@ -37,21 +40,9 @@ def compare_page(tmp_path_factory) -> Path:
     return page
 
 
-@pytest.fixture(scope="module")
-def context(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        ctx = launch(p, tmp_path_factory.mktemp("chromium-profile"))
-        try:
-            yield ctx
-        finally:
-            ctx.close()
-
-
 @pytest.mark.parametrize("width", WIDTHS)
-def test_compare_page_fits_names_sides_and_folds_the_rest(context, compare_page, width):
-    pg = context.new_page()
+def test_compare_page_fits_names_sides_and_folds_the_rest(request, compare_page, width):
+    pg = request.getfixturevalue("browser_context").new_page()
     log = PageLog(pg)
     try:
         pg.set_viewport_size({"width": width, "height": 900})
@@ -71,8 +62,8 @@ def test_compare_page_fits_names_sides_and_folds_the_rest(context, compare_page,
         pg.close()
 
 
-def test_compare_rows_sort_by_a_header_click(context, compare_page):
-    pg = context.new_page()
+def test_compare_rows_sort_by_a_header_click(request, compare_page):
+    pg = request.getfixturevalue("browser_context").new_page()
     try:
         pg.goto(compare_page.resolve().as_uri(), wait_until="load")
         pg.locator("#other-rows > summary").click()
