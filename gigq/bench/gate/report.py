@@ -1,8 +1,9 @@
 """How a :class:`~gigq.bench.gate.compare.Comparison` is shown: terminal, markdown, HTML.
 
-The HTML page is one self-contained file (inline CSS and SVG, no scripts, no network),
-in the style of the sweep report. Every chart is drawn in *slowdown-factor* space on
-a log scale, so "worse" is always to the right whatever the metric's direction.
+The HTML page is one self-contained file (inline CSS, SVG and the kit's table.js for
+sorting, no network), in the style of the sweep report. Every chart is drawn in
+*slowdown-factor* space on a log scale, so "worse" is always to the right whatever the
+metric's direction.
 """
 
 from __future__ import annotations
@@ -167,8 +168,8 @@ def _md(text: Any) -> str:
 
 def render_markdown(comparison: Comparison) -> str:
     """GitHub-flavoured markdown, short enough for a PR comment: the outcome, what was
-    compared, the regressions and the largest other changes; the full table, the
-    reading guide and the warnings folded in ``<details>``."""
+    compared, the regressions and the largest other changes, the warnings; the full
+    table and the reading guide folded in ``<details>``."""
     code = comparison.exit_code
     title = {0: "\u2705 no performance regression", 1: "\u274c performance regression",
              2: "\u26a0\ufe0f nothing comparable",
