@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import outputs
-from ..results import Results
+from ..results import Results, save
 from . import compare as cmp
 from .versions import GIT, SELF, CurrentVersionError, Version, VersionBuilder, VersionError
 
@@ -158,8 +158,13 @@ def run_ab(
         )
     results = outcome.results
     results.path = outcome.out_dir
+    # What each side was built from, so every later page (compare, history) names it.
+    for version in (baseline, current):
+        results.spec["versions"].setdefault(version.label, {}).update(version.identity())
+    save(results, outcome.out_dir)
     comparison = cmp.compare_run(results, **(gate or {}))
     run = ABRun(baseline, current, results, outcome.out_dir, comparison, outcome.interrupted)
+    comparison.calibration = run.is_aa
     comparison.warnings[:0] = run.notes()
     if outcome.interrupted:
         comparison.warnings.insert(0, "interrupted: only the finished trials were compared")

@@ -115,10 +115,10 @@ def emit(comparison: Comparison, *, markdown_file: str | None, json_file: str | 
          html_file: str | None, calibrate: bool, command: str | None = None) -> None:
     """Print the terminal table and write the requested files."""
     from ..results import json_ready
-    from . import compare as cmp
     from .report import render_html, render_markdown, render_terminal
 
     command = command or " ".join(shlex.quote(a) for a in ["gigq-bench", *sys.argv[1:]])
+    comparison.calibration = comparison.calibration or calibrate
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     try:
         width = os.get_terminal_size().columns if sys.stdout.isatty() else 0
@@ -140,8 +140,6 @@ def emit(comparison: Comparison, *, markdown_file: str | None, json_file: str | 
                 fh.write(text)
     if json_file:
         doc = comparison.to_json_dict()
-        if calibrate:
-            doc["noise_floor"] = [vars(n) for n in cmp.noise_floor(comparison)]
         Path(json_file).write_text(json.dumps(json_ready(doc), indent=1))
     if html_file:
         Path(html_file).write_text(render_html(comparison, command=command), encoding="utf-8")
@@ -175,6 +173,11 @@ def render_noise_floor(comparison: Comparison) -> str:
         lines.append(f'  threshold = "{percent(max(f.recommended for f in usable))}"')
         for f in usable:
             lines.append(f'  [metric.{f.metric}]\n  threshold = "{percent(f.recommended)}"')
+        # The measured floor itself, so later comparisons show it beside their verdicts.
+        env = comparison.current.results.environment
+        lines.append(f'  [noise_floor]\n  source = "A/A calibration on {env.get("hostname")}, '
+                     f'{str(env.get("started_at") or "")[:10]}"')
+        lines += [f'  {f.metric} = "{percent(f.noise)}"' for f in usable]
     return "\n".join(lines) + "\n"
 
 

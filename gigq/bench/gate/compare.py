@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,15 @@ VERDICTS = (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)  # also the display order
 
 COMPARE_FORMAT = "gigq-bench-compare"
 COMPARE_FORMAT_VERSION = 1
+
+
+# Said first, on every page, when both sides hold the same numbers. The exit code
+# stays what the (meaningless) verdicts give: docs/regressions.md, "Identical data".
+IDENTICAL_WARNING = (
+    "IDENTICAL DATA: both sides hold exactly the same measurements, so this comparison "
+    "says nothing about any change; check that BASE and CURRENT are different runs "
+    "(or different versions of one run)"
+)
 
 
 class CompareError(ResultsError):
@@ -160,13 +169,21 @@ class Thresholds:
     default: float = DEFAULT_THRESHOLD
     metrics: Mapping[str, float] = field(default_factory=dict)
     rules: tuple[ThresholdRule, ...] = ()
+    # What an A/A calibration measured (the file's [noise_floor] table): shown beside
+    # the verdicts so a reader sees how large a change noise alone makes; never judged.
+    noise: Mapping[str, float] = field(default_factory=dict)
+    noise_source: str = ""
+
+    def for_metric(self, metric_name: str) -> float:
+        """The threshold of ``metric_name`` before per-configuration rules."""
+        return self.metrics.get(metric_name, self.default)
 
     def for_row(self, metric_name: str, config_id: str, config: Mapping[str, Any]) -> float:
         """The threshold that applies to one metric of one configuration."""
         for rule in reversed(self.rules):
             if rule.matches(metric_name, config_id, config):
                 return rule.threshold
-        return self.metrics.get(metric_name, self.default)
+        return self.for_metric(metric_name)
 
     @classmethod
     def from_toml(cls, path: str | Path, default: float | None = None) -> tuple[
@@ -183,6 +200,9 @@ class Thresholds:
             where = { workers = 4, journal_mode = "delete" }
             metric = "jobs_per_sec"           # optional
             threshold = "30%"
+            [noise_floor]                     # optional: what A/A calibration measured
+            source = "A/A, ci profile, 2-core CI machine, 2026-12-01"
+            jobs_per_sec = "18%"
         """
         p = Path(path)
         try:
@@ -191,7 +211,7 @@ class Thresholds:
             raise CompareError(f"cannot read thresholds file {p}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise CompareError(f"thresholds file {p} is not valid TOML: {exc}") from None
-        known = {"threshold", "metrics", "metric", "rule"}
+        known = {"threshold", "metrics", "metric", "rule", "noise_floor"}
         unknown = set(doc) - known
         if unknown:
             raise CompareError(
@@ -222,7 +242,27 @@ class Thresholds:
             raise CompareError(f"{p}: metrics must be a list of metric names")
         for name in names:
             _check_metric(name, p)
-        return cls(base, per_metric, tuple(rules)), list(names)
+        noise, source = _noise_table(doc.get("noise_floor") or {}, p)
+        return cls(base, per_metric, tuple(rules), noise, source), list(names)
+
+
+def _noise_table(table: Any, where: Path) -> tuple[dict[str, float], str]:
+    """The ``[noise_floor]`` table: metric = "NN%" lines and an optional ``source``."""
+    if not isinstance(table, dict):
+        raise CompareError(f"{where}: noise_floor must be a table ([noise_floor])")
+    source = table.get("source", "")
+    if not isinstance(source, str):
+        raise CompareError(f"{where}: [noise_floor] source must be a string")
+    noise = {}
+    for name, value in table.items():
+        if name == "source":
+            continue
+        _check_metric(name, where)
+        try:
+            noise[name] = parse_threshold(value)
+        except CompareError as exc:
+            raise CompareError(f"{where}: [noise_floor] {name}: {exc}") from None
+    return noise, source
 
 
 def _check_metric(name: str, where: Any) -> None:
@@ -380,8 +420,71 @@ class Side:
         versions = self.results.spec.get("versions") or {}
         desc = versions.get(self.label) if isinstance(versions, dict) else None
         if isinstance(desc, dict):  # {"description": ..., "interpreter": ...}
-            desc = desc.get("description") or desc.get("interpreter")
+            desc = desc.get("description")
         return str(desc) if desc else self.label
+
+    @property
+    def version_entry(self) -> dict[str, Any]:
+        """This side's ``spec.versions`` entry (empty for a plain sweep)."""
+        versions = self.results.spec.get("versions") or {}
+        entry = versions.get(self.label) if isinstance(versions, dict) else None
+        return entry if isinstance(entry, dict) else {}
+
+    @property
+    def name(self) -> str:
+        """What this side is: a git revision, a version or a path, never just "current".
+
+        An ``ab`` run records it per version (:attr:`~gigq.bench.gate.versions.Version.name`);
+        a plain run is named by its results directory and the commit (else the GigQ
+        version) it ran from.
+        """
+        entry = self.version_entry
+        if entry.get("name"):
+            return str(entry["name"])
+        if self.description != self.label:
+            return self.description  # an older ab run: its description says what it is
+        env = self.results.environment
+        commit = self.commit
+        what = f"commit {commit[:10]}{'+dirty' if commit.endswith('+dirty') else ''}" \
+            if isinstance(commit, str) and commit else None
+        what = what or (f"gigq {entry.get('gigq_version') or env.get('gigq_version')}"
+                        if entry.get("gigq_version") or env.get("gigq_version") else None)
+        where = str(self.results.path) if self.results.path else None
+        if where and what:
+            return f"{where} ({what})"
+        return where or what or self.label
+
+    @property
+    def commit(self) -> str | None:
+        """The commit this side's code was built from, if it was one.
+
+        In an ``ab`` run the environment's commit is the checkout gigq-bench ran from,
+        which is neither side's code unless recorded per version; a run of one version
+        ran the code of its checkout.
+        """
+        entry = self.version_entry
+        if "kind" in entry or len(self.results.spec.get("versions") or {}) > 1:
+            return entry.get("commit")
+        return self.results.environment.get("git_commit")
+
+    def identity(self) -> dict[str, Any]:
+        """The side for the JSON: its name, label, what it was built from, its run."""
+        env = self.results.environment
+        entry = self.version_entry
+        return {
+            "name": self.name,
+            "path": str(self.results.path) if self.results.path else None,
+            "version": self.label,
+            "description": self.description,
+            "kind": entry.get("kind"),
+            "ref": entry.get("ref"),
+            "commit": self.commit,
+            "gigq_version": entry.get("gigq_version") or env.get("gigq_version"),
+            "trials": len(self.rows),
+            "invalid_trials": self.invalid,
+            "hostname": env.get("hostname"),
+            "started_at": env.get("started_at"),
+        }
 
 
 def select_version(results: Results, label: str | None, role: str) -> Side:
@@ -525,6 +628,12 @@ class Comparison:
     only_in_current: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Every compared row had the very same values on both sides (a run against a copy
+    # of itself): the verdicts say nothing about any change, and every page says so.
+    identical: bool = False
+    # Both sides are the same code (an A/A run, or --calibrate): the comparison itself
+    # measures the noise floor.
+    calibration: bool = False
 
     def count(self, verdict: str) -> int:
         """How many rows have ``verdict``."""
@@ -570,6 +679,23 @@ class Comparison:
         return sorted(self.rows, key=lambda r: (rank[r.verdict], configs[r.config_id],
                                                 order.get(r.metric, len(order))))
 
+    def noise_floors(self) -> list[dict[str, Any]]:
+        """Per compared metric: its threshold, the noise floor calibration recorded (the
+        thresholds file's ``[noise_floor]``) and, when this comparison is itself an A/A
+        calibration, what it measured (the fields of :class:`NoiseFloor`, else None)."""
+        measured = {f.metric: f for f in noise_floor(self)} if self.calibration else {}
+        out = []
+        for name in self.metrics:
+            found = measured.get(name)
+            out.append({
+                "metric": name, "threshold": self.thresholds.for_metric(name),
+                "calibrated": self.thresholds.noise.get(name),
+                "calibration_source": self.thresholds.noise_source or None,
+                "measured": found is not None,
+                **{k: getattr(found, k) if found else None for k in _NOISE_FIELDS},
+            })
+        return out
+
     def to_json_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
         return json_ready({
@@ -582,29 +708,16 @@ class Comparison:
             "strict": self.strict,
             "default_threshold": self.thresholds.default,
             "metrics": self.metrics,
-            "base": _side_json(self.base),
-            "current": _side_json(self.current),
+            "base": self.base.identity(),
+            "current": self.current.identity(),
             "counts": {v: self.count(v) for v in VERDICTS},
             "warnings": self.warnings,
+            "identical_data": self.identical,
+            "noise_floor": self.noise_floors(),
             "only_in_base": self.only_in_base,
             "only_in_current": self.only_in_current,
             "rows": [r.to_json_dict() for r in self.sorted_rows()],
         })
-
-
-def _side_json(side: Side) -> dict[str, Any]:
-    env = side.results.environment
-    return {
-        "path": str(side.results.path) if side.results.path else None,
-        "version": side.label,
-        "description": side.description,
-        "trials": len(side.rows),
-        "invalid_trials": side.invalid,
-        "git_commit": env.get("git_commit"),
-        "gigq_version": env.get("gigq_version"),
-        "hostname": env.get("hostname"),
-        "started_at": env.get("started_at"),
-    }
 
 
 def compare(
@@ -668,6 +781,7 @@ def compare(
     labels = _short_labels(b.rows, common, spec)
     missing_metrics: set[str] = set()
     names: list[str] = []
+    identical = True
     for config_id in common:
         brows = b.rows[b.rows["config_id"].astype(str) == config_id]
         crows = c.rows[c.rows["config_id"].astype(str) == config_id]
@@ -683,6 +797,8 @@ def compare(
             if not (bvals.notna().any() and cvals.notna().any()):
                 missing_metrics.add(name)
                 continue
+            identical = identical and np.array_equal(np.sort(bvals.dropna().to_numpy()),
+                                                     np.sort(cvals.dropna().to_numpy()))
             note = ""
             if paired and "repetition" in brows and "repetition" in crows:
                 left = pd.Series(bvals.to_numpy(), index=brows["repetition"].to_numpy())
@@ -708,6 +824,9 @@ def compare(
             comparison.rows.append(Row(config_id, config, labels[config_id], name, info.unit,
                                        info.higher_is_better, result, note))
     comparison.metrics = names or list(chosen or [])
+    if comparison.rows and identical:
+        comparison.identical = True
+        comparison.warnings.insert(0, IDENTICAL_WARNING)
     if missing_metrics:
         comparison.warnings.append(
             "not measured on both sides, so not compared: " + ", ".join(sorted(missing_metrics))
@@ -874,6 +993,9 @@ class NoiseFloor:
     recommended: float
     false_alarms: int
     unusable: int
+
+
+_NOISE_FIELDS = tuple(f.name for f in fields(NoiseFloor) if f.name != "metric")
 
 
 def noise_floor(comparison: Comparison) -> list[NoiseFloor]:

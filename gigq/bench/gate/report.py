@@ -1,8 +1,9 @@
 """How a :class:`~gigq.bench.gate.compare.Comparison` is shown: terminal, markdown, HTML.
 
-The HTML page is one self-contained file (inline CSS and SVG, no scripts, no network),
-in the style of the sweep report. Every chart is drawn in *slowdown-factor* space on
-a log scale, so "worse" is always to the right whatever the metric's direction.
+The HTML page is one self-contained file (inline CSS, SVG and the kit's table.js for
+sorting, no network), in the style of the sweep report. Every chart is drawn in
+*slowdown-factor* space on a log scale, so "worse" is always to the right whatever the
+metric's direction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from typing import Any
 
 from ..numbers import measure, percent
 from ..report.render import jinja_environment
-from .compare import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, Comparison, Row
+from .compare import (
+    FASTER,
+    IDENTICAL_WARNING,
+    INCONCLUSIVE,
+    SLOWER,
+    UNCHANGED,
+    VERDICTS,
+    Comparison,
+    Row,
+    Side,
+)
 
 ANSI = {SLOWER: "\x1b[1;31m", FASTER: "\x1b[32m", INCONCLUSIVE: "\x1b[33m", UNCHANGED: ""}
 ANSI_RESET = "\x1b[0m"
@@ -22,6 +33,7 @@ MARK = {SLOWER: "\u274c", FASTER: "\U0001f680", INCONCLUSIVE: "\u26a0\ufe0f",
         UNCHANGED: "\u2705"}
 TIMES = "\u00d7"
 ARROW = {True: "\u2191", False: "\u2193"}  # higher / lower is better
+TOP_CHANGES = 5  # rows besides the regressions that a PR comment lists before folding
 
 
 def fmt_ratio(row: Row) -> str:
@@ -51,12 +63,39 @@ def metric_label(row: Row) -> str:
     return f"{row.metric} {ARROW[row.higher_is_better]}"
 
 
-def describe_run(comparison: Comparison) -> str:
-    """One sentence on how the two sides were measured."""
+def how_measured(comparison: Comparison) -> str:
+    """``both versions interleaved in one run, …`` or ``two separate runs (unpaired)``."""
     paired = any(r.result.paired for r in comparison.rows)
-    how = ("both versions interleaved in one run, paired by repetition" if paired
-           else "two separate runs (unpaired)")
-    return f"{comparison.base.description} vs {comparison.current.description}; {how}"
+    return ("both versions interleaved in one run, paired by repetition" if paired
+            else "two separate runs (unpaired)")
+
+
+def describe_run(comparison: Comparison) -> str:
+    """One sentence on what was compared and how the two sides were measured."""
+    return (f"base {comparison.base.name} vs current {comparison.current.name}; "
+            f"{how_measured(comparison)}")
+
+
+def noise_line(comparison: Comparison) -> str:
+    """``jobs_per_sec 18% (threshold 25%), … (A/A calibration: …)``, or "" if unknown."""
+    parts = []
+    for f in comparison.noise_floors():
+        value = f["noise"] if f["measured"] else f["calibrated"]
+        if value is not None:
+            parts.append(f"{f['metric']} {percent(value)} (threshold {percent(f['threshold'])})")
+    if not parts:
+        return ""
+    source = ("measured by this A/A comparison" if comparison.calibration
+              else f"A/A calibration: {comparison.thresholds.noise_source or 'thresholds file'}")
+    return ", ".join(parts) + f" ({source})"
+
+
+def largest_changes(comparison: Comparison, count: int = TOP_CHANGES) -> list[Row]:
+    """The ``count`` rows other than regressions that moved most, either way."""
+    rows = [r for r in comparison.rows if r.verdict != SLOWER
+            and math.isfinite(r.result.factor) and r.result.factor > 0]
+    rows.sort(key=lambda r: -abs(math.log(r.result.factor)))
+    return [r for r in rows[:count] if abs(r.result.factor - 1) >= 0.005]
 
 
 # ---------------------------------------------------------------------------
@@ -93,11 +132,15 @@ def render_terminal(comparison: Comparison, color: bool = False, width: int = 0)
         return "  ".join(parts).rstrip()
 
     out = [f"gigq-bench compare: {comparison.headline}"]
+    if comparison.identical:
+        out.append(f"!! {IDENTICAL_WARNING}")
     out += [f"correctness regression: {i.message}" for i in comparison.correctness]
     out += [f"  {describe_run(comparison)}",
            f"  threshold {percent(comparison.thresholds.default)} (default), "
-           f"{comparison.level:.0%} confidence; change = how many times worse/better",
-           ""]
+           f"{comparison.level:.0%} confidence; change = how many times worse/better"]
+    if noise_line(comparison):
+        out.append(f"  noise floor: {noise_line(comparison)}")
+    out.append("")
     if lines_data:
         out.append(line(header))
         out.append(line(tuple("-" * w for w in widths)))
@@ -110,7 +153,8 @@ def render_terminal(comparison: Comparison, color: bool = False, width: int = 0)
             out.append(f"{row.verdict}: {row.label} {row.metric}: {row.result.reason}"
                        + (f" ({row.note})" if row.note else ""))
     for warning in comparison.warnings:
-        out.append(f"warning: {warning}")
+        if warning != IDENTICAL_WARNING:  # said at the top already
+            out.append(f"warning: {warning}")
     return "\n".join(out) + "\n"
 
 
@@ -123,7 +167,9 @@ def _md(text: Any) -> str:
 
 
 def render_markdown(comparison: Comparison) -> str:
-    """GitHub-flavoured markdown: headline, the table, the reading guide, the warnings."""
+    """GitHub-flavoured markdown, short enough for a PR comment: the outcome, what was
+    compared, the regressions and the largest other changes, the warnings; the full
+    table and the reading guide folded in ``<details>``."""
     code = comparison.exit_code
     title = {0: "\u2705 no performance regression", 1: "\u274c performance regression",
              2: "\u26a0\ufe0f nothing comparable",
@@ -132,34 +178,40 @@ def render_markdown(comparison: Comparison) -> str:
         title = "\u2705 no performance regression found (some rows inconclusive)"
     if comparison.correctness:
         title = "\u274c correctness regression (jobs lost or run twice)"
+    if comparison.identical:
+        title = "\u26a0\ufe0f identical data on both sides: nothing was compared"
     counts = " \u00b7 ".join(
         (f"**{comparison.count(v)} {v}**" if v == SLOWER and comparison.count(v) else
          f"{comparison.count(v)} {v}") for v in (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED))
     out = [f"### gigq-bench: {title}", ""]
+    if comparison.identical:
+        out += [f"> [!WARNING]\n> **{_md(IDENTICAL_WARNING)}**", ""]
     if comparison.correctness:
         out += [f"- **correctness regression**: {_md(i.message)}"
                 for i in comparison.correctness] + [""]
     out += [f"{counts} \u2014 threshold {percent(comparison.thresholds.default)}, "
            f"{comparison.level:.0%} confidence, exit code {code}", "",
-           f"Base: {_md(_side_text(comparison, 'base'))}  ",
-           f"Current: {_md(_side_text(comparison, 'current'))}  ",
-           f"Measured: {_md(describe_run(comparison))}", ""]
+           f"Base: {_md(_side_text(comparison.base))}  ",
+           f"Current: {_md(_side_text(comparison.current))}  ",
+           f"Measured: {how_measured(comparison)}"]
+    if noise_line(comparison):
+        out[-1] += "  "
+        out.append(f"Noise floor: {_md(noise_line(comparison))}")
+    out.append("")
+    slower = [r for r in comparison.sorted_rows() if r.verdict == SLOWER]
+    if slower:
+        out += [f"**Regressions ({len(slower)})**", "", *_md_table(slower), ""]
+    elif comparison.rows:
+        out += ["No regression beyond the threshold.", ""]
+    top = largest_changes(comparison)
+    if top:
+        out += [f"**Largest other changes (top {len(top)})**", "", *_md_table(top), ""]
     if comparison.rows:
-        out += ["| | configuration | metric | base | current | current/base [95% CI] "
-                "| change | threshold | verdict |",
-                "|---|---|---|---:|---:|---:|---|---:|---|"]
-        for row in comparison.sorted_rows():
-            r = row.result
-            verdict = f"**{row.verdict}**" if row.verdict == SLOWER else row.verdict
-            out.append(
-                f"| {MARK[row.verdict]} | {_md(row.label)} | {_md(metric_label(row))} "
-                f"| {measure(r.base_median)} | {measure(r.current_median)} "
-                f"| {fmt_ratio(row)} | {fmt_change(row)} | {percent(r.threshold)} "
-                f"| {verdict}: {_md(r.reason)} |"
-            )
-        out.append("")
-    if comparison.warnings:
-        out += [f"> \u26a0\ufe0f {_md(w)}" for w in comparison.warnings] + [""]
+        out += [f"<details><summary>All {len(comparison.rows)} rows</summary>", "",
+                *_md_table(comparison.sorted_rows()), "", "</details>", ""]
+    warnings = [w for w in comparison.warnings if w != IDENTICAL_WARNING]
+    if warnings:
+        out += [f"> \u26a0\ufe0f {_md(w)}" for w in warnings] + [""]
     out += [
         "<details><summary>How to read this</summary>", "",
         "Each row is one configuration and one metric. *current/base* is the ratio of "
@@ -170,22 +222,37 @@ def render_markdown(comparison: Comparison) -> str:
         "(the interval excludes 1 and a randomisation test agrees); only those fail the "
         "gate. *inconclusive* means the data cannot rule out a regression beyond the "
         "threshold: add repetitions, or calibrate the threshold with "
-        "`gigq-bench ab --baseline HEAD`.", "", "</details>", ""]
+        "`gigq-bench ab --baseline HEAD`. The *noise floor* is how far from no change an "
+        "A/A comparison (the same code on both sides) reached: a change below it is "
+        "indistinguishable from noise.", "", "</details>", ""]
     return "\n".join(out)
 
 
-def _side_text(comparison: Comparison, which: str) -> str:
-    side = comparison.base if which == "base" else comparison.current
-    env = side.results.environment
+def _md_table(rows: list[Row]) -> list[str]:
+    lines = ["| | configuration | metric | base | current | current/base [95% CI] "
+             "| change | threshold | verdict |",
+             "|---|---|---|---:|---:|---:|---|---:|---|"]
+    for row in rows:
+        r = row.result
+        verdict = f"**{row.verdict}**" if row.verdict == SLOWER else row.verdict
+        lines.append(
+            f"| {MARK[row.verdict]} | {_md(row.label)} | {_md(metric_label(row))} "
+            f"| {measure(r.base_median)} | {measure(r.current_median)} "
+            f"| {fmt_ratio(row)} | {fmt_change(row)} | {percent(r.threshold)} "
+            f"| {verdict}: {_md(r.reason)} |"
+        )
+    return lines
+
+
+def _side_text(side: Side) -> str:
+    """``**HEAD~1 (3f2a9c1d0e)** (`baseline`, git HEAD~1 = …, 16 valid trials)``."""
     bits = [f"`{side.label}`"]
-    if side.description != side.label:
+    if side.description not in (side.label, side.name):
         bits.append(side.description)
-    if env.get("git_commit") and side.label == "current":
-        bits.append(f"commit {str(env['git_commit'])[:12]}")
     bits.append(f"{len(side.rows)} valid trials")
     if side.invalid:
         bits.append(f"{side.invalid} invalid")
-    return ", ".join(bits)
+    return f"**{side.name}** ({', '.join(bits)})"
 
 
 # ---------------------------------------------------------------------------
@@ -262,52 +329,106 @@ def _svg_axis(axis: _Axis) -> str:
     return "".join(parts)
 
 
-def render_html(comparison: Comparison, command: str = "") -> str:
-    """The comparison as one self-contained HTML page."""
+def _html_row(row: Row, axis: _Axis, rank: dict[str, int]) -> dict[str, Any]:
     from ..metrics import METRICS
 
+    r = row.result
+    finite = math.isfinite(r.factor)
+    return {
+        "verdict": row.verdict, "rank": rank[row.verdict], "label": row.label,
+        "metric": metric_label(row),
+        "metric_help": METRICS[row.metric].description if row.metric in METRICS else "",
+        "base": measure(r.base_median), "base_sort": _sort(r.base_median),
+        "current": measure(r.current_median), "current_sort": _sort(r.current_median),
+        "ratio": fmt_ratio(row), "ratio_sort": _sort(r.ratio.estimate),
+        "change": fmt_change(row), "factor_sort": _sort(r.factor) if finite else "",
+        "svg": _svg_bar(row, axis), "reason": r.reason, "note": row.note,
+    }
+
+
+def _sort(value: float) -> str:
+    """A cell's ``data-sort``: the raw number ("" when missing, which sorts last)."""
+    return repr(float(value)) if math.isfinite(value) else ""
+
+
+def _side_fields(side: Side) -> list[tuple[str, Any]]:
+    e = side.results.environment
+    entry = side.version_entry
+    items: list[tuple[str, Any]] = [("what it is", side.name), ("label", side.label)]
+    if side.description not in (side.label, side.name):
+        items.append(("built from", side.description))
+    items += [("results", str(side.results.path or "")),
+              ("valid trials", len(side.rows)), ("invalid trials", side.invalid)]
+    gigq = entry.get("gigq_version") or e.get("gigq_version")
+    if gigq:
+        items.append(("gigq version", gigq))
+    if side.commit:
+        items.append(("git commit", side.commit))
+    for key in ("python", "sqlite_version", "hostname", "cpu_model", "cores", "started_at"):
+        if e.get(key) is not None:
+            items.append((key.replace("_", " "), e[key]))
+    return items
+
+
+def _noise_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """The noise-floor table: per metric, its threshold, the calibrated and the measured
+    floor, and whether the threshold sits below the floor (false alarms then likely)."""
+    out = []
+    for f in comparison.noise_floors():
+        floor = f["noise"] if f["measured"] else f["calibrated"]
+        out.append({
+            "metric": f["metric"], "threshold": percent(f["threshold"]),
+            "calibrated": percent(f["calibrated"]) if f["calibrated"] is not None else "",
+            "measured": percent(f["noise"]) if f["measured"] else "",
+            "below": floor is not None and math.isfinite(floor) and floor > f["threshold"],
+        })
+    return out
+
+
+def render_html(comparison: Comparison, command: str = "") -> str:
+    """The comparison as one self-contained HTML page: regressions first, every other
+    row folded, sortable tables (the kit's table.js, inline), the noise floor."""
     rows = comparison.sorted_rows()
     axis = _Axis(rows)
+    rank = {v: i for i, v in enumerate(VERDICTS)}
     code = comparison.exit_code
     banner_class = {0: "good", 1: "bad"}.get(code, "")
     if code == 0 and comparison.count(INCONCLUSIVE):
         banner_class = ""
-    sides = []
-    for title, side in (("Base", comparison.base), ("Current", comparison.current)):
-        e = side.results.environment
-        items = [("version", side.label), ("description", side.description),
-                 ("results", str(side.results.path or "")),
-                 ("valid trials", len(side.rows)), ("invalid trials", side.invalid)]
-        for key in ("gigq_version", "git_commit", "python", "sqlite_version", "hostname",
-                    "cpu_model", "cores", "started_at"):
-            if e.get(key) is not None:
-                items.append((key.replace("_", " "), e[key]))
-        sides.append({"title": f"{title}: {side.label}", "fields": items})
+    if comparison.identical:
+        banner_class = "bad"
+    shown = [_html_row(r, axis, rank) for r in rows]
+    others = [r for r in shown if r["verdict"] != SLOWER]
+    folded = ", ".join(f"{comparison.count(v)} {v}" for v in VERDICTS
+                       if v != SLOWER and comparison.count(v))
     return jinja_environment().get_template("compare.html.j2").render(
         headline=comparison.headline,
-        title=("Correctness regression" if comparison.correctness else
+        title=("Identical data: nothing compared" if comparison.identical else
+               "Correctness regression" if comparison.correctness else
                {0: "No performance regression", 1: "Performance regression",
                 2: "Nothing comparable", 3: "Inconclusive"}[code]),
+        identical=IDENTICAL_WARNING if comparison.identical else "",
         correctness=[i.message for i in comparison.correctness],
-        run=describe_run(comparison),
+        base_name=comparison.base.name, current_name=comparison.current.name,
+        run=how_measured(comparison),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         banner=f"Exit code {code}: {comparison.headline}",
         banner_class=banner_class,
         counts=[(v, comparison.count(v)) for v in (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)],
         threshold=percent(comparison.thresholds.default),
         level=f"{comparison.level:.0%}",
-        warnings=comparison.warnings,
+        warnings=[w for w in comparison.warnings if w != IDENTICAL_WARNING],
         axis=_svg_axis(axis),
-        rows=[{
-            "verdict": r.verdict, "label": r.label, "metric": metric_label(r),
-            "metric_help": METRICS[r.metric].description if r.metric in METRICS else "",
-            "base": measure(r.result.base_median),
-            "current": measure(r.result.current_median),
-            "ratio": fmt_ratio(r), "svg": _svg_bar(r, axis), "reason": r.result.reason,
-            "note": r.note,
-        } for r in rows],
+        any_rows=bool(rows),
+        regressions=[r for r in shown if r["verdict"] == SLOWER],
+        others=others,
+        folded=folded,
+        noise=_noise_rows(comparison),
+        noise_source=comparison.thresholds.noise_source,
+        calibration=comparison.calibration,
         only_base=comparison.only_in_base,
         only_current=comparison.only_in_current,
-        sides=sides,
+        sides=[{"title": f"{title}: {side.name}", "fields": _side_fields(side)}
+               for title, side in (("Base", comparison.base), ("Current", comparison.current))],
         command=command,
     )

@@ -60,6 +60,33 @@ class Version:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        """What this version is, in a few words: ``HEAD~1 (3f2a9c1d0e)``, ``gigq==0.5.1``,
+        ``source tree /tmp/x``, ``working tree at 9c1d2e3f4a + uncommitted changes``.
+
+        This labels the side on every page, not the interpreter that ran it, nor the
+        label ``baseline``/``current``.
+        """
+        gigq = self.info.get("gigq_version")
+        if self.kind == GIT and self.commit:
+            short = self.commit[:10]
+            return short if self.commit.startswith(self.ref) else f"{self.ref} ({short})"
+        if self.kind == PYPI:
+            return self.ref if not gigq or gigq in self.ref else f"{self.ref} (gigq {gigq})"
+        if self.kind == PATH:
+            return f"source tree {self.ref}"
+        if self.kind == SELF and self.commit:
+            dirty = " + uncommitted changes" if "uncommitted" in self.description else ""
+            return f"working tree at {self.commit[:10]}{dirty}"
+        where = self.info.get("gigq_path")
+        what = f"gigq {gigq}" if gigq else "gigq"
+        return f"{what} at {where}" if where else self.description
+
+    def identity(self) -> dict[str, Any]:
+        """What the results record of this version beside its interpreter (spec.versions)."""
+        return {"name": self.name, "kind": self.kind, "ref": self.ref, "commit": self.commit}
+
+    @property
     def missing(self) -> list[str]:
         """Capabilities the version lacks (its trials run with its defaults instead)."""
         names = {"settings": "storage settings (journal_mode, synchronous, cache_size)",

@@ -100,11 +100,17 @@ def test_ab_catches_a_slower_completion_path_and_passes_the_same_code(tmp_path: 
     assert all(r["valid"] for r in results["rows"])
     assert (tmp_path / "ab-slow" / "compare.html").exists()
     assert "performance regression" in (tmp_path / "ab-slow" / "summary.md").read_text()
+    # Each side is named by what it was built from, in the results and the comparison.
+    assert results["spec"]["versions"]["baseline"]["name"] == f"source tree {same}"
+    assert doc["base"]["name"] == f"source tree {same}" and doc["base"]["kind"] == "path"
+    assert doc["current"]["name"] == f"source tree {slow}"
+    assert f"Current: **source tree {slow}**" in (tmp_path / "ab-slow" / "summary.md").read_text()
 
     code, doc = ab("--baseline", str(same), "--current", str(same), out=tmp_path / "ab-same")
     assert code == 0, doc["headline"]
     assert "slower" not in {r["verdict"] for r in doc["rows"]}
     assert "noise_floor" in doc  # an A/A run prints its calibration
+    assert doc["noise_floor"] and all(f["measured"] for f in doc["noise_floor"])
 
 
 def test_ab_exits_4_when_the_baseline_cannot_be_built(tmp_path: Path) -> None:
