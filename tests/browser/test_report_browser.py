@@ -529,8 +529,7 @@ def test_tune_page_opens_offline_with_its_charts_and_verdict(browser_context, tu
 # -- the comparison page ---------------------------------------------------------------------
 
 
-def test_comparison_page_reads_offline_without_script_and_fits_a_laptop(browser_context,
-                                                                        tmp_path):
+def test_comparison_page_reads_offline_without_script_and_fits_a_laptop(playwright, tmp_path):
     from gigq.bench.gate.compare import compare
     from gigq.bench.gate.report import render_html as render_comparison
 
@@ -544,20 +543,23 @@ def test_comparison_page_reads_offline_without_script_and_fits_a_laptop(browser_
     page_file = tmp_path / "compare.html"
     page_file.write_text(render_comparison(comparison, "gigq-bench compare a b"))
 
-    pg = browser_context.new_page()
+    # The page's only script sorts its tables; with JavaScript off everything still reads.
+    context = launch(playwright, tmp_path / "noscript-profile", java_script_enabled=False)
+    pg = context.new_page()
     log = PageLog(pg)
     try:
         pg.goto(page_file.resolve().as_uri(), wait_until="load")
         assert log.errors == []
         assert all(u.startswith(("file://", "data:", "about:")) for u in log.requests)
-        assert pg.locator("script").count() == 0
+        assert pg.locator("script[src]").count() == 0
         assert pg.locator("h1").inner_text() == "Performance regression"
-        slower = pg.locator("#ratios tr.slower")
+        slower = pg.locator("#regression-rows tr.slower")
         assert slower.count() >= 1 and "workers=4" in slower.first.inner_text()
-        assert pg.locator("#ratios tr.slower svg").first.is_visible()
+        assert pg.locator("#regression-rows tr.slower svg").first.is_visible()
         pg.set_viewport_size(LAPTOP)
         assert pg.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-        assert pg.locator("#ratios td.reason").first.is_visible()
+        assert pg.locator("#regression-rows td.reason").first.is_visible()
         pg.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
     finally:
         pg.close()
+        context.close()
