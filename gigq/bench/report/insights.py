@@ -19,6 +19,7 @@ import pandas as pd
 
 from ...storage import DURABILITY_CLASSES
 from .. import numbers as num
+from .. import worker_settings
 from ..html import format as fmt
 from ..metrics import METRICS
 from ..recommend import Candidate, choose, config_durability
@@ -239,21 +240,7 @@ def worker_command(config: Mapping[str, Any]) -> str:
     ``workers`` (processes) becomes ``--processes N``: N worker processes, each with
     ``--concurrency`` threads, under gigq's supervisor.
     """
-    parts = ["gigq worker"]
-    workers = config.get("workers")
-    if isinstance(workers, int) and workers > 1:
-        parts.append(f"--processes {workers}")
-    if config.get("concurrency") is not None:
-        parts.append(f"--concurrency {config['concurrency']}")
-    if config.get("polling_interval") is not None:
-        parts.append(f"--polling-interval {config['polling_interval']:g}")
-    if config.get("journal_mode"):
-        parts.append(f"--journal-mode {config['journal_mode']}")
-    if config.get("synchronous"):
-        parts.append(f"--synchronous {config['synchronous']}")
-    if isinstance(config.get("cache_size"), int):
-        parts.append(f"--cache-size {config['cache_size']}")
-    return " ".join(parts)
+    return worker_settings.worker_command(config)
 
 
 def _how_to_run(config: Config, filesystems: Mapping[str, Any]) -> list[str]:
