@@ -23,7 +23,6 @@ the same.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,12 +31,13 @@ import pandas as pd
 
 from gigq.storage import DURABILITY_CLASSES, SettingsError
 
+from . import worker_settings
 from .html import format as fmt
 from .numbers import plain_value
 from .results import Results
 from .stats import Interval, bootstrap_median
 from .sweep.locations import BUILTIN, MEMORY, RAM_FILE_SYSTEMS
-from .sweep.space import DIMENSIONS, DRAIN, durability_of, format_value
+from .sweep.space import DIMENSIONS, DRAIN, durability_of
 from .sweep.workloads import JOB_TYPES
 
 MIN_VALID_TRIALS = 3
@@ -322,21 +322,6 @@ def example_db(values: Mapping[str, Any], filesystems: Mapping[str, Any]) -> str
 
 
 def worker_command(settings: Mapping[str, Any], db: str = EXAMPLE_DB) -> str:
-    """The ``gigq --db DB worker …`` command that runs these settings, as a shell line.
-
-    ``--db`` is a global option: it goes before ``worker``. ``workers`` (processes)
-    becomes ``--processes N``: N worker processes, each with ``--concurrency`` threads,
-    under gigq's supervisor. Settings that are missing (None) are left to gigq's defaults.
-    """
-    parts = ["gigq", "--db", db, "worker"]
-    workers = plain_value(settings.get("workers"))
-    if isinstance(workers, int) and workers > 1:
-        parts += ["--processes", str(workers)]
-    for option, key in (("--concurrency", "concurrency"),
-                        ("--polling-interval", "polling_interval"),
-                        ("--journal-mode", "journal_mode"), ("--synchronous", "synchronous"),
-                        ("--cache-size", "cache_size")):
-        value = plain_value(settings.get(key))
-        if value is not None:
-            parts += [option, format_value(value)]
-    return " ".join(shlex.quote(p) for p in parts)
+    """The ``gigq --db DB worker …`` command that runs these settings, as a shell line
+    (:func:`gigq.bench.worker_settings.worker_command`, with a path of the user's own)."""
+    return worker_settings.worker_command(settings, db)

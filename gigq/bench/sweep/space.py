@@ -39,6 +39,7 @@ from .locations import (
     parse_defined_location,
     parse_location,
 )
+from .trial_worker import queue_name
 from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
 
 if sys.version_info >= (3, 11):
@@ -79,6 +80,12 @@ class Dimension:
     sentence; fields ``{value}``, ``{shown}``, ``{label}``, ``{s}`` for a plural),
     ``order``/``sort_key`` (reading order of values) and ``workload`` (it describes
     the work, not a setting to choose, so it is never reported as an effect).
+
+    ``worker_option`` says how a worker or storage setting reaches a deployed
+    worker: the ``Worker``/``SQLiteSettings`` keyword (and ``[worker]`` config key)
+    it sets, from which ``gigq.bench.worker_settings`` derives the ``gigq worker``
+    flag and ``GIGQ_*`` variable; ``worker_value`` turns a value into that option's
+    value (None: the option is left out, e.g. one process).
     """
 
     name: str
@@ -99,6 +106,8 @@ class Dimension:
     order: tuple[Any, ...] | None = None
     sort_key: Callable[[Any], Any] | None = None
     workload: bool = False
+    worker_option: str | None = None
+    worker_value: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         # Frozen: fill the derived labels through object.__setattr__.
@@ -175,6 +184,16 @@ def _choice(dim: str, choices: Sequence[str]) -> Callable[[Any], str]:
     return parse
 
 
+def _processes(workers: int) -> int | None:
+    # One process is a plain worker: no supervisor, no --processes.
+    return workers if workers > 1 else None
+
+
+def _queue_names(queues: int) -> list[str] | None:
+    # The trial's own queue names: a worker serves them by name.
+    return [queue_name(i) for i in range(queues)] if queues > 1 else None
+
+
 def _cache_size(value: Any) -> int | None:
     if value is None or str(value).strip().lower() in ("default", "none", ""):
         return None
@@ -212,24 +231,28 @@ DIMENSIONS: dict[str, Dimension] = {
                   workload=True),
         Dimension("workers", _int("workers", 1, MAX_PROCESSES), "worker processes",
                   default=2, label="worker processes", short_label="workers",
-                  phrase="{value} worker{s}"),
+                  phrase="{value} worker{s}", worker_option="processes",
+                  worker_value=_processes),
         Dimension("concurrency", _int("concurrency", 1, MAX_CONCURRENCY),
                   "job threads per worker process", default=1,
                   label="threads per worker (concurrency)", short_label="threads",
-                  phrase="{value} thread{s} per worker"),
+                  phrase="{value} thread{s} per worker", worker_option="concurrency"),
         Dimension("journal_mode", _choice("journal_mode", JOURNAL_MODES),
                   "SQLite journal mode", JOURNAL_MODES, default="wal", short_label="journal",
-                  phrase="{shown}", show=_upper, order=JOURNAL_MODES),
+                  phrase="{shown}", show=_upper, order=JOURNAL_MODES,
+                  worker_option="journal_mode"),
         Dimension("synchronous", _choice("synchronous", SYNCHRONOUS_LEVELS),
                   "SQLite synchronous level", SYNCHRONOUS_LEVELS, default="normal",
-                  phrase="synchronous={shown}", show=_upper, order=SYNCHRONOUS_LEVELS),
+                  phrase="synchronous={shown}", show=_upper, order=SYNCHRONOUS_LEVELS,
+                  worker_option="synchronous"),
         Dimension("cache_size", _cache_size,
                   "SQLite cache_size (negative = KiB, positive = pages, 'default')",
                   default=None, short_label="cache", phrase="cache {shown}", show=cache_label,
-                  none_text="default", sort_key=cache_bytes),
+                  none_text="default", sort_key=cache_bytes, worker_option="cache_size"),
         Dimension("polling_interval", _float("polling_interval", 0, strict=False),
                   "longest sleep of an idle worker, seconds", default=1.0,
-                  short_label="polling", phrase="polling every {shown}", show=_seconds),
+                  short_label="polling", phrase="polling every {shown}", show=_seconds,
+                  worker_option="polling_interval"),
         Dimension("location", _location,
                   "where the database lives: disk, tmpfs, memory or NAME=/path",
                   default="disk", label="storage location", short_label="location",
@@ -260,16 +283,17 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("isolation", _choice("isolation", ISOLATION_MODES),
                   "thread (GigQ's default: jobs run in the worker's threads) or process "
                   "(each job in a child process that a timeout can kill)", ISOLATION_MODES,
-                  default="thread", quiet=True),
+                  default="thread", quiet=True, worker_option="isolation"),
         Dimension("lease_timeout", _float("lease_timeout", MIN_LEASE_TIMEOUT, strict=False,
                                           maximum=MAX_LEASE_TIMEOUT),
                   "seconds a running job's lease lasts; workers renew it by heartbeat every "
                   "third of it, and their service thread wakes every sixth (at most 0.5 s)",
-                  default=DEFAULT_LEASE_TIMEOUT, quiet=True, label="lease (s)"),
+                  default=DEFAULT_LEASE_TIMEOUT, quiet=True, label="lease (s)",
+                  worker_option="lease_timeout"),
         Dimension("queues", _int("queues", 1),
                   "named queues the jobs are spread over; above 1, each worker process "
                   "serves only its share of them (specialised workers)", default=1,
-                  quiet=True),
+                  quiet=True, worker_option="queues", worker_value=_queue_names),
     )
 }
 

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gigq.storage import ENV_SETTINGS
-
+from .. import worker_settings
 from ..html.format import dimension_label
 from ..numbers import clock, rate
-from ..recommend import worker_command
 from ..report.render import DURABILITY_MEANING
 from ..results import json_ready, write_atomic
 from ..stats import Interval
-from ..sweep.space import durability_of, format_value
+from ..sweep.space import durability_of
 from .search import MIN_GAIN_PAIRS, TUNED, TuneResult, gigq_defaults, settings_key
 
 TUNE_FORMAT = "gigq-bench-tune"
@@ -71,7 +68,7 @@ def _fmt_value(value: float | None, unit: str) -> str:
 
 def worker_flags(settings: Mapping[str, Any], db: str = "jobs.db") -> str:
     """The settings as a ``gigq --db DB worker …`` command line (the report's own)."""
-    return worker_command(settings, db)
+    return worker_settings.worker_command(settings, db)
 
 
 def environment(settings: Mapping[str, Any]) -> dict[str, str]:
@@ -79,58 +76,23 @@ def environment(settings: Mapping[str, Any]) -> dict[str, str]:
 
     GigQ has no variables for the process and thread counts; those stay flags.
     """
-    env = {ENV_SETTINGS["journal_mode"]: settings["journal_mode"],
-           ENV_SETTINGS["synchronous"]: settings["synchronous"]}
-    if settings["cache_size"] is not None:
-        env[ENV_SETTINGS["cache_size"]] = str(settings["cache_size"])
-    env["GIGQ_POLLING_INTERVAL"] = format_value(settings["polling_interval"])
-    return env
+    return worker_settings.environment(settings)
 
 
 def environment_command(settings: Mapping[str, Any], db: str = "jobs.db") -> str:
     """``VAR=value … gigq worker --processes N --concurrency C``."""
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in environment(settings).items())
-    rest = ["gigq", "--db", db, "worker"]
-    if settings["workers"] > 1:
-        rest += ["--processes", str(settings["workers"])]
-    rest += ["--concurrency", str(settings["concurrency"])]
-    return f"{env} {' '.join(shlex.quote(p) for p in rest)}"
+    return worker_settings.environment_command(settings, db)
 
 
 def python_code(settings: Mapping[str, Any], db: str = "jobs.db") -> str:
     """The settings as Python: Worker keyword arguments and SQLiteSettings."""
-    storage = [f"journal_mode={json.dumps(settings['journal_mode'])}",
-               f"synchronous={json.dumps(settings['synchronous'])}"]
-    if settings["cache_size"] is not None:
-        storage.append(f"cache_size={settings['cache_size']}")
-    lines = [
-        "from gigq import SQLiteSettings, Worker",
-        "",
-        f"settings = SQLiteSettings({', '.join(storage)})",
-        f"worker = Worker({json.dumps(db)}, concurrency={settings['concurrency']}, "
-        f"polling_interval={float(settings['polling_interval'])!r}, settings=settings)",
-    ]
-    if settings["workers"] > 1:
-        lines.append(f"worker.start()  # in each of {settings['workers']} processes "
-                     f"(or: gigq worker --processes {settings['workers']})")
-    else:
-        lines.append("worker.start()")
-    return "\n".join(lines)
+    return worker_settings.python_code(settings, db)
 
 
 def worker_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The ``[worker]`` table: what ``gigq worker --config`` and
     ``Worker.from_config`` read (``processes`` only when more than one)."""
-    table: dict[str, Any] = {}
-    if settings["workers"] > 1:
-        table["processes"] = int(settings["workers"])
-    table["concurrency"] = int(settings["concurrency"])
-    table["polling_interval"] = float(settings["polling_interval"])
-    table["journal_mode"] = settings["journal_mode"]
-    table["synchronous"] = settings["synchronous"]
-    if settings["cache_size"] is not None:
-        table["cache_size"] = int(settings["cache_size"])
-    return table
+    return worker_settings.worker_config(settings)
 
 
 def _toml_value(value: Any) -> str:
@@ -138,6 +100,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return f"[{', '.join(_toml_value(v) for v in value)}]"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
