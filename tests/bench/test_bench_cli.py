@@ -69,6 +69,19 @@ def test_bad_input_message(tmp_path, capsys):
     assert "bad.toml is not valid TOML" in err
 
 
+@pytest.mark.parametrize("args, fragment", [
+    # Both passed --dry-run and then crashed the first real trial.
+    (["--set", "cache_size=99999999999999"], "cache_size"),
+    (["--base", "cache_size=-99999999999999"], "cache_size"),
+])
+def test_out_of_range_values_fail_the_dry_run_in_one_line(tmp_path, capsys, args, fragment):
+    code = main(["sweep", "--dry-run", "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err and "2,147,483,647" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 HEAVY = ("pandas", "numpy", "matplotlib", "jinja2")
 
 

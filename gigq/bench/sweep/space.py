@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gigq import validation
 from gigq.leases import DEFAULT_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
@@ -172,10 +173,14 @@ def _cache_size(value: Any) -> int | None:
         raise _fail("cache_size", value, "an integer (negative = KiB, positive = pages) "
                     "or 'default'")
     try:
-        return int(str(value).strip()) if not isinstance(value, int) else value
+        number = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
         raise _fail("cache_size", value, "an integer (negative = KiB, e.g. -64000 for "
                     "64 MB; positive = pages) or 'default'") from None
+    # The core's own bound (SQLiteSettings), so --dry-run refuses what a trial would.
+    return validation.integer(number, "cache_size (negative = KiB, e.g. -64000 for 64 MB; "
+                              "positive = pages; or 'default')", validation.INT32_MIN,
+                              validation.INT32_MAX, error=SpaceError)
 
 
 def _jobs(value: Any) -> int | str:
