@@ -82,6 +82,23 @@ def test_out_of_range_values_fail_the_dry_run_in_one_line(tmp_path, capsys, args
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, option", [
+    # click's FloatRange let NaN through: it fails no comparison.
+    (["tune", "--arrival-rate", "nan"], "--arrival-rate"),
+    (["tune", "--arrival-rate", "inf"], "--arrival-rate"),
+    (["tune", "--arrival-rate", "0"], "--arrival-rate"),
+    (["sweep", "--trial-timeout", "nan"], "--trial-timeout"),
+    (["sweep", "--trial-timeout", "0.5"], "--trial-timeout"),
+])
+def test_float_options_refuse_nan_and_out_of_range(tmp_path, capsys, args, option):
+    code = main([*args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and option in errors[0] and "a finite number" in errors[0]
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
 HEAVY = ("pandas", "numpy", "matplotlib", "jinja2")
 
 
