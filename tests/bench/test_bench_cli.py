@@ -26,6 +26,16 @@ def test_help_texts_explain_themselves():
         assert word in sweep.output, word
 
 
+@pytest.mark.parametrize("command", sorted(set(cli.commands) - {"profiles"}))
+def test_every_command_lists_its_exit_codes_from_the_one_table(command):
+    from gigq.bench.exit_codes import ExitCode
+
+    text = run(command, "--help").output
+    assert "Exit status: " in text or "Exit codes:" in text, command
+    # The wording comes from documents_exits / exit_codes_block, not a literal.
+    assert f"{int(ExitCode.OK)} " in text and f"{int(ExitCode.BAD_INPUT)} " in text
+
+
 def test_profiles_lists_the_builtin_ones():
     out = run("profiles").output
     for name in ("quick (default)", "standard", "full"):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import numbers as num
+from ..exit_codes import ExitCode
 from ..html import format as fmt
 from ..html.charts import DURABILITY_COLORS, BarChart, Points, ScatterChart, Series, to_svg
 from ..metrics import METRICS
@@ -343,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tune_report_command.main(args=argv, prog_name="python -m gigq.bench.tune.report")
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        return int(exc.code or ExitCode.OK)
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
