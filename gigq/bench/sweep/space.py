@@ -677,6 +677,18 @@ def load_profile(name: str) -> SweepSpec:
                           f"profile {name}")
 
 
+def parse_job_size_options(job_sizes: Iterable[str]) -> dict[str, float]:
+    """``--job-size`` values (``["io_ms=10"]``) → ``{"io_ms": 10.0}``, checked."""
+    sizes = {}
+    for text in job_sizes:
+        if "=" not in text:
+            raise SpaceError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10; "
+                             f"known: {', '.join(DEFAULT_SIZES)}")
+        key, value = text.split("=", 1)
+        sizes[key.strip()] = value.strip()
+    return parse_job_sizes(sizes, "--job-size")
+
+
 def parse_assignment(text: str, option: str) -> tuple[str, str]:
     """``"dim=values"`` → ``(dim, "values")`` with a clear error otherwise."""
     if "=" not in text:
@@ -775,15 +787,7 @@ def build_spec(
         spec.repeat = repeat
     if seed is not None:
         spec.seed = seed
-    sizes = {}
-    for text in job_sizes:
-        if "=" not in text:
-            raise SpaceError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10; "
-                             f"known: {', '.join(DEFAULT_SIZES)}")
-        key, value = text.split("=", 1)
-        sizes[key.strip()] = value.strip()
-    if sizes:
-        spec.job_sizes.update(parse_job_sizes(sizes, "--job-size"))
+    spec.job_sizes.update(parse_job_size_options(job_sizes))
     return spec
 
 

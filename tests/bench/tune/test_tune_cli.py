@@ -163,6 +163,8 @@ def test_every_form_of_the_settings_says_the_same():
     (["--location", "memory"], "in-memory database"),
     (["--location", "/no/such/dir"], "does not exist"),
     (["--job-size", "io_ms=fast"], "must be a number"),
+    # Parsed by the sweep's one --job-size parser, which lists the known names.
+    (["--job-size", "io_ms"], "expected NAME=NUMBER, e.g. io_ms=10; known: "),
 ])
 def test_bad_input_stops_before_any_trial(tmp_path, args, fragment):
     proc = _tune(*args, "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=60)
