@@ -29,7 +29,6 @@ from .options import FiniteFloat
 from .report.cli import report_command
 from .sweep.locations import LocationError, Locations
 from .sweep.space import (
-    AUTO,
     DIMENSIONS,
     PROFILES,
     SpaceError,
@@ -161,10 +160,10 @@ def _render_report(results: Any, out_dir: Path) -> Path | None:
 
 
 def _print_plan(plan: Any, seconds: float) -> None:
-    from .sweep.plan import estimate_trial
+    from .sweep.plan import estimate_trial, needs_pilot
 
     spec = plan.spec
-    pilots = sum(1 for c in plan.configs if c["mode"] == "drain" and c["jobs"] == AUTO)
+    pilots = sum(1 for c in plan.configs if needs_pilot(c))
     click.echo(f"Profile {spec.profile} ({spec.design} design): {len(plan.configs)} "
                f"configurations x {spec.repeat} repetitions = {plan.trials} trials, "
                f"plus 1 warm-up and {pilots} pilot trials (not recorded).")
