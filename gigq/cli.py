@@ -322,8 +322,24 @@ def _processes(args: argparse.Namespace, config: WorkerConfig) -> int | None:
     return config.processes
 
 
-_GLOBAL_VALUE_OPTIONS = {"--db", "--journal-mode", "--synchronous", "--cache-size",
-                         "--busy-timeout"}
+# The storage flags every command takes, by SQLiteSettings field (mmap_size has none).
+_SETTINGS_FLAGS: dict[str, dict[str, Any]] = {
+    "journal_mode": {"help": "SQLite journal mode: wal (default), delete, truncate, "
+                             "persist, memory, off"},
+    "synchronous": {"help": "SQLite synchronous level: off, normal (default), full, extra"},
+    "cache_size": {"type": int,
+                   "help": "SQLite cache_size (negative = KiB, positive = pages)"},
+    "busy_timeout": {"type": float,
+                     "help": "seconds to wait for a locked database (default 30)"},
+}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+# The global options that take a value, so the worker's own arguments can be found.
+_GLOBAL_VALUE_OPTIONS = {"--db", *(_flag(key) for key in _SETTINGS_FLAGS)}
 
 
 def _split_at_command(argv: list[str], command: str) -> tuple[list[str], list[str]]:
@@ -520,15 +536,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _add_settings_flags(parser: argparse.ArgumentParser, top: bool) -> None:
     default = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("storage settings")
-    group.add_argument("--journal-mode", default=default,
-                       help="SQLite journal mode: wal (default), delete, truncate, persist, "
-                            "memory, off")
-    group.add_argument("--synchronous", default=default,
-                       help="SQLite synchronous level: off, normal (default), full, extra")
-    group.add_argument("--cache-size", type=int, default=default,
-                       help="SQLite cache_size (negative = KiB, positive = pages)")
-    group.add_argument("--busy-timeout", type=float, default=default,
-                       help="seconds to wait for a locked database (default 30)")
+    for key, options in _SETTINGS_FLAGS.items():
+        group.add_argument(_flag(key), default=default, **options)
 
 
 class _Parser(argparse.ArgumentParser):

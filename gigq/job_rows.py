@@ -1,7 +1,9 @@
-"""The rows a submit writes to ``jobs``: one by one, or many per statement.
+"""The rows a submit writes to ``jobs``: one by one, or many per statement; and the
+probe's reads of those rows and its round trip's clean-up.
 
 ``JobQueue`` turns each Job into a tuple in the order of :data:`SUBMITTED_COLUMNS`;
-this module writes those tuples inside the caller's write transaction.
+this module writes those tuples inside the caller's write transaction. Every function
+takes the caller's connection (``Storage.read()`` or ``Storage.write()``).
 """
 
 from __future__ import annotations
@@ -137,3 +139,53 @@ def _batch_sql(shared: tuple[int, ...], varying: tuple[int, ...], rows: int) -> 
     )
     select = ", ".join(names[i] for i in range(len(SUBMITTED_COLUMNS)))
     return f"{_INSERT_HEAD}SELECT {select}, 'pending', 0 FROM (VALUES {values})"
+
+
+# ---------------------------------------------------------------------------
+# The probe (gigq/probe.py): health figures and the round trip's own row
+
+
+def _numeric(column: str) -> str:
+    """SQL: ``column`` holds a number. Epoch columns are only ever written as numbers
+    by GigQ, but other code editing rows by SQL may leave text there."""
+    return f"typeof({column}) IN ('integer', 'real')"
+
+
+def oldest_pending_epoch(conn: sqlite3.Connection) -> float | None:
+    """``created_epoch`` of the oldest pending job (None when none is pending)."""
+    return conn.execute(
+        f"SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending' "
+        f"AND {_numeric('created_epoch')}"
+    ).fetchone()[0]
+
+
+def completed_since(conn: sqlite3.Connection, since: float) -> int:
+    """How many jobs completed after epoch ``since``."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND completed_epoch > ? "
+        f"AND {_numeric('completed_epoch')}",
+        (since,),
+    ).fetchone()[0]
+
+
+def recent_timings(conn: sqlite3.Connection, last_n: int) -> list[tuple[Any, Any]]:
+    """(wait, run) seconds of the ``last_n`` most recently completed jobs."""
+    return conn.execute(
+        "SELECT started_epoch - created_epoch, completed_epoch - started_epoch FROM jobs "
+        f"WHERE status = 'completed' AND {_numeric('completed_epoch')} "
+        f"AND {_numeric('started_epoch')} AND {_numeric('created_epoch')} "
+        "ORDER BY completed_epoch DESC LIMIT ?",
+        (last_n,),
+    ).fetchall()
+
+
+def run_epochs(conn: sqlite3.Connection, job_id: str) -> tuple[Any, Any]:
+    """(started_epoch, completed_epoch) of one job."""
+    return conn.execute(
+        "SELECT started_epoch, completed_epoch FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+
+
+def delete_unless_running(conn: sqlite3.Connection, job_id: str) -> None:
+    """Delete one job's row, unless a worker is running it right now."""
+    conn.execute("DELETE FROM jobs WHERE id = ? AND status != 'running'", (job_id,))

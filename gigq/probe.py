@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import validation
+from . import job_rows, validation
 from .errors import DatabaseFileError
 from .job import Job
 from .job_queue import JobQueue
@@ -22,12 +22,6 @@ from .storage import MEMORY, SQLiteSettings, Storage
 
 PROBE_PRIORITY = 2**31 - 1
 PROBE_NAME = "gigq-probe"
-
-
-def _numeric(column: str) -> str:
-    """SQL: ``column`` holds a number. Epoch columns are only ever written as numbers
-    by GigQ, but other code editing rows by SQL may leave text there."""
-    return f"typeof({column}) IN ('integer', 'real')"
 
 
 def ping() -> str:
@@ -101,22 +95,9 @@ def probe(
     depth = {q: {status: n for status, n in counts.items() if status != "total"}
              for q, counts in jobs.stats(by_queue=True).items()}
     with storage.read() as conn:
-        oldest = conn.execute(
-            f"SELECT MIN(created_epoch) FROM jobs WHERE status = 'pending' "
-            f"AND {_numeric('created_epoch')}"
-        ).fetchone()[0]
-        recent = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND completed_epoch > ? "
-            f"AND {_numeric('completed_epoch')}",
-            (now - 60,),
-        ).fetchone()[0]
-        sample = conn.execute(
-            "SELECT started_epoch - created_epoch, completed_epoch - started_epoch FROM jobs "
-            f"WHERE status = 'completed' AND {_numeric('completed_epoch')} "
-            f"AND {_numeric('started_epoch')} AND {_numeric('created_epoch')} "
-            "ORDER BY completed_epoch DESC LIMIT ?",
-            (last_n,),
-        ).fetchall()
+        oldest = job_rows.oldest_pending_epoch(conn)
+        recent = job_rows.completed_since(conn, now - 60)
+        sample = job_rows.recent_timings(conn, last_n)
     waits = [w for w, _ in sample if w is not None]
     runs = [r for _, r in sample if r is not None]
     states = [w["state"] for w in list_workers(storage)]
@@ -168,13 +149,11 @@ def _round_trip(
                 break
             time.sleep(0.01)
         with storage.read() as conn:
-            started, completed = conn.execute(
-                "SELECT started_epoch, completed_epoch FROM jobs WHERE id = ?", (job.id,)
-            ).fetchone()
+            started, completed = job_rows.run_epochs(conn, job.id)
     finally:
         # Take it back out: a probe should leave the queue as it found it.
         with storage.write() as conn:
-            conn.execute("DELETE FROM jobs WHERE id = ? AND status != 'running'", (job.id,))
+            job_rows.delete_unless_running(conn, job.id)
     return {
         "queue": queue,
         "status": status.get("status", "unknown"),

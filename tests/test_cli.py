@@ -225,3 +225,21 @@ def test_workers_listing(cli, db_path):
     _code, out, _ = cli("workers")
     assert "lister" in out and "live" in out
     json.dumps(out)
+
+
+def test_every_value_taking_global_flag_is_skipped_when_finding_the_command():
+    # The supervisor splits argv at "worker": a global flag that takes a value but is
+    # missing from _GLOBAL_VALUE_OPTIONS would have its value read as the command.
+    import argparse
+
+    from gigq import cli
+    from gigq.config import STORAGE_KEYS
+
+    parser = cli.build_parser()
+    taking_values = {flag for action in parser._actions if action.option_strings
+                     and action.nargs != 0 and not isinstance(action, argparse._HelpAction)
+                     for flag in action.option_strings if flag.startswith("--")}
+    assert taking_values == cli._GLOBAL_VALUE_OPTIONS
+    assert set(cli._SETTINGS_FLAGS) <= set(STORAGE_KEYS)
+    assert cli._split_at_command(["--cache-size", "worker", "worker", "--once"],
+                                 "worker") == (["--cache-size", "worker"], ["--once"])

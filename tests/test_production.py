@@ -206,3 +206,14 @@ def test_probe_round_trip_with_a_running_worker(db_path):
     assert report.round_trip["completed"] and report.round_trip["total_s"] >= 0
     assert report.healthy
     assert JobQueue(db_path).stats()["total"] == 0  # the probe job was removed again
+
+
+def test_probe_holds_no_sql_of_its_own():
+    # Its statements live in gigq/job_rows.py, the module that owns the jobs rows.
+    import inspect
+
+    import gigq.probe
+
+    source = inspect.getsource(gigq.probe)
+    for word in ("execute(", "SELECT ", "DELETE ", "INSERT ", "UPDATE "):
+        assert word not in source, word

@@ -25,10 +25,10 @@ from .exit_codes import ExitCode, documents_exits
 from .gate.cli import ab_command, compare_command
 from .history.cli import history_command
 from .numbers import clock
+from .options import FiniteFloat
 from .report.cli import report_command
 from .sweep.locations import LocationError, Locations
 from .sweep.space import (
-    AUTO,
     DIMENSIONS,
     PROFILES,
     SpaceError,
@@ -160,10 +160,10 @@ def _render_report(results: Any, out_dir: Path) -> Path | None:
 
 
 def _print_plan(plan: Any, seconds: float) -> None:
-    from .sweep.plan import estimate_trial
+    from .sweep.plan import estimate_trial, needs_pilot
 
     spec = plan.spec
-    pilots = sum(1 for c in plan.configs if c["mode"] == "drain" and c["jobs"] == AUTO)
+    pilots = sum(1 for c in plan.configs if needs_pilot(c))
     click.echo(f"Profile {spec.profile} ({spec.design} design): {len(plan.configs)} "
                f"configurations x {spec.repeat} repetitions = {plan.trials} trials, "
                f"plus 1 warm-up and {pilots} pilot trials (not recorded).")
@@ -215,7 +215,7 @@ def _print_plan(plan: Any, seconds: float) -> None:
               help="Print the planned and skipped trials and the estimated duration; "
                    "run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the HTML report.")
-@click.option("--trial-timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT,
+@click.option("--trial-timeout", type=FiniteFloat(1), default=DEFAULT_TIMEOUT,
               show_default=True,
               help="Seconds one trial may take before it is stopped and marked invalid.")
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
@@ -316,7 +316,7 @@ class _TuneProgress(_StatusLine):
               default="throughput", show_default=True,
               help="throughput: jobs/s draining a backlog; latency: p95 time from submit "
                    "to completion at --arrival-rate.")
-@click.option("--arrival-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--arrival-rate", type=FiniteFloat(0, low_open=True), default=None,
               help="Jobs/s submitted while measuring latency [default: 100].")
 @click.option("--location", "location", metavar="PATH",
               help="Directory the database lives in (your disk, an SSD mount, ...), or "

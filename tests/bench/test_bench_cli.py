@@ -26,6 +26,16 @@ def test_help_texts_explain_themselves():
         assert word in sweep.output, word
 
 
+@pytest.mark.parametrize("command", sorted(set(cli.commands) - {"profiles"}))
+def test_every_command_lists_its_exit_codes_from_the_one_table(command):
+    from gigq.bench.exit_codes import ExitCode
+
+    text = run(command, "--help").output
+    assert "Exit status: " in text or "Exit codes:" in text, command
+    # The wording comes from documents_exits / exit_codes_block, not a literal.
+    assert f"{int(ExitCode.OK)} " in text and f"{int(ExitCode.BAD_INPUT)} " in text
+
+
 def test_profiles_lists_the_builtin_ones():
     out = run("profiles").output
     for name in ("quick (default)", "standard", "full"):
@@ -67,6 +77,36 @@ def test_bad_input_message(tmp_path, capsys):
     assert main(["sweep", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.toml is not valid TOML" in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    # Both passed --dry-run and then crashed the first real trial.
+    (["--set", "cache_size=99999999999999"], "cache_size"),
+    (["--base", "cache_size=-99999999999999"], "cache_size"),
+])
+def test_out_of_range_values_fail_the_dry_run_in_one_line(tmp_path, capsys, args, fragment):
+    code = main(["sweep", "--dry-run", "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err and "2,147,483,647" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, option", [
+    # click's FloatRange let NaN through: it fails no comparison.
+    (["tune", "--arrival-rate", "nan"], "--arrival-rate"),
+    (["tune", "--arrival-rate", "inf"], "--arrival-rate"),
+    (["tune", "--arrival-rate", "0"], "--arrival-rate"),
+    (["sweep", "--trial-timeout", "nan"], "--trial-timeout"),
+    (["sweep", "--trial-timeout", "0.5"], "--trial-timeout"),
+])
+def test_float_options_refuse_nan_and_out_of_range(tmp_path, capsys, args, option):
+    code = main([*args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and option in errors[0] and "a finite number" in errors[0]
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
 HEAVY = ("pandas", "numpy", "matplotlib", "jinja2")

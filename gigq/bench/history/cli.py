@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..exit_codes import ExitCode, documents_exits
 from ..report.cli import bad_input_exits
 
 
@@ -15,6 +16,8 @@ from ..report.cli import bad_input_exits
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="The page to write, or a directory for history.html. Default: "
                    "history.html in the one directory of runs given, else here.")
+@documents_exits({ExitCode.OK: "the page was written",
+                  ExitCode.BAD_INPUT: "a RUN_DIR holds no usable results"})
 def history_command(run_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Draw how each configuration's speed changed across runs, in one HTML page.
 
@@ -22,8 +25,6 @@ def history_command(run_dirs: tuple[Path, ...], out: Path | None) -> None:
     a directory holding run directories, e.g. one gate output per commit. Per
     configuration measured in several runs: jobs/s, jobs/s divided by the run's
     SQLite ceiling, lock-wait share, each run's gate verdict; and the table of runs.
-
-    Exit status: 0 on success, 2 when a RUN_DIR holds no usable results.
     """
     from .page import write_history
 

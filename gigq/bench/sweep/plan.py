@@ -68,6 +68,11 @@ PILOT_MIN_WINDOW = 0.3
 WARMUP_JOBS = 400
 
 
+def needs_pilot(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` is sized by a pilot trial: a drain with ``jobs = "auto"``."""
+    return config["mode"] == "drain" and config["jobs"] == AUTO
+
+
 def pilot_jobs(config: Mapping[str, Any]) -> int:
     """Jobs of the first pilot of ``config``: PILOT_JOBS, or the per-thread minimum."""
     return min(max(PILOT_JOBS, AUTO_JOBS_PER_THREAD * worker_threads(config)), MAX_AUTO_JOBS)
@@ -178,7 +183,7 @@ def estimate_plan(plan: Plan, versions: int = 1) -> float:
     keys = {ceiling.probe_key(c) for c in plan.configs}
     total += len(keys) * ceiling.MIN_PROBES * _PROBE_SECONDS
     for config in plan.configs:
-        if config["mode"] == "drain" and config["jobs"] == AUTO:
+        if needs_pilot(config):
             # A pilot, and for fast configurations (about half) a second one.
             second = _startup_seconds(config) + spec.target_seconds / 2
             total += (estimate_trial(config, spec, pilot_jobs(config)) + second / 2) * versions
@@ -257,7 +262,7 @@ class Runner:
         Pre-fill ``job_counts`` to choose counts yourself.
         """
         cid = config_id(config)
-        if config["mode"] == "steady" or config["jobs"] != AUTO:
+        if not needs_pilot(config):
             return self.jobs_for(config)
         if cid not in self.job_counts:
             rate = max(self.pilot_rate(config, version) for version in self.versions)
@@ -471,7 +476,7 @@ def run_plan(
         if tasks:
             tell("warm-up", "warm-up (not recorded)", extra=remaining_est)
             runner.warm_up(tasks[0].config)
-            pilots = [c for c in plan.configs if c["mode"] == "drain" and c["jobs"] == AUTO]
+            pilots = [c for c in plan.configs if needs_pilot(c)]
             for i, config in enumerate(pilots, 1):
                 tell("pilot", f"sizing {i}/{len(pilots)}: {config_id(config)}")
                 runner.size(config)

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gigq import validation
 from gigq.leases import DEFAULT_LEASE_TIMEOUT, MAX_LEASE_TIMEOUT, MIN_LEASE_TIMEOUT
 from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, durability_class
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
@@ -201,10 +202,14 @@ def _cache_size(value: Any) -> int | None:
         raise _fail("cache_size", value, "an integer (negative = KiB, positive = pages) "
                     "or 'default'")
     try:
-        return int(str(value).strip()) if not isinstance(value, int) else value
+        number = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
         raise _fail("cache_size", value, "an integer (negative = KiB, e.g. -64000 for "
                     "64 MB; positive = pages) or 'default'") from None
+    # The core's own bound (SQLiteSettings), so --dry-run refuses what a trial would.
+    return validation.integer(number, "cache_size (negative = KiB, e.g. -64000 for 64 MB; "
+                              "positive = pages; or 'default')", validation.INT32_MIN,
+                              validation.INT32_MAX, error=SpaceError)
 
 
 def _jobs(value: Any) -> int | str:
@@ -708,6 +713,18 @@ def load_profile(name: str) -> SweepSpec:
                           f"profile {name}")
 
 
+def parse_job_size_options(job_sizes: Iterable[str]) -> dict[str, float]:
+    """``--job-size`` values (``["io_ms=10"]``) → ``{"io_ms": 10.0}``, checked."""
+    sizes = {}
+    for text in job_sizes:
+        if "=" not in text:
+            raise SpaceError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10; "
+                             f"known: {', '.join(DEFAULT_SIZES)}")
+        key, value = text.split("=", 1)
+        sizes[key.strip()] = value.strip()
+    return parse_job_sizes(sizes, "--job-size")
+
+
 def parse_assignment(text: str, option: str) -> tuple[str, str]:
     """``"dim=values"`` → ``(dim, "values")`` with a clear error otherwise."""
     if "=" not in text:
@@ -804,15 +821,7 @@ def build_spec(
         spec.repeat = repeat
     if seed is not None:
         spec.seed = seed
-    sizes = {}
-    for text in job_sizes:
-        if "=" not in text:
-            raise SpaceError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10; "
-                             f"known: {', '.join(DEFAULT_SIZES)}")
-        key, value = text.split("=", 1)
-        sizes[key.strip()] = value.strip()
-    if sizes:
-        spec.job_sizes.update(parse_job_sizes(sizes, "--job-size"))
+    spec.job_sizes.update(parse_job_size_options(job_sizes))
     return spec
 
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import numbers as num
+from ..exit_codes import ExitCode
 from ..html import format as fmt
 from ..html.charts import DURABILITY_COLORS, BarChart, Points, ScatterChart, Series, to_svg
 from ..metrics import METRICS
 from ..report.render import Cell, Column, Row, Table, environment_items, jinja_environment
 from ..results import Results, load_results, write_atomic
 from ..stats import Interval
-from .search import TUNED
+from .search import TUNED, TuneError
 
 PAGE = "index.html"
 FINAL_LABELS = {"winner": "final: best found", "simplified": "final: minor settings at defaults",
@@ -293,6 +294,33 @@ def render_html(doc: Mapping[str, Any], results: Results | None = None) -> str:
     )
 
 
+# What the page reads from tune.json's top level (tune_document writes more).
+_REQUIRED = ("context", "space", "reference", "rounds", "observations", "budget_s",
+             "spent_s", "evaluations")
+_FIX = "give the --out directory of a 'gigq-bench tune' run, or run it again"
+
+
+def load_tune_document(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``out_dir/tune.json``, checked to be a tune document; TuneError says what to do."""
+    path = Path(out_dir) / "tune.json"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TuneError(f"no tune.json in {out_dir}: {_FIX}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TuneError(f"cannot read {path} ({exc}): {_FIX}") from None
+    if not isinstance(document, dict):
+        shown = json.dumps(document)
+        shown = shown if len(shown) <= 30 else shown[:29] + "…"
+        raise TuneError(f"{path} holds {shown}, not a tune document (a JSON object): "
+                        f"{_FIX}")
+    missing = [key for key in _REQUIRED if key not in document]
+    if missing:
+        raise TuneError(f"{path} is not a tune document (missing {', '.join(missing)}): "
+                        f"{_FIX}")
+    return document
+
+
 def render_tune_report(out_dir: str | os.PathLike[str],
                        document: Mapping[str, Any] | None = None,
                        results: Results | None = None) -> Path:
@@ -303,7 +331,7 @@ def render_tune_report(out_dir: str | os.PathLike[str],
     """
     out = Path(out_dir)
     if document is None:
-        document = json.loads((out / "tune.json").read_text())
+        document = load_tune_document(out)
     if results is None and (out / "results.json").exists():
         results = load_results(out)
     return write_atomic(out / PAGE, render_html(document, results))
@@ -316,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tune_report_command.main(args=argv, prog_name="python -m gigq.bench.tune.report")
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        return int(exc.code or ExitCode.OK)
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

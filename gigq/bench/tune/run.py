@@ -20,7 +20,13 @@ from typing import Any
 from ..numbers import clock
 from ..outputs import default_out_dir
 from ..sweep.locations import NETWORK_FILE_SYSTEMS, LocationError, Locations
-from ..sweep.space import AUTO, DEFAULT_BASE, SweepSpec, parse_custom_job, parse_job_sizes
+from ..sweep.space import (
+    AUTO,
+    DEFAULT_BASE,
+    SweepSpec,
+    parse_custom_job,
+    parse_job_size_options,
+)
 from . import output as tune_output
 from . import search as tuning
 from .search import TuneError, TuneProgress, TuneResult
@@ -39,17 +45,6 @@ class TuneRun:
     def interrupted(self) -> bool:
         """Whether Ctrl-C stopped the search (what was measured is saved)."""
         return self.result.interrupted
-
-
-def parse_size_options(job_sizes: Iterable[str]) -> dict[str, str]:
-    """``["io_ms=10"]`` → ``{"io_ms": "10"}`` (the numbers are checked by the space)."""
-    sizes = {}
-    for text in job_sizes:
-        if "=" not in text:
-            raise TuneError(f"--job-size {text!r}: expected NAME=NUMBER, e.g. io_ms=10")
-        key, value = text.split("=", 1)
-        sizes[key.strip()] = value.strip()
-    return sizes
 
 
 def tune_location(value: str | None, locations: Locations) -> str:
@@ -117,7 +112,7 @@ def run_tune(
     spec = SweepSpec(profile="tune", description="gigq-bench tune", design="grid", seed=seed)
     if job:
         spec.custom_job = parse_custom_job(job, params or "{}")
-    spec.job_sizes.update(parse_job_sizes(parse_size_options(job_sizes), "--job-size"))
+    spec.job_sizes.update(parse_job_size_options(job_sizes))
     out = Path(out_dir) if out_dir else default_out_dir("tune")
     locs = Locations(out)
     loc_name = tune_location(location, locs)

@@ -10,7 +10,7 @@ from gigq.bench.metrics import JobRecord, TrialData, WorkerReport
 from gigq.bench.report import render_html
 from gigq.bench.sweep import space
 from gigq.bench.sweep.locations import Locations, Scratch
-from gigq.bench.sweep.plan import Runner, Task
+from gigq.bench.sweep.plan import Runner, Task, needs_pilot
 from gigq.bench.sweep.space import SweepSpec, auto_job_count, canonical_config
 from gigq.bench.sweep.summary import summary_text
 from gigq.bench.sweep.trial import Harness
@@ -98,3 +98,15 @@ def test_too_short_trials_are_shown_in_the_summary_and_the_trials_table():
     table = page.select_one("#results-table")
     assert [td.get_text() for td in table.select("tbody td")].count("too short") == 1
     assert table.find(string="6 jobs per thread (< 20)") is not None
+
+
+def test_one_rule_says_which_configurations_get_a_pilot(tmp_path):
+    base = canonical_config(dict(space.DEFAULT_BASE))
+    assert needs_pilot({**base, "mode": "drain", "jobs": space.AUTO})
+    assert not needs_pilot({**base, "mode": "drain", "jobs": 500})
+    assert not needs_pilot({**base, "mode": "steady", "jobs": space.AUTO})
+    # The dry run counts the pilots the run will do: one per such configuration.
+    plan = space.make_plan(space.build_spec(set_values=["mode=drain,steady"]),
+                           Locations(tmp_path, create=False))
+    pilots = [c for c in plan.configs if needs_pilot(c)]
+    assert 0 < len(pilots) < len(plan.configs)

@@ -163,6 +163,8 @@ def test_every_form_of_the_settings_says_the_same():
     (["--location", "memory"], "in-memory database"),
     (["--location", "/no/such/dir"], "does not exist"),
     (["--job-size", "io_ms=fast"], "must be a number"),
+    # Parsed by the sweep's one --job-size parser, which lists the known names.
+    (["--job-size", "io_ms"], "expected NAME=NUMBER, e.g. io_ms=10; known: "),
 ])
 def test_bad_input_stops_before_any_trial(tmp_path, args, fragment):
     proc = _tune(*args, "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=60)
@@ -187,6 +189,22 @@ def test_tune_report_has_help_and_rejects_what_is_not_a_tune_run(tmp_path, comma
     assert bad.returncode == 2
     assert bad.stderr.startswith(f"Error: {empty} is not a tune run (")
     assert "Traceback" not in bad.stderr and not (empty / "index.html").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("[]", "holds []"), ("null", "holds null"), ('{"x": 1}', "missing context"),
+    ("{not json", "cannot read"),
+])
+def test_tune_report_names_the_fix_for_a_malformed_tune_json(tmp_path, content, fragment):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "tune.json").write_text(content)
+    bad = subprocess.run([sys.executable, "-m", "gigq.bench.cli", "tune-report", str(run_dir)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert fragment in bad.stderr and "--out directory of a 'gigq-bench tune' run" in bad.stderr
+    assert not (run_dir / "index.html").exists()
 
 
 def test_a_ram_location_needs_the_unsafe_floor(tmp_path):
