@@ -27,13 +27,9 @@ from typing import Any
 
 from .. import outputs
 from ..results import Results, save
+from ..toml_reader import tomllib
 from . import compare as cmp
 from .versions import GIT, SELF, CurrentVersionError, Version, VersionBuilder, VersionError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 (the bench extra installs it)
-    import tomli as tomllib
 
 BASELINE, CURRENT = "baseline", "current"
 

@@ -48,7 +48,6 @@ regression beyond the threshold; ``FAILED`` (1) a correctness regression or at l
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -68,6 +67,7 @@ from ..results import (
     ResultsError,
     json_ready,
 )
+from ..toml_reader import tomllib
 from .defaults import (
     DEFAULT_METRICS,
     DEFAULT_MIN_SAMPLES,
@@ -75,11 +75,6 @@ from .defaults import (
     DRAIN,
     STEADY,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 (the bench extra installs it)
-    import tomli as tomllib
 
 SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inconclusive"
 VERDICTS = (SLOWER, INCONCLUSIVE, FASTER, UNCHANGED)  # also the display order

@@ -13,6 +13,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from ..exit_codes import ExitCode
 from ..numbers import measure, percent
 from ..report.render import jinja_environment
 from .compare import (
@@ -171,10 +172,11 @@ def render_markdown(comparison: Comparison) -> str:
     compared, the regressions and the largest other changes, the warnings; the full
     table and the reading guide folded in ``<details>``."""
     code = comparison.exit_code
-    title = {0: "\u2705 no performance regression", 1: "\u274c performance regression",
-             2: "\u26a0\ufe0f nothing comparable",
-             3: "\u26a0\ufe0f inconclusive (strict)"}[code]
-    if code == 0 and comparison.count(INCONCLUSIVE):
+    title = {ExitCode.OK: "\u2705 no performance regression",
+             ExitCode.FAILED: "\u274c performance regression",
+             ExitCode.BAD_INPUT: "\u26a0\ufe0f nothing comparable",
+             ExitCode.INCONCLUSIVE: "\u26a0\ufe0f inconclusive (strict)"}[code]
+    if code == ExitCode.OK and comparison.count(INCONCLUSIVE):
         title = "\u2705 no performance regression found (some rows inconclusive)"
     if comparison.correctness:
         title = "\u274c correctness regression (jobs lost or run twice)"
@@ -392,8 +394,8 @@ def render_html(comparison: Comparison, command: str = "") -> str:
     axis = _Axis(rows)
     rank = {v: i for i, v in enumerate(VERDICTS)}
     code = comparison.exit_code
-    banner_class = {0: "good", 1: "bad"}.get(code, "")
-    if code == 0 and comparison.count(INCONCLUSIVE):
+    banner_class = {ExitCode.OK: "good", ExitCode.FAILED: "bad"}.get(code, "")
+    if code == ExitCode.OK and comparison.count(INCONCLUSIVE):
         banner_class = ""
     if comparison.identical:
         banner_class = "bad"
@@ -405,8 +407,10 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         headline=comparison.headline,
         title=("Identical data: nothing compared" if comparison.identical else
                "Correctness regression" if comparison.correctness else
-               {0: "No performance regression", 1: "Performance regression",
-                2: "Nothing comparable", 3: "Inconclusive"}[code]),
+               {ExitCode.OK: "No performance regression",
+                ExitCode.FAILED: "Performance regression",
+                ExitCode.BAD_INPUT: "Nothing comparable",
+                ExitCode.INCONCLUSIVE: "Inconclusive"}[code]),
         identical=IDENTICAL_WARNING if comparison.identical else "",
         correctness=[i.message for i in comparison.correctness],
         base_name=comparison.base.name, current_name=comparison.current.name,

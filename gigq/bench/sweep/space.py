@@ -32,6 +32,7 @@ from gigq.storage import JOURNAL_MODES, SYNCHRONOUS_LEVELS, SQLiteSettings, dura
 from gigq.worker import ISOLATION_MODES, MAX_CONCURRENCY, MAX_PROCESSES
 
 from ..numbers import MISSING, cache_bytes, cache_label, seconds_label
+from ..toml_reader import tomllib
 from .locations import (
     BUILTIN,
     NETWORK_FILE_SYSTEMS,
@@ -42,11 +43,6 @@ from .locations import (
 )
 from .trial_worker import queue_name
 from .workloads import CUSTOM, DEFAULT_SIZES, JOB_TYPES
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 
 class SpaceError(ValueError):
