@@ -21,6 +21,7 @@ import click
 
 from gigq.storage import DURABILITY_CLASSES
 
+from . import numbers as num
 from .exit_codes import ExitCode, documents_exits
 from .gate.cli import ab_command, compare_command
 from .history.cli import history_command
@@ -145,7 +146,7 @@ class _ProgressLine(_StatusLine):
             rate = row.get("jobs_per_sec")
             verdict = "ok" if row.get("valid") else f"INVALID: {row.get('invalid_reason')}"
             text = f"{head}done {row['trial_id']}: " \
-                   f"{rate:,.0f} jobs/s {verdict}" if rate else f"{head}{verdict}"
+                   f"{num.rate(rate)} jobs/s {verdict}" if rate else f"{head}{verdict}"
         else:
             text = f"{head}{p.stage}: {p.label}"
         self.show(text)
@@ -290,8 +291,7 @@ class _TuneProgress(_StatusLine):
             return
         best = ""
         if p.best_value is not None:
-            best = f"  best {p.best_value:,.0f} {self.unit}" if p.best_value >= 100 else \
-                f"  best {p.best_value:,.1f} {self.unit}"
+            best = f"  best {num.rate(p.best_value)} {self.unit}"
         self.show(f"{_bar(p.spent / p.budget if p.budget else 1)} {clock(p.spent)} of "
                   f"{clock(p.budget)}  {p.evaluations} trials{best}  {p.label}")
 

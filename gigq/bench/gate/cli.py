@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import numbers as num
 from ..exit_codes import ExitCode, exit_codes_block
 from ..numbers import percent
 from . import defaults
@@ -348,7 +349,7 @@ def _progress_printer():  # type: ignore[no-untyped-def]
         if getattr(p, "stage", "") != "trial" or row is None:
             return
         jobs = row.get("jobs_per_sec")
-        rate = (f"{jobs:,.0f} jobs/s" if row.get("valid") and isinstance(jobs, (int, float))
+        rate = (f"{num.rate(jobs)} jobs/s" if row.get("valid") and isinstance(jobs, (int, float))
                 else "INVALID: " + str(row.get("invalid_reason")))
         keys = ("job_type", "workers", "concurrency", "journal_mode", "location", "submit",
                 "jobs")

@@ -59,6 +59,7 @@ import pandas as pd
 from .. import stats
 from ..exit_codes import ExitCode
 from ..metrics import METRICS, metric
+from ..numbers import times
 from ..results import (
     CONFIG_COLUMNS,
     OUTCOME_COLUMNS,
@@ -361,23 +362,23 @@ def judge(
     significant = p <= alpha and not ratio.contains(1.0)
     pct = f"{threshold:.0%}" if threshold >= 0.01 else f"{threshold:.1%}"
     if significant and f > limit:
-        return make(SLOWER, f"{_times(f)} worse, beyond the {pct} threshold (p={p:.3g})",
+        return make(SLOWER, f"{times(f)}\u00d7 worse, beyond the {pct} threshold (p={p:.3g})",
                     ratio, p)
     if significant and f < 1 / limit:
-        return make(FASTER, f"{_times(1 / f)} better, beyond the {pct} threshold (p={p:.3g})",
+        return make(FASTER, f"{times(1 / f)}\u00d7 better, beyond the {pct} threshold (p={p:.3g})",
                     ratio, p)
     if hi <= limit:
         if significant:
             word = "worse" if f > 1 else "better"
-            return make(UNCHANGED, f"a significant but small change ({_times(max(f, 1 / f))} "
+            return make(UNCHANGED, f"a significant but small change ({times(max(f, 1 / f))}\u00d7 "
                                    f"{word}), within the {pct} threshold", ratio, p)
         return make(UNCHANGED, f"no regression beyond {pct} (interval up to "
-                               f"{_times(hi)} worse)", ratio, p)
+                               f"{times(hi)}\u00d7 worse)", ratio, p)
     if significant:
-        return make(INCONCLUSIVE, f"significantly worse ({_times(f)}), but the interval "
+        return make(INCONCLUSIVE, f"significantly worse ({times(f)}\u00d7), but the interval "
                                   f"straddles the {pct} threshold", ratio, p)
     return make(INCONCLUSIVE, f"too noisy to rule out a regression beyond {pct} (interval "
-                              f"up to {_times(hi)} worse, p={p:.3g})", ratio, p)
+                              f"up to {times(hi)}\u00d7 worse, p={p:.3g})", ratio, p)
 
 
 def _factor(ratio: stats.Interval, higher_is_better: bool) -> tuple[float, float, float]:
@@ -389,10 +390,6 @@ def _factor(ratio: stats.Interval, higher_is_better: bool) -> tuple[float, float
         return ratio.estimate, ratio.low, ratio.high
     inv = [1 / x if x > 0 else math.inf for x in (ratio.estimate, ratio.high, ratio.low)]
     return inv[0], inv[1], inv[2]
-
-
-def _times(factor: float) -> str:
-    return f"{factor:.2f}\u00d7"  # e.g. "1.30x" with a multiplication sign
 
 
 # ---------------------------------------------------------------------------

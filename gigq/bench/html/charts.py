@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from matplotlib.transforms import ScaledTranslation
 
 from ...storage import DURABILITY_CLASSES
+from ..numbers import measure
 from .format import number
 
 if TYPE_CHECKING:  # annotations only: matplotlib.typing is 3.8+, the extra allows 3.7
@@ -435,7 +436,7 @@ def _draw_heatmap(fig: Figure, ax: Axes, chart: HeatMap) -> None:
                 ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, linewidth=0,
                                        hatch=UNSAFE_HATCH, alpha=0.5,
                                        edgecolor="white" if value > vmax * 0.45 else "#cf222e"))
-            ax.text(c, r - 0.12, _short(value), ha="center", va="center", fontsize=10,
+            ax.text(c, r - 0.12, measure(value), ha="center", va="center", fontsize=10,
                     fontweight="bold", color="white" if dark else TEXT)
             ax.text(c, r + 0.2, chart.cell_notes[r][c], ha="center", va="center", fontsize=7.5,
                     color="white" if dark else chart.note_colors[r][c])
@@ -452,12 +453,6 @@ def _draw_heatmap(fig: Figure, ax: Axes, chart: HeatMap) -> None:
     bar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
     bar.set_label(chart.unit)
     bar.outline.set_visible(False)
-
-
-def _short(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
 
 
 _ID = re.compile(r'\bid="([^"]+)"')
