@@ -5,8 +5,9 @@ disagree:
 
 * **eligible**: at least :data:`MIN_VALID_TRIALS` valid trials and no invalid one (a
   configuration that lost or double-ran a job is not recommended, however fast its
-  other trials were), a durability class other than ``unsafe``, and a database that
-  does not live in RAM (``:memory:``, tmpfs, ramfs);
+  other trials were), none too short to trust (a rate from a window of a few
+  milliseconds is noise), a durability class other than ``unsafe``, and a database
+  that does not live in RAM (``:memory:``, tmpfs, ramfs);
 * **best**: the eligible configuration with the highest median jobs/s; every eligible
   configuration whose bootstrap 95% interval overlaps the best one's is *tied* with it
   (the data cannot tell them apart);
@@ -104,6 +105,9 @@ class Candidate:
     n_trials: int
     durability: str
     source: Any = None  # the caller's own object for this configuration
+    # Valid trials too short to trust (metrics.too_short): every job ran once, but the
+    # timed window was too brief for its rate to mean anything.
+    too_short: int = 0
     interval: Interval = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +138,9 @@ class Candidate:
             trials = "trial" if self.n_valid == 1 else "trials"
             reasons.append(f"only {self.n_valid} valid {trials} "
                            f"(needs at least {MIN_VALID_TRIALS})")
+        if self.too_short > 0:
+            reasons.append(f"{self.too_short} of {self.n_trials} trials too short to trust "
+                           "(raise jobs)")
         if self.durability not in DURABILITY_CLASSES[:-1]:
             reasons.append(f"durability {self.durability}: a crash can lose jobs")
         return "; ".join(reasons) or None
@@ -176,9 +183,9 @@ class Choice:
         """Why nothing is recommended (empty when something is)."""
         if self.recommended is not None:
             return ""
-        return (f"no configuration has {MIN_VALID_TRIALS}+ valid trials, none invalid, "
-                "and a durability that survives a crash (crash-safe or power-loss-safe, "
-                "on disk)")
+        return (f"no configuration has {MIN_VALID_TRIALS}+ valid trials, none invalid or "
+                "too short to trust, and a durability that survives a crash (crash-safe or "
+                "power-loss-safe, on disk)")
 
 
 def cost_key(c: Candidate) -> tuple[int, int, int, float]:
@@ -203,8 +210,16 @@ def candidates(results: Results) -> list[Candidate]:
         rates = pd.to_numeric(valid["jobs_per_sec"], errors="coerce").dropna()
         values = part.iloc[0].to_dict()
         durability, _ = config_durability(part.get("durability", []), values, filesystems)
-        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability))
+        out.append(Candidate(str(key), values, rates.tolist(), len(part), durability,
+                             too_short=too_short_count(valid)))
     return out
+
+
+def too_short_count(valid_rows: pd.DataFrame) -> int:
+    """How many of these valid trials were flagged too short to trust."""
+    if "too_short" not in valid_rows:
+        return 0
+    return int(valid_rows["too_short"].map(lambda v: isinstance(v, str) and bool(v)).sum())
 
 
 def choose(candidates: Iterable[Candidate]) -> list[Choice]:

@@ -426,3 +426,29 @@ def test_the_sweep_summary_defends_the_choice_and_prints_the_command():
     assert "tied (within the interval, but not cheaper): 2" in noop
     words = shell_words(noop.split("run: ")[1].split("\n")[0])
     assert parse_args(words).command == "worker"
+
+
+def test_trials_too_short_to_trust_are_never_recommended_and_the_card_says_why():
+    # The fastest configuration's trials all ran every job once, but in a window too
+    # brief for a rate: it is named with that reason, and a trusted one is recommended.
+    short = _rows({"workers": 2}, [9000, 9100, 8900, 9050, 8950])
+    for row in short:
+        row["too_short"] = "12 jobs per thread (fewer than 50)"
+    trusted = _rows({"workers": 1}, [1000, 1010, 990, 1005, 995])
+    results = Results(rows=rows_frame([*short, *trusted]), spec={"base": DEFAULT_BASE})
+    (choice,) = choose(candidates(results))
+    assert choice.recommended is not None and choice.recommended.processes == 1
+    assert choice.fastest.ineligible() == "5 of 5 trials too short to trust (raise jobs)"
+    recs = analyse(results).recommendations["noop"]
+    assert next(r for r in recs if r.recommended).config.values["workers"] == 1
+    block = summary_text(results).split("Recommended configuration per job type")[1]
+    assert "too short to trust" in block
+
+
+def test_a_run_of_only_too_short_trials_recommends_nothing_and_says_why():
+    rows = _rows({"workers": 1}, [1000, 1010, 990])
+    for row in rows:
+        row["too_short"] = "window 0.06 s"
+    results = Results(rows=rows_frame(rows), spec={"base": DEFAULT_BASE})
+    (choice,) = choose(candidates(results))
+    assert choice.recommended is None and "too short to trust" in choice.reason

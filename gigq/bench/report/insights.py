@@ -29,6 +29,7 @@ from ..recommend import (
     example_db,
     explain,
     invalid_notes,
+    too_short_count,
     worker_command,
 )
 from ..results import CONFIG_COLUMNS, Results
@@ -75,6 +76,7 @@ class Config:
     durability_reason: str | None = None
     # The repetition number of each sample, per metric (empty: not recorded).
     repetitions: dict[str, list[int]] = field(default_factory=dict)
+    too_short: int = 0  # valid trials too short to trust (recommend.too_short_count)
 
     def median(self, metric: str = THROUGHPUT) -> float:
         """Median of ``metric`` over valid trials (NaN when none)."""
@@ -269,7 +271,7 @@ def build_configs(results: Results, dims: Sequence[str]) -> list[Config]:
         recorded: Iterable[Any] = group["durability"] if "durability" in group.columns else []
         durability, reason = config_durability(recorded, values, filesystems)
         configs.append(Config(str(key), values, len(group), len(good), samples, stats,
-                              durability, reason, repetitions))
+                              durability, reason, repetitions, too_short_count(good)))
     return configs
 
 
@@ -415,7 +417,7 @@ def recommend(configs: Sequence[Config], filesystems: Mapping[str, Any]
     (:func:`gigq.bench.recommend.worker_command`).
     """
     candidates = [Candidate(c.key, c.values, c.samples.get(THROUGHPUT, []), c.n_trials,
-                            c.durability, source=c) for c in configs]
+                            c.durability, source=c, too_short=c.too_short) for c in configs]
     out: dict[str, list[Recommendation]] = {}
     choices = choose(candidates)
     multi = len({ch.version for ch in choices}) > 1
