@@ -646,6 +646,12 @@ class Comparison:
         return ExitCode.OK
 
     @property
+    def nothing_judged(self) -> bool:
+        """Rows were compared but every one is inconclusive: the run says nothing either
+        way (too few trials or too much noise), though a non-strict gate passes it."""
+        return bool(self.rows) and self.count(INCONCLUSIVE) == len(self.rows)
+
+    @property
     def headline(self) -> str:
         """One line: the outcome and the counts."""
         code = self.exit_code
@@ -658,7 +664,9 @@ class Comparison:
             ExitCode.BAD_INPUT: "nothing comparable",
             ExitCode.INCONCLUSIVE: "inconclusive (strict)",
         }[code]
-        if code == ExitCode.OK and self.count(INCONCLUSIVE):
+        if code == ExitCode.OK and self.nothing_judged:
+            outcome = "pass, but nothing could be judged (every row inconclusive)"
+        elif code == ExitCode.OK and self.count(INCONCLUSIVE):
             outcome = "pass, with inconclusive rows"
         counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS)
         return f"{outcome}: {counts}"

@@ -176,7 +176,10 @@ def render_markdown(comparison: Comparison) -> str:
              ExitCode.FAILED: "\u274c performance regression",
              ExitCode.BAD_INPUT: "\u26a0\ufe0f nothing comparable",
              ExitCode.INCONCLUSIVE: "\u26a0\ufe0f inconclusive (strict)"}[code]
-    if code == ExitCode.OK and comparison.count(INCONCLUSIVE):
+    if code == ExitCode.OK and comparison.nothing_judged:
+        title = (f"\u26a0\ufe0f nothing could be judged: all {len(comparison.rows)} rows "
+                 "inconclusive")
+    elif code == ExitCode.OK and comparison.count(INCONCLUSIVE):
         title = "\u2705 no performance regression found (some rows inconclusive)"
     if comparison.correctness:
         title = "\u274c correctness regression (jobs lost or run twice)"
@@ -407,6 +410,8 @@ def render_html(comparison: Comparison, command: str = "") -> str:
         headline=comparison.headline,
         title=("Identical data: nothing compared" if comparison.identical else
                "Correctness regression" if comparison.correctness else
+               "Nothing could be judged: every row inconclusive"
+               if comparison.nothing_judged else
                {ExitCode.OK: "No performance regression",
                 ExitCode.FAILED: "Performance regression",
                 ExitCode.BAD_INPUT: "Nothing comparable",

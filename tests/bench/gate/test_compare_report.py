@@ -273,3 +273,17 @@ def _log(x: float) -> float:
     import math
 
     return math.log(x)
+
+
+def test_a_comparison_where_every_row_is_inconclusive_says_nothing_was_judged(
+        tmp_path: Path) -> None:
+    # Three trials a side cannot reach a 95% verdict: the gate passes (non-strict), but
+    # no page may call that "no performance regression".
+    base = write_run(tmp_path / "a", make_rows([BASE_CONFIG], {"current": 1.0}, 3, seed=1))
+    current = write_run(tmp_path / "b", make_rows([BASE_CONFIG], {"current": 0.8}, 3, seed=2))
+    code, out, doc, md, page = outputs(tmp_path, str(base), str(current))
+    assert code == 0
+    assert "nothing could be judged" in out.splitlines()[0]
+    assert "\u26a0\ufe0f nothing could be judged: all" in md.splitlines()[0]
+    assert "Nothing could be judged" in page and "No performance regression" not in page
+    assert all(r["verdict"] == "inconclusive" for r in doc["rows"])
