@@ -55,6 +55,11 @@ class Results:
     path: Path | None = None
 
     @property
+    def holds_nothing(self) -> bool:
+        """No trial rows and nothing skipped: a file with nothing any page can show."""
+        return self.rows.empty and not self.skipped
+
+    @property
     def valid_rows(self) -> pd.DataFrame:
         """Rows of trials that passed verification (the only ones ever aggregated)."""
         if self.rows.empty or "valid" not in self.rows:

@@ -105,8 +105,11 @@ def _caption(metric: str, config: ConfigHistory, runs: Sequence[Run]) -> str:
     what = {
         THROUGHPUT: "Median jobs/s of each run with its 95% interval. Other load on the "
                     "machine moves it as much as code does: read it with the chart below.",
-        CEILING_RATIO: "jobs/s divided by raw SQLite commits/s measured in the same run: "
-                       "machine drift cancels, so a step here is GigQ's own.",
+        CEILING_RATIO: "jobs/s divided by raw SQLite commits/s measured in the same run. "
+                       "Machine drift that slows commits cancels here, but the ceiling "
+                       "is one short measurement per run with its own noise, and jobs "
+                       "that mostly wait (io) are not limited by commits: read a step "
+                       "as GigQ's only when raw jobs/s moved the same way.",
         LOCK_SHARE: "Share of worker time spent waiting for SQLite locks.",
     }[metric]
     return f"{what} {len(points)} of {len(runs)} runs measured it{change}."

@@ -180,6 +180,9 @@ def load_run(run_dir: Path) -> Run:
     """One run: the rows of its version under test (an ab run's current side), its
     metadata and its gate verdicts. Raises :class:`HistoryError` naming the problem."""
     results = load_results(run_dir)
+    if results.holds_nothing:
+        raise HistoryError(f"{run_dir} holds no trials (no rows, nothing skipped); give "
+                           "the directory of a finished 'gigq-bench sweep' or 'ab' run")
     env = results.environment
     versions = results.spec.get("versions") or {}
     baseline = None
@@ -225,6 +228,21 @@ def _description(version: Any) -> str | None:
 
 def load_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Run]:
     """Every run named by ``paths``, oldest first (runs without a date last, by path)."""
-    runs = [load_run(p) for p in find_runs(paths)]
+    runs = _distinct([load_run(p) for p in find_runs(paths)])
     latest = datetime.max.replace(tzinfo=timezone.utc)
     return sorted(runs, key=lambda r: (r.started is None, r.started or latest, str(r.path)))
+
+
+def _distinct(runs: list[Run]) -> list[Run]:
+    """One run per measurement: a copied run directory (same start, machine and trials)
+    is the same run, counted once like a directory given twice, never as a second
+    run that agreed with the first."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for run in runs:
+        trials = tuple(sorted(map(str, run.rows.get("trial_id", pd.Series(dtype=str)))))
+        key = (run.started, run.machine, run.version, trials)
+        if key not in seen:
+            seen.add(key)
+            out.append(run)
+    return out

@@ -572,7 +572,7 @@ def render_from_path(path: str | os.PathLike[str],
     with nothing to show (no trial rows and nothing skipped).
     """
     results = load_results(path)
-    if results.rows.empty and not results.skipped:
+    if results.holds_nothing:
         raise ResultsError(f"{path} holds no trials (no rows, nothing skipped); nothing to "
                            "report — run a sweep first (gigq-bench sweep)")
     return render_report(results, out)

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from benchdata import BASE_CONFIG, make_rows
 from benchdata import write_run as write_ab_run
@@ -236,9 +237,18 @@ def test_history_command_takes_run_dirs_and_out(three_runs, tmp_path):
     assert "2 runs" in html and "f00d003" not in html
 
 
+def _header_only(run_dir):
+    """A results.json with its format header and nothing else (as report refuses it)."""
+    from gigq.bench.results import Results, save
+
+    save(Results(rows=pd.DataFrame(), spec={}, environment={}, skipped=[]), run_dir)
+    return run_dir
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "missing", "does not exist"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "holds no results.json"),
+    (lambda p: _header_only(p / "header-only"), "holds no trials"),
 ])
 def test_history_command_bad_input_is_one_line_exit_2(tmp_path, make, message):
     result = CliRunner().invoke(cli, ["history", str(make(tmp_path))])
@@ -270,3 +280,11 @@ def test_runs_sharing_no_configuration_get_an_honest_page(tmp_path):
     html = history_page.render_html(history)
     assert "No configuration has valid trials in two of these runs" in html
     assert 'class="chart"' not in html
+
+
+def test_a_copied_run_directory_is_counted_once(three_runs, tmp_path):
+    # cp -r of one run is the same measurement, not a second run that agreed with it.
+    runs = sorted(p for p in three_runs.iterdir() if p.is_dir())
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[0], copy)
+    assert len(load_runs([*runs, copy])) == len(runs)
