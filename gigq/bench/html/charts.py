@@ -243,6 +243,17 @@ def _percent(value: float, _pos: object = None) -> str:
     return f"{value:g}%"
 
 
+def _axes_text(ax: Axes, title: str, y_label: str, x_label: str | None = None, *,
+               percent: bool = False) -> None:
+    """The title (bold, left), axis labels and percent ticks every chart kind shares."""
+    if percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
+    if x_label is not None:
+        ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title, loc="left", fontweight="bold")
+
+
 def _draw_lines(ax: Axes, chart: LineChart, tips: _Tips) -> None:
     ticks = dict(zip(chart.x_ticks, chart.x_tick_labels, strict=False))
     unit = "%" if chart.y_percent else ""
@@ -265,11 +276,7 @@ def _draw_lines(ax: Axes, chart: LineChart, tips: _Tips) -> None:
         ax.set_xticklabels(chart.x_tick_labels or [f"{t:g}" for t in chart.x_ticks])
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_ylim(bottom=0)
-    if chart.y_percent:
-        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
-    ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(chart.title, loc="left", fontweight="bold")
+    _axes_text(ax, chart.title, chart.y_label, chart.x_label, percent=chart.y_percent)
     if len(chart.series) > 1 or any(s.trials for s in chart.series):
         ax.legend(loc="best", fontsize=8)
 
@@ -333,8 +340,7 @@ def _draw_bars(ax: Axes, chart: BarChart, tips: _Tips) -> None:
     else:
         top = max([*tops, 0.0])
         ax.set_ylim(0, top * (1.3 if any(unsafe) else 1.15) if top > 0 else 1)
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(chart.title, loc="left", fontweight="bold")
+    _axes_text(ax, chart.title, chart.y_label)
     handles, _ = ax.get_legend_handles_labels()  # the "each trial" marker, if any
     if any(unsafe):
         handles.append(Patch(facecolor=NEUTRAL, hatch=UNSAFE_HATCH, edgecolor="white",
@@ -359,10 +365,7 @@ def _draw_stacked(ax: Axes, chart: StackedBarChart, tips: _Tips) -> None:
     ax.grid(axis="x", visible=False)
     top = max([*bottom, 0.0])
     ax.set_ylim(0, top * 1.35 if top > 0 else 1)
-    if chart.y_percent:
-        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(chart.title, loc="left", fontweight="bold")
+    _axes_text(ax, chart.title, chart.y_label, percent=chart.y_percent)
     ax.legend(loc="upper left", fontsize=8, ncols=min(3, len(chart.stacks)))
 
 
@@ -395,11 +398,7 @@ def _draw_scatter(ax: Axes, chart: ScatterChart, tips: _Tips) -> None:
         ax.set_yscale("log")
     elif chart.reference is None:  # values around a reference keep their own range
         ax.set_ylim(bottom=0)
-    if chart.y_percent:
-        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
-    ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(chart.title, loc="left", fontweight="bold")
+    _axes_text(ax, chart.title, chart.y_label, chart.x_label, percent=chart.y_percent)
     handles, _ = ax.get_legend_handles_labels()
     if chart.secondary is not None and chart.secondary.x:
         right = ax.twinx()
@@ -447,9 +446,7 @@ def _draw_heatmap(fig: Figure, ax: Axes, chart: HeatMap) -> None:
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_xlabel(chart.x_label)
-    ax.set_ylabel(chart.y_label)
-    ax.set_title(chart.title, loc="left", fontweight="bold")
+    _axes_text(ax, chart.title, chart.y_label, chart.x_label)
     bar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02)
     bar.set_label(chart.unit)
     bar.outline.set_visible(False)
