@@ -61,11 +61,13 @@ def test_dry_run_prints_plan_skips_and_estimate(tmp_path):
     (["--set", "workers"], "expected DIMENSION=VALUE"),
     (["--base", "workers=1,2"], "invalid value '1,2' for workers"),
     (["--repeat", "0"], "--repeat 0"),
-    (["--set", "location=disk,ghost=/nonexistent/dir"], "does not exist"),
+    # TMP: this test's own directory, so no path on the machine can make it exist.
+    (["--set", "location=disk,ghost=TMP/missing/dir"], "does not exist"),
     (["--job-size", "io_ms=slow"], "job size io_ms must be a number"),
 ])
 def test_bad_input_fails_before_any_trial(tmp_path, args, fragment):
     out = tmp_path / "out"
+    args = [a.replace("TMP", str(tmp_path)) for a in args]
     code = main(["sweep", "--out", str(out), *args])
     assert code == 2
     assert not (out / "results.json").exists()
