@@ -39,7 +39,8 @@ def _burst(db_path: str, *extra: str) -> subprocess.CompletedProcess:
 # -- defect 2: stop() never hands back a job whose code still runs ------------
 
 
-def test_stop_keeps_the_lease_of_a_thread_job_until_its_call_returns(db_path, tmp_path):
+def _worker_inside_a_hanging_job(db_path, tmp_path):
+    """A worker thread running a job that blocks until ``release`` exists (1.5 s lease)."""
     q = JobQueue(db_path)
     marker, release = tmp_path / "started", tmp_path / "release"
     job_id = q.submit(Job("hang", jobfns.wait_for_file,
@@ -48,6 +49,10 @@ def test_stop_keeps_the_lease_of_a_thread_job_until_its_call_returns(db_path, tm
     thread = threading.Thread(target=worker.start)
     thread.start()
     wait_until(marker.exists, what="job start")
+    return q, job_id, release, worker, thread
+
+def test_stop_keeps_the_lease_of_a_thread_job_until_its_call_returns(db_path, tmp_path):
+    q, job_id, release, worker, thread = _worker_inside_a_hanging_job(db_path, tmp_path)
     worker.stop()
     # Well past the shutdown timeout and two leases: the call is still running here,
     # so the job must stay claimed by this worker with a live lease ...
@@ -382,14 +387,7 @@ def test_a_worker_whose_thread_crashed_hands_back_its_job_at_once(db_path):
 
 def test_close_keeps_the_lease_of_a_running_thread_job_until_its_call_returns(
         db_path, tmp_path):
-    q = JobQueue(db_path)
-    marker, release = tmp_path / "started", tmp_path / "release"
-    job_id = q.submit(Job("hang", jobfns.wait_for_file,
-                          params={"path": str(release), "marker": str(marker)}))
-    worker = Worker(db_path, polling_interval=0.05, shutdown_timeout=0.2, lease_timeout=1.5)
-    thread = threading.Thread(target=worker.start)
-    thread.start()
-    wait_until(marker.exists, what="job start")
+    q, job_id, release, worker, thread = _worker_inside_a_hanging_job(db_path, tmp_path)
     other = Worker(db_path, polling_interval=0.05, lease_timeout=1.5)
     other_thread = threading.Thread(target=other.start)
     other_thread.start()
